@@ -1,0 +1,1 @@
+"""Live CNN viewer: look inside a convolutional network while it runs."""

@@ -1,0 +1,176 @@
+"""One checkpoint format, safe loading, and clear one-sentence errors.
+
+A checkpoint is a plain dict saved with `torch.save` and loadable with `torch.load(weights_only=True)`:
+
+    {"format": "cnn-viewer-checkpoint", "version": 1, "arch": "allcnn_c", "arch_args": {...},
+     "state_dict": {...}, "meta": {"classes": [...], "input_size": [32, 32], "mean": [...], ...}}
+
+`load_model` also opens a TorchScript archive and a `package.module:callable` factory (plus an optional
+weights file). Nothing here ever unpickles arbitrary objects.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .models import ARCHITECTURES, build_model
+
+FORMAT = "cnn-viewer-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A model could not be opened; the message is one sentence meant for the user."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: nn.Module
+    meta: dict[str, Any] = field(default_factory=dict)
+    arch: str = "unknown"
+    source: str = ""
+
+
+def make_checkpoint(model: nn.Module, arch: str, arch_args: dict, meta: dict) -> dict:
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"format": FORMAT, "version": VERSION, "arch": arch, "arch_args": dict(arch_args),
+            "state_dict": state, "meta": dict(meta)}
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _safe_torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file") from None
+    except Exception as e:  # torch raises several types; all mean "not something we can safely read"
+        text = str(e)
+        if "Weights only load failed" in text or "weights_only" in text:
+            raise CheckpointError(
+                f"{path}: refused, the file is a pickle that needs Python code to load (unsafe for an "
+                "untrusted file); save a state_dict checkpoint or a TorchScript archive instead") from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(e).__name__})") from None
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.split("/", 1)[-1].startswith("code/") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _describe_mismatch(model: nn.Module, state: dict) -> str | None:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    parts = []
+    if missing:
+        parts.append(f"missing keys {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
+    if unexpected:
+        parts.append(f"unexpected keys {unexpected[:5]}" + (" ..." if len(unexpected) > 5 else ""))
+    for k, v in state.items():
+        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape):
+            parts.append(f"first shape mismatch at '{k}': checkpoint {tuple(v.shape)}, "
+                         f"model {tuple(own[k].shape)}")
+            break
+    return "; ".join(parts) or None
+
+
+def _load_state(model: nn.Module, state: Any, where: str) -> None:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}: holds no state dict")
+    problem = _describe_mismatch(model, state)
+    if problem:
+        raise CheckpointError(f"{where}: the weights do not fit the model ({problem})")
+    model.load_state_dict(state)
+
+
+def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
+    """Open a checkpoint in our format (or a TorchScript archive); the model is returned in eval mode."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if _is_torchscript(path):
+        try:
+            model = torch.jit.load(str(path), map_location="cpu")
+        except Exception as e:
+            raise CheckpointError(f"{path}: TorchScript archive could not be loaded ({e.__class__.__name__})") from None
+        return LoadedModel(model.eval(), {}, "torchscript", str(path))
+    obj = _safe_torch_load(path)
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a viewer checkpoint (no '{FORMAT}' header); "
+                              "to open a bare state dict, pass a factory with --model package.module:callable")
+    arch = obj.get("arch")
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: unknown architecture '{arch}' (known: {', '.join(sorted(ARCHITECTURES))})")
+    try:
+        model = build_model(arch, **obj.get("arch_args", {}))
+    except TypeError as e:
+        raise CheckpointError(f"{path}: bad arguments for architecture '{arch}' ({e})") from None
+    _load_state(model, obj.get("state_dict"), str(path))
+    return LoadedModel(model.eval(), dict(obj.get("meta", {})), arch, str(path))
+
+
+def load_factory(spec: str, weights: str | os.PathLike | None = None) -> LoadedModel:
+    """`package.module:callable` returns an nn.Module; optional weights: a state dict or our checkpoint."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise CheckpointError(f"'{spec}': a model factory is written package.module:callable")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise CheckpointError(f"'{spec}': cannot import module '{module_name}' ({e})") from None
+    factory = module
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            raise CheckpointError(f"'{spec}': module '{module_name}' has no attribute '{attr}'")
+    try:
+        model = factory()
+    except Exception as e:
+        raise CheckpointError(f"'{spec}': calling the factory failed ({type(e).__name__}: {e})") from None
+    if not isinstance(model, nn.Module):
+        raise CheckpointError(f"'{spec}': the factory returned {type(model).__name__}, not a torch.nn.Module")
+    meta: dict[str, Any] = {}
+    if weights is not None:
+        wpath = Path(weights)
+        obj = _safe_torch_load(wpath)
+        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+            meta = dict(obj.get("meta", {}))
+            obj = obj.get("state_dict")
+        elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+            obj = obj["state_dict"]
+        _load_state(model, obj, str(wpath))
+    return LoadedModel(model.eval(), meta, spec, spec)
+
+
+def load_model(spec: str, weights: str | None = None) -> LoadedModel:
+    """A file path (checkpoint or TorchScript) or a `package.module:callable` factory."""
+    if ":" in spec and not Path(spec).exists() and not (len(spec) > 1 and spec[1] == ":"):
+        return load_factory(spec, weights)
+    if weights is not None:
+        raise CheckpointError("--weights goes with a factory (package.module:callable), not with a checkpoint file")
+    return load_checkpoint(spec)
