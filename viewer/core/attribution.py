@@ -1,0 +1,221 @@
+"""Activations and attributions for any unit of any layer, from one shared forward pass.
+
+    analyzer = Analyzer(model, layers)            # layers from graph.build_graph
+    fp = analyzer.forward(x)                      # (1, 3, H, W) -> activations of every layer + logits
+    res = analyzer.attribute(fp, [ChannelTarget("conv6", 12)], Method.GUIDED)   # (K, 3, H, W)
+
+The forward runs with every relu routed to RuleReLU (rules.py), so gradient, deconvnet and guided
+backprop all reuse it. Gradients come from torch.autograd.grad on a fresh input leaf; parameters do not
+require grad during the forward (their flags are restored), so no weight gradients and no `.grad` are
+produced. Hooks live only inside try/finally. K targets of one layer are K separate one-hot seeds on a
+batch dimension (autograd.grad with is_grads_batched): never summed, since the rules are not linear.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .graph import CallCounter, LayerInfo, candidate_modules, layer_name
+from .rules import Method, ReluRuleMode, RuleState
+
+LOGITS = "logits"
+
+
+class AttributionError(Exception):
+    """An attribution cannot be computed as asked; the message is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class UnitTarget:
+    layer: str
+    channel: int
+    y: int = 0
+    x: int = 0
+
+
+@dataclass(frozen=True)
+class ChannelTarget:
+    """A channel at its strongest position in the current input."""
+    layer: str
+    channel: int
+
+
+@dataclass(frozen=True)
+class ClassTarget:
+    """A class logit (pre-softmax)."""
+    index: int
+
+
+Target = Union[UnitTarget, ChannelTarget, ClassTarget]
+
+
+@dataclass(frozen=True)
+class ForwardPass:
+    x: torch.Tensor                          # the input leaf, (1, C, H, W), requires grad
+    outputs: dict[str, torch.Tensor]         # layer name -> output in the graph, (1, C, H, W) or (1, C)
+    logits: torch.Tensor                     # (1, classes)
+    relus_before: dict[str, int]             # relu calls made before each layer's output was produced
+    relus_total: int
+    state: RuleState = field(repr=False)
+
+    def activation(self, layer: str) -> torch.Tensor:
+        """The layer's output for display, detached: (C, H, W) or (C,)."""
+        return self._output(layer).detach()[0]
+
+    def _output(self, layer: str) -> torch.Tensor:
+        if layer == LOGITS:
+            return self.logits
+        try:
+            return self.outputs[layer]
+        except KeyError:
+            raise AttributionError(f"unknown layer '{layer}' (known: {', '.join(self.outputs)})") from None
+
+
+@dataclass(frozen=True)
+class Attribution:
+    images: torch.Tensor                     # (K, C, H, W) signed input-space reconstructions
+    units: tuple[UnitTarget, ...]            # the resolved units (a class target: layer "logits")
+    values: tuple[float, ...]                # the seeded activation (or logit) of each unit
+    method: Method
+
+    def inactive(self, k: int) -> bool:
+        """Gradient and guided backprop of a unit whose activation is 0 are exactly zero."""
+        return self.values[k] <= 0.0 and self.units[k].layer != LOGITS
+
+
+class Analyzer:
+    def __init__(self, model: nn.Module, layers: list[LayerInfo]):
+        self.model = model
+        self.layers = {l.name: l for l in layers}
+        wanted = {l.module_name for l in layers}
+        self._modules = [(n, m) for n, m in candidate_modules(model, leaves=True) + candidate_modules(model)
+                         if n in wanted]
+        self._modules = list(dict(self._modules).items())
+
+    # --- forward ------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> ForwardPass:
+        """One forward pass in eval mode with grad to a fresh leaf; flags are restored afterwards."""
+        leaf = x.detach().clone().requires_grad_(True)
+        outputs: dict[str, torch.Tensor] = {}
+        relus_before: dict[str, int] = {}
+        state = RuleState()
+        mode = ReluRuleMode(state)
+
+        def record(name, call, output):
+            lname = layer_name(name, call)
+            if lname in self.layers and isinstance(output, torch.Tensor):
+                outputs[lname] = output
+                relus_before[lname] = mode.calls
+                return output.clone()  # in-place ops further on modify the clone, not what we keep
+            return None
+        flags = [(m, m.training) for m in self.model.modules()]
+        grads = [(p, p.requires_grad) for p in self.model.parameters()]
+        try:
+            self.model.eval()
+            for p, _ in grads:
+                p.requires_grad_(False)
+            with torch.enable_grad(), CallCounter(self._modules, record), mode:
+                logits = self.model(leaf)
+        finally:
+            for m, t in flags:
+                m.training = t
+            for p, r in grads:
+                p.requires_grad_(r)
+        if not isinstance(logits, torch.Tensor):
+            raise AttributionError(f"the model returned {type(logits).__name__}, not a tensor of logits")
+        return ForwardPass(leaf, outputs, logits, relus_before, mode.calls, state)
+
+    # --- targets ------------------------------------------------------------------------------------
+    def resolve(self, fp: ForwardPass, target: Target) -> UnitTarget:
+        if isinstance(target, ClassTarget):
+            n = fp.logits.shape[1]
+            if not 0 <= target.index < n:
+                raise AttributionError(f"class {target.index} out of range (the model has {n} outputs)")
+            return UnitTarget(LOGITS, target.index)
+        act = fp._output(target.layer).detach()[0]
+        c = target.channel
+        if not 0 <= c < act.shape[0]:
+            raise AttributionError(f"channel {c} out of range for layer '{target.layer}' ({act.shape[0]} channels)")
+        if isinstance(target, ChannelTarget):
+            if act.dim() == 1:
+                return UnitTarget(target.layer, c)
+            w = act.shape[2]
+            flat = int(act[c].flatten().argmax())
+            return UnitTarget(target.layer, c, flat // w, flat % w)
+        if act.dim() == 3 and not (0 <= target.y < act.shape[1] and 0 <= target.x < act.shape[2]):
+            raise AttributionError(f"position ({target.y}, {target.x}) outside layer '{target.layer}' "
+                                   f"({act.shape[1]}x{act.shape[2]})")
+        return target
+
+    def _value(self, out: torch.Tensor, u: UnitTarget) -> float:
+        a = out.detach()[0]
+        return float(a[u.channel, u.y, u.x] if a.dim() == 3 else a[u.channel])
+
+    # --- attribution --------------------------------------------------------------------------------
+    def attribute(self, fp: ForwardPass, targets: list[Target], method: Method) -> Attribution:
+        """Input-space reconstructions of K targets, (K, C, H, W); targets may be in different layers."""
+        units = [self.resolve(fp, t) for t in targets]
+        if method is not Method.GRADIENT:
+            for u in units:
+                before = fp.relus_total if u.layer == LOGITS else fp.relus_before[u.layer]
+                if before == 0:
+                    raise AttributionError(
+                        f"{method.label} needs a ReLU below '{u.layer}', and the model calls none there; "
+                        "it would only repeat the plain gradient")
+        images = torch.empty((len(units), *fp.x.shape[1:]), dtype=fp.x.dtype)
+        by_layer: dict[str, list[int]] = {}
+        for k, u in enumerate(units):
+            by_layer.setdefault(u.layer, []).append(k)
+        for layer, ks in by_layer.items():
+            out = fp._output(layer)
+            seeds = torch.zeros((len(ks), *out.shape), dtype=out.dtype, device=out.device)  # (K, 1, ...)
+            for i, k in enumerate(ks):
+                u = units[k]
+                if out.dim() == 4:
+                    seeds[i, 0, u.channel, u.y, u.x] = 1.0
+                else:
+                    seeds[i, 0, u.channel] = 1.0
+            images[ks] = self._backward(fp, out, seeds, method)[:, 0].to(images.dtype).cpu()
+        values = tuple(self._value(fp._output(u.layer), u) for u in units)
+        return Attribution(images, tuple(units), values, method)
+
+    def _backward(self, fp: ForwardPass, out: torch.Tensor, seeds: torch.Tensor, method: Method) -> torch.Tensor:
+        prev, fp.state.method = fp.state.method, method
+        try:
+            if seeds.shape[0] == 1:
+                (g,) = torch.autograd.grad(out, fp.x, seeds[0], retain_graph=True, allow_unused=True)
+                g = g.unsqueeze(0) if g is not None else None
+            else:
+                (g,) = torch.autograd.grad(out, fp.x, seeds, retain_graph=True, is_grads_batched=True,
+                                           allow_unused=True)
+        finally:
+            fp.state.method = prev
+        if g is None:  # the layer does not depend on the input
+            return torch.zeros((seeds.shape[0], *fp.x.shape), dtype=fp.x.dtype)
+        return g.detach()
+
+    # --- Grad-CAM -----------------------------------------------------------------------------------
+    def gradcam(self, fp: ForwardPass, class_index: int, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Grad-CAM heat map (H, W) in [0, 1] at the input's size, and guided Grad-CAM (C, H, W)."""
+        act = fp._output(layer)
+        if act.dim() != 4:
+            raise AttributionError(f"Grad-CAM needs a layer with a spatial map; '{layer}' has none")
+        unit = self.resolve(fp, ClassTarget(class_index))
+        seed = torch.zeros_like(fp.logits)
+        seed[0, unit.channel] = 1.0
+        prev, fp.state.method = fp.state.method, Method.GRADIENT
+        try:
+            (g,) = torch.autograd.grad(fp.logits, act, seed, retain_graph=True)
+        finally:
+            fp.state.method = prev
+        weights = g[0].mean(dim=(1, 2))                                   # (C,) alpha_k
+        cam = F.relu((weights[:, None, None] * act.detach()[0]).sum(0))   # (h, w)
+        cam = F.interpolate(cam[None, None], size=fp.x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+        peak = float(cam.max())
+        cam = cam / peak if peak > 0 else cam
+        guided = self.attribute(fp, [ClassTarget(class_index)], Method.GUIDED).images[0]
+        return cam.detach().cpu(), guided * cam.cpu()[None]
