@@ -1,0 +1,212 @@
+"""Attribution on All-CNN-C and on models written in different ways, against independent references."""
+import pytest
+import torch
+from torch import nn
+
+from viewer.core.attribution import (Analyzer, AttributionError, ChannelTarget, ClassTarget, UnitTarget)
+from viewer.core.graph import build_graph
+from viewer.core.models import AllCNNC
+from viewer.core.rules import Method
+
+from nets import FunctionalReLU, InplaceReLU, NoReLU, PlainReLU, SharedReLU, make_tiny_resnet
+
+
+@pytest.fixture(scope="module")
+def allcnn():
+    torch.manual_seed(1)
+    m = AllCNNC().eval()
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_var.uniform_(0.05, 0.2)  # keep the activations of a random net lively
+    layers = build_graph(m)
+    return m, layers, Analyzer(m, layers)
+
+
+def image(seed=0, size=32):
+    return torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_gradient_rule_equals_plain_autograd(allcnn):
+    model, _, an = allcnn
+    x = image(3)
+    fp = an.forward(x)
+    unit = an.resolve(fp, ChannelTarget("conv5", 7))
+    ours = an.attribute(fp, [unit], Method.GRADIENT).images[0]
+    # reference: the plain model, no rules, no hooks; read conv5's output through a second module call
+    ref_x = x.clone().requires_grad_(True)
+    h = ref_x
+    for name in ["conv1", "conv2", "conv3", "conv4", "conv5"]:
+        h = getattr(model, name)(h)
+    (ref,) = torch.autograd.grad(h[0, unit.channel, unit.y, unit.x], ref_x)
+    assert torch.allclose(ours, ref[0], atol=1e-7, rtol=1e-5)
+    assert ours.abs().max() > 0
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_batched_units_equal_single_runs(allcnn, method):
+    _, _, an = allcnn
+    fp = an.forward(image(4))
+    targets = [ChannelTarget("conv6", c) for c in range(0, 192, 12)] + [UnitTarget("conv3", 5, 2, 9)]
+    batched = an.attribute(fp, targets, method).images
+    for k, t in enumerate(targets):
+        single = an.attribute(fp, [t], method).images[0]
+        assert (batched[k] - single).abs().max() <= 1e-6
+
+
+def test_batched_seeds_are_not_summed(allcnn):
+    _, _, an = allcnn
+    fp = an.forward(image(5))
+    t = [ChannelTarget("conv6", 1), ChannelTarget("conv6", 2)]
+    both = an.attribute(fp, t, Method.GUIDED).images
+    assert not torch.allclose(both[0], both[1])
+
+
+def test_guided_conv6_zero_outside_19x19_receptive_field(allcnn):
+    _, layers, an = allcnn
+    conv6 = next(l for l in layers if l.name == "conv6")
+    assert conv6.rf.size == (19, 19)
+    fp = an.forward(image(6))
+    act = fp.activation("conv6")
+    # an active unit well inside the image, so the 19x19 window is not clipped: (y, x) = (4, 4) -> centre 16
+    c = int(act[:, 4, 4].argmax())
+    assert act[c, 4, 4] > 0
+    g = an.attribute(fp, [UnitTarget("conv6", c, 4, 4)], Method.GUIDED).images[0].abs().amax(0)
+    top, left, bottom, right = conv6.rf.box(4, 4, 32, 32)
+    assert (bottom - top, right - left) == (19, 19) and (top, left) == (16 - 9, 16 - 9)
+    inside = torch.zeros_like(g, dtype=torch.bool)
+    inside[top:bottom, left:right] = True
+    assert g[~inside].max() == 0
+    assert g[inside].max() > 0
+    assert (g[inside] > 0).float().mean() > 0.2
+
+
+def test_inactive_unit_gradient_and_guided_zero_deconvnet_not(allcnn):
+    _, _, an = allcnn
+    fp = an.forward(image(7))
+    act = fp.activation("conv6")
+    idx = (act == 0).nonzero()
+    assert len(idx) > 0
+    c, y, x = (int(v) for v in idx[0])
+    t = [UnitTarget("conv6", c, y, x)]
+    g = an.attribute(fp, t, Method.GUIDED)
+    assert g.inactive(0) and g.images.abs().max() == 0
+    assert an.attribute(fp, t, Method.GRADIENT).images.abs().max() == 0
+    assert an.attribute(fp, t, Method.DECONVNET).images.abs().max() > 0
+
+
+def test_class_target_seeds_the_logit(allcnn):
+    model, _, an = allcnn
+    x = image(8)
+    fp = an.forward(x)
+    ours = an.attribute(fp, [ClassTarget(3)], Method.GRADIENT).images[0]
+    ref_x = x.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad(model(ref_x)[0, 3], ref_x)
+    assert torch.allclose(ours, ref[0], atol=1e-7, rtol=1e-5)
+
+
+def test_gradcam_matches_definition(allcnn):
+    model, _, an = allcnn
+    x = image(9)
+    fp = an.forward(x)
+    cam, guided_cam = an.gradcam(fp, 2, "conv7")
+    # reference written out: alpha_k = mean of d logit / d A_k; cam = relu(sum alpha_k A_k), bilinear up
+    h = x.clone()
+    for name in ["conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7"]:
+        h = getattr(model, name)(h)
+    a = h.detach().requires_grad_(True)
+    logits = model.pool(model.conv9(model.conv8(a))).flatten(1)
+    (g,) = torch.autograd.grad(logits[0, 2], a)
+    ref = torch.relu((g[0].mean((1, 2))[:, None, None] * a[0]).sum(0))
+    ref = torch.nn.functional.interpolate(ref[None, None], size=(32, 32), mode="bilinear")[0, 0]
+    ref = ref / ref.max()
+    assert torch.allclose(cam, ref, atol=1e-5)
+    gb = an.attribute(fp, [ClassTarget(2)], Method.GUIDED).images[0]
+    assert torch.allclose(guided_cam, gb * ref, atol=1e-6)
+
+
+def test_fully_convolutional_larger_input(allcnn):
+    _, _, an = allcnn
+    fp = an.forward(image(10, size=64))
+    assert fp.activation("conv6").shape == (192, 16, 16)
+    assert fp.logits.shape == (1, 10)
+    assert an.attribute(fp, [ChannelTarget("conv6", 3)], Method.GUIDED).images.shape == (1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_relu_written_four_ways_gives_identical_results(method):
+    x = image(11, size=16)
+    results = []
+    for cls in (PlainReLU, InplaceReLU, SharedReLU, FunctionalReLU):
+        model = cls().eval()
+        layers = build_graph(model, (3, 16, 16))
+        an = Analyzer(model, layers)
+        fp = an.forward(x)
+        c3 = next(l for l in layers if l.name == "c3")
+        res = an.attribute(fp, [ChannelTarget("c3", k) for k in range(6)] + [ClassTarget(2)], method)
+        results.append((res.images, fp.activation("c3"), c3.rf))
+    for images, act, rf in results[1:]:
+        assert torch.equal(images, results[0][0])
+        assert torch.equal(act, results[0][1])  # c3 captured before its ReLU, even when the ReLU is in place
+        assert rf == results[0][2]
+    assert results[0][1].min() < 0  # pre-ReLU values really are captured
+    if method is Method.GUIDED:  # the rule reached the ReLUs: guided differs from the plain gradient
+        plain = PlainReLU().eval()
+        an = Analyzer(plain, build_graph(plain, (3, 16, 16)))
+        fp = an.forward(x)
+        grad = an.attribute(fp, [ChannelTarget("c3", k) for k in range(6)] + [ClassTarget(2)], Method.GRADIENT)
+        assert not torch.allclose(grad.images, results[0][0])
+
+
+def test_residual_model_graph_and_attribution():
+    model = make_tiny_resnet()
+    layers = build_graph(model, (3, 16, 16))
+    names = [l.name for l in layers]
+    assert names == ["stem.0", "stem.1", "stem.2", "layer1.0", "layer1.1", "pool", "fc"]
+    rfs = {l.name: l.rf for l in layers}
+    assert rfs["stem.0"].size == (3, 3) and rfs["layer1.0"].size == (7, 7) and rfs["layer1.1"].size == (11, 11)
+    an = Analyzer(model, layers)
+    x = image(12, size=16)
+    fp = an.forward(x)
+    # the block output (after `out += x` in place) equals the plain model's
+    ref = model.layer1[0](model.stem(x.clone()))
+    assert torch.allclose(fp.activation("layer1.0"), ref[0], atol=1e-6)
+    assert torch.allclose(fp.logits, model(x.clone()), atol=1e-6)
+    g = an.attribute(fp, [ChannelTarget("layer1.1", 2)], Method.GRADIENT).images[0]
+    u = an.resolve(fp, ChannelTarget("layer1.1", 2))
+    ref_x = x.clone().requires_grad_(True)
+    (r,) = torch.autograd.grad(model.layer1(model.stem(ref_x))[0, 2, u.y, u.x], ref_x)
+    assert torch.allclose(g, r[0], atol=1e-6)
+    assert an.attribute(fp, [ChannelTarget("layer1.1", 2)], Method.GUIDED).images.abs().max() > 0
+
+
+def test_model_without_relu_refuses_guided():
+    model = NoReLU().eval()
+    an = Analyzer(model, build_graph(model, (3, 8, 8)))
+    fp = an.forward(image(13, size=8))
+    with pytest.raises(AttributionError, match="ReLU"):
+        an.attribute(fp, [ChannelTarget("c2", 0)], Method.GUIDED)
+    with pytest.raises(AttributionError, match="ReLU"):
+        an.attribute(fp, [ClassTarget(0)], Method.DECONVNET)
+    assert an.attribute(fp, [ChannelTarget("c2", 0)], Method.GRADIENT).images.abs().max() > 0
+
+
+def test_bad_targets_are_clear_errors(allcnn):
+    _, _, an = allcnn
+    fp = an.forward(image(14))
+    with pytest.raises(AttributionError, match="unknown layer"):
+        an.attribute(fp, [ChannelTarget("conv99", 0)], Method.GUIDED)
+    with pytest.raises(AttributionError, match="out of range"):
+        an.attribute(fp, [ChannelTarget("conv6", 500)], Method.GUIDED)
+    with pytest.raises(AttributionError, match="outside"):
+        an.attribute(fp, [UnitTarget("conv6", 0, 9, 0)], Method.GUIDED)
+    with pytest.raises(AttributionError, match="out of range"):
+        an.attribute(fp, [ClassTarget(10)], Method.GUIDED)
+
+
+def test_identical_calls_identical_results(allcnn):
+    _, _, an = allcnn
+    x = image(15)
+    t = [ChannelTarget("conv4", 9), ClassTarget(1)]
+    a = an.attribute(an.forward(x), t, Method.GUIDED).images
+    b = an.attribute(an.forward(x), t, Method.GUIDED).images
+    assert torch.equal(a, b)

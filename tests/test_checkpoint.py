@@ -1,0 +1,131 @@
+"""Checkpoint loading: our format, TorchScript, factories, and one clear sentence for each bad case."""
+import pickle
+
+import pytest
+import torch
+
+from viewer.core.checkpoint import CheckpointError, atomic_save, load_checkpoint, load_model, make_checkpoint
+from viewer.core.models import AllCNNC
+
+from nets import PlainReLU
+
+
+def save_allcnn(path, **arch_args):
+    m = AllCNNC(**arch_args)
+    torch.save(make_checkpoint(m, "allcnn_c", arch_args, {"classes": list("abcdefghij")}), path)
+    return m
+
+
+def test_roundtrip_with_weights_only(tmp_path):
+    p = tmp_path / "m.pt"
+    m = save_allcnn(p, bn=False)
+    raw = torch.load(p, weights_only=True)  # the format itself is weights_only-safe
+    assert raw["arch"] == "allcnn_c"
+    loaded = load_checkpoint(p)
+    assert not loaded.model.training
+    assert loaded.meta["classes"] == list("abcdefghij")
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.equal(loaded.model(x), m.eval()(x))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_model(str(tmp_path / "nope.pt"))
+
+
+def test_not_a_checkpoint(tmp_path):
+    p = tmp_path / "junk.pt"
+    p.write_bytes(b"this is not a model" * 10)
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        load_model(str(p))
+    q = tmp_path / "dict.pt"
+    torch.save({"a": torch.zeros(1)}, q)
+    with pytest.raises(CheckpointError, match="not a viewer checkpoint"):
+        load_model(str(q))
+
+
+class _Evil:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
+    target = tmp_path / "pwned.txt"
+    p = tmp_path / "evil.pt"
+    torch.save({"format": "cnn-viewer-checkpoint", "payload": _Evil(str(target))}, p)
+    assert not target.exists()
+    with pytest.raises(CheckpointError, match="refused.*needs Python code"):
+        load_model(str(p))
+    assert not target.exists()
+    raw = tmp_path / "evil.pkl"  # a bare pickle, not even a torch file
+    raw.write_bytes(pickle.dumps(_Evil(str(target))))
+    with pytest.raises(CheckpointError):
+        load_model(str(raw))
+    assert not target.exists()
+
+
+def test_unknown_architecture(tmp_path):
+    p = tmp_path / "m.pt"
+    ck = make_checkpoint(AllCNNC(), "allcnn_c", {}, {})
+    ck["arch"] = "resnet9000"
+    torch.save(ck, p)
+    with pytest.raises(CheckpointError, match="unknown architecture 'resnet9000'"):
+        load_model(str(p))
+
+
+def test_state_dict_that_does_not_fit(tmp_path):
+    p = tmp_path / "m.pt"
+    ck = make_checkpoint(AllCNNC(), "allcnn_c", {}, {})
+    ck["state_dict"]["extra.weight"] = torch.zeros(3)
+    del ck["state_dict"]["conv9.conv.weight"]
+    ck["state_dict"]["conv1.conv.weight"] = torch.zeros(96, 3, 5, 5)
+    torch.save(ck, p)
+    with pytest.raises(CheckpointError) as e:
+        load_model(str(p))
+    msg = str(e.value)
+    assert "missing keys ['conv9.conv.weight']" in msg
+    assert "unexpected keys ['extra.weight']" in msg
+    assert "first shape mismatch at 'conv1.conv.weight': checkpoint (96, 3, 5, 5), model (96, 3, 3, 3)" in msg
+    assert "\n" not in msg
+
+
+def test_torchscript_archive(tmp_path):
+    m = PlainReLU().eval()
+    p = tmp_path / "scripted.pt"
+    torch.jit.trace(m, torch.randn(1, 3, 16, 16)).save(str(p))
+    loaded = load_model(str(p))
+    x = torch.randn(1, 3, 16, 16)
+    assert torch.allclose(loaded.model(x), m(x))
+    assert loaded.arch == "torchscript"
+
+
+def test_factory_spec_with_weights(tmp_path):
+    m = PlainReLU()
+    w = tmp_path / "w.pt"
+    torch.save(m.state_dict(), w)
+    loaded = load_model("nets:PlainReLU", str(w))
+    x = torch.randn(1, 3, 16, 16)
+    assert torch.equal(loaded.model(x), m.eval()(x))
+    with pytest.raises(CheckpointError, match="cannot import module"):
+        load_model("no_such_pkg.mod:make")
+    with pytest.raises(CheckpointError, match="has no attribute"):
+        load_model("nets:nothing_here")
+    with pytest.raises(CheckpointError, match="not a torch.nn.Module"):
+        load_model("nets:_convs")
+    bad = tmp_path / "bad.pt"
+    torch.save({"c1.weight": torch.zeros(1)}, bad)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_model("nets:PlainReLU", str(bad))
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path):
+    p = tmp_path / "out.pt"
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError):
+        atomic_save({"x": Boom()}, p)
+    assert list(tmp_path.iterdir()) == []

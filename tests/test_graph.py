@@ -1,0 +1,73 @@
+"""Layer graph and receptive fields against the paper's numbers and hand-computed geometry."""
+import torch
+from torch import nn
+
+from viewer.core.graph import LayerKind, build_graph
+from viewer.core.models import AllCNNC, build_model
+
+
+def test_allcnn_c_parameter_count_matches_paper():
+    # DESIGN.md section 5 / paper Table 2: 1,369,738 parameters without BatchNorm
+    assert sum(p.numel() for p in AllCNNC(bn=False).parameters()) == 1_369_738
+
+
+def test_allcnn_c_layers_shapes_and_receptive_fields():
+    layers = build_graph(AllCNNC())
+    assert [l.name for l in layers] == [f"conv{i}" for i in range(1, 10)] + ["pool"]
+    shapes = [l.shape for l in layers]
+    assert shapes == [(96, 32, 32), (96, 32, 32), (96, 16, 16), (192, 16, 16), (192, 16, 16), (192, 8, 8),
+                      (192, 6, 6), (192, 6, 6), (10, 6, 6), (10, 1, 1)]
+    assert all(l.kind is LayerKind.CONV for l in layers[:9])
+    # r_l = r_{l-1} + (k - 1) j_{l-1}, j_l = j_{l-1} s: 3, 5, 7 (j=2), 11, 15, 19 (j=4), 27, 27, 27
+    sizes = [l.rf.size[0] for l in layers[:9]]
+    assert sizes == [3, 5, 7, 11, 15, 19, 27, 27, 27]
+    assert [l.rf.stride[0] for l in layers[:9]] == [1, 1, 2, 2, 2, 4, 4, 4, 4]
+    # conv7 has no padding: its unit 0 is centred on conv6 unit 1, i.e. input pixel 4
+    assert layers[6].rf.centre(0, 0) == (4.0, 4.0)
+    assert layers[9].rf is None  # global average: not a convolutional chain any more
+
+
+def test_dropout_off_in_eval_and_on_in_train():
+    m = AllCNNC().eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(m(x), m(x))
+    m.train()
+    torch.manual_seed(0)
+    a = m(x)
+    assert not torch.equal(a, m(x))
+
+
+def test_reused_module_gives_one_layer_per_call():
+    relu = nn.ReLU()
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+            self.relu = relu
+        def forward(self, x):
+            return self.relu(self.conv(self.relu(x)))
+    layers = build_graph(Twice(), (3, 8, 8))
+    assert [l.name for l in layers] == ["relu", "conv", "relu#2"]
+    assert layers[2].rf.size == (3, 3) and layers[2].rf.stride == (2, 2)
+    assert layers[1].params == 3 * 4 * 9 + 4
+
+
+def test_maxpool_and_dilation_geometry():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, dilation=2, padding=2), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))
+    layers = build_graph(net, (3, 16, 16))
+    # dilated 3x3 covers 5; max pool 2 stride 2: 5 + 1 = 6, j = 2; conv 3: 6 + 2*2 = 10
+    assert [l.rf.size[0] for l in layers] == [5, 6, 10]
+    # pool unit 0 spans conv outputs 0..1 -> centre 0.5; conv (no padding) unit 0 centre: 0.5 + 1*2 = 2.5
+    assert layers[2].rf.centre(0, 0) == (2.5, 2.5)
+
+
+def test_receptive_field_box_is_clipped():
+    conv6 = build_graph(AllCNNC())[5]
+    assert conv6.rf.box(0, 0, 32, 32) == (0, 0, 10, 10)   # centre 0, +-9, clipped at the top-left
+    assert conv6.rf.box(7, 7, 32, 32) == (19, 19, 32, 32)  # centre 28
+
+
+def test_registry_unknown_name():
+    import pytest
+    with pytest.raises(ValueError, match="unknown architecture 'vgg'"):
+        build_model("vgg")
