@@ -1,0 +1,112 @@
+"""Training command: smoke run, exact resume, and clear errors on bad data, on tiny synthetic data."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from viewer import train
+from viewer.core.checkpoint import load_checkpoint
+from viewer.data import DataError, load_cifar10
+
+
+def write_batches_folder(root, per_batch=16, seed=0):
+    """A cifar-10-batches-py folder with tiny random batches (the official layout and keys)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = rng.integers(0, 10, per_batch)
+        data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
+        data[:, :1024] = (labels * 25)[:, None]  # the red plane encodes the class: learnable
+        with open(root / name, "wb") as fh:
+            pickle.dump({b"data": data, b"labels": labels.tolist()}, fh)
+    return root
+
+
+ARGS = ["--epochs", "2", "--batch-size", "16", "--no-progress", "--lr", "0.05"]
+
+
+def test_smoke_one_epoch_writes_loadable_checkpoint(tmp_path, capsys):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    out = tmp_path / "m.pt"
+    assert train.main(["--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "16",
+                       "--no-progress"]) == 0
+    ck = torch.load(out, weights_only=True)
+    meta = ck["meta"]
+    for key in ("classes", "mean", "std", "input_size", "epochs", "wall_time_s", "test_accuracy",
+                "data_sha256", "date", "command"):
+        assert key in meta
+    assert meta["epochs"] == 1 and len(meta["history"]) == 1
+    assert load_checkpoint(out).arch == "allcnn_c"
+    assert "epoch 1/1" in capsys.readouterr().out
+
+
+def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    straight, resumed = tmp_path / "a.pt", tmp_path / "b.pt"
+    assert train.main(["--data", str(data), "--out", str(straight), *ARGS]) == 0
+    # 80 images / 16 = 5 steps an epoch; stop after 7 steps (inside epoch 2), then resume
+    assert train.main(["--data", str(data), "--out", str(resumed), *ARGS, "--max-steps", "7"]) == 0
+    assert not resumed.exists()  # no final checkpoint from a stopped run
+    st = torch.load(str(resumed) + ".resume", weights_only=True)
+    assert (st["epoch"], st["step_in_epoch"]) == (1, 2)
+    assert train.main(["--data", str(data), "--out", str(resumed), *ARGS, "--resume"]) == 0
+    a, b = torch.load(straight, weights_only=True), torch.load(resumed, weights_only=True)
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, capsys):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    out = tmp_path / "m.pt"
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--max-steps", "2"]) == 0
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--resume", "--lr", "0.3"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_corrupt_npz_is_rejected_with_documented_message(tmp_path, capsys):
+    bad = tmp_path / "cifar10-jpeg.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DataError, match="corrupt or truncated"):
+        load_cifar10(bad)
+    out = tmp_path / "m.pt"
+    assert train.main(["--data", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "corrupt" in err
+    assert not out.exists()
+
+
+def test_npz_with_undecodable_image(tmp_path):
+    jpeg = np.frombuffer(b"not a jpeg at all", np.uint8)
+    bad = tmp_path / "c.npz"
+    np.savez(bad, train_jpeg=jpeg, train_offsets=np.array([0, len(jpeg)]), train_labels=np.zeros(1, np.uint8),
+             test_jpeg=jpeg, test_offsets=np.array([0, len(jpeg)]), test_labels=np.zeros(1, np.uint8))
+    with pytest.raises(DataError, match="image 0 is not a decodable 32x32 JPEG"):
+        load_cifar10(bad)
+
+
+def test_wrong_folder_layout_and_missing_data(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert train.main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "not a cifar-10-batches-py folder" in capsys.readouterr().err
+    assert train.main(["--data", str(tmp_path / "nothing.npz"), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_batch_pickle_that_needs_code_is_refused(tmp_path):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    target = tmp_path / "pwned"
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(target), "w"))
+    with open(data / "test_batch", "wb") as fh:
+        pickle.dump({b"data": Evil(), b"labels": [0]}, fh)
+    with pytest.raises(DataError, match="refus"):
+        load_cifar10(data)
+    assert not target.exists()
+
+
+def test_unwritable_output_path(tmp_path, capsys):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    assert train.main(["--data", str(data), "--out", str(tmp_path / "no" / "such" / "m.pt")]) == 2
+    assert "output folder does not exist" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""Evaluate a checkpoint on the CIFAR-10 test split:
+
+    python -m viewer.evaluate --checkpoint checkpoints/allcnn_c_cifar10.pt [--data PATH] [--flip]
+
+Prints overall accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:
+predicted). --flip also reports horizontal-flip test-time averaging (mean of the two softmaxes), separately.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .core.checkpoint import CheckpointError, load_model
+from .data import DEFAULT_DATA, DataError, load_cifar10
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "allcnn_c_cifar10.pt"
+
+
+@torch.no_grad()
+def predict(model, images: np.ndarray, mean, std, flip: bool = False, batch: int = 500) -> np.ndarray:
+    """Softmax probabilities (N, classes) in fp32; with flip, the average over the image and its mirror."""
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    out = []
+    for i in range(0, len(images), batch):
+        x = (torch.from_numpy(images[i:i + batch]).permute(0, 3, 1, 2).float() / 255.0 - m) / s
+        p = model(x).softmax(1)
+        if flip:
+            p = (p + model(x.flip(-1)).softmax(1)) / 2
+        out.append(p.numpy())
+    return np.concatenate(out)
+
+
+def confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    cm = np.zeros((n, n), np.int64)
+    np.add.at(cm, (labels, pred), 1)
+    return cm
+
+
+def report(cm: np.ndarray, classes: list[str], title: str) -> str:
+    total = cm.sum()
+    lines = [f"{title}: accuracy {np.trace(cm) / total:.4f} ({np.trace(cm)}/{total})", "per class:"]
+    for i, c in enumerate(classes):
+        lines.append(f"  {c:<11} {cm[i, i] / max(1, cm[i].sum()):.4f}")
+    w = max(6, max(len(c) for c in classes) + 1)
+    lines.append("confusion matrix (rows true, columns predicted):")
+    lines.append(" " * w + "".join(c[:6].rjust(7) for c in classes))
+    for i, c in enumerate(classes):
+        lines.append(c.ljust(w) + "".join(str(v).rjust(7) for v in cm[i]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m viewer.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint to evaluate")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="cifar10-jpeg.npz or a cifar-10-batches-py folder")
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.add_argument("--flip", action="store_true", help="also report horizontal-flip test-time averaging")
+    a = p.parse_args(argv)
+    try:
+        loaded = load_model(a.checkpoint)
+        data = load_cifar10(a.data, limit_test=a.limit, train=False)
+    except (CheckpointError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    meta = loaded.meta
+    mean, std = meta.get("mean", [0.5] * 3), meta.get("std", [0.25] * 3)
+    classes = list(meta.get("classes", data.classes))
+    labels = data.test.labels
+    print(f"{a.checkpoint} on {len(labels)} test images of {a.data}")
+    probs = predict(loaded.model, data.test.images, mean, std)
+    print(report(confusion(labels, probs.argmax(1), len(classes)), classes, "no test-time augmentation"))
+    if a.flip:
+        probs = predict(loaded.model, data.test.images, mean, std, flip=True)
+        print(report(confusion(labels, probs.argmax(1), len(classes)), classes, "horizontal-flip averaging"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
