@@ -1,0 +1,119 @@
+"""Command line: argument parsing, building the pieces, and the headless export command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .core.attribution import AttributionError, ChannelTarget, ClassTarget, UnitTarget
+from .core.checkpoint import CheckpointError, load_model
+from .core.graph import LayerInfo, build_graph
+from .core.preprocess import InputSpec
+from .core.rules import Method
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = ROOT / "checkpoints" / "allcnn_c_cifar10.pt"
+
+DESCRIPTION = """\
+Look inside a convolutional network while it runs. The window shows the network as a row of layer
+blocks; click one to see all its feature maps live, click a feature map to see that unit's activation
+and its guided-backpropagation reconstruction (also deconvnet and plain gradient), every frame.
+Press H in the window for every key.
+
+examples:
+  python run_viewer.py                                   # shipped All-CNN-C, webcam (else the demo)
+  python run_viewer.py --source demo --layer conv6
+  python run_viewer.py --source photos/ --method deconvnet
+  python run_viewer.py --model my.pt                     # a checkpoint in this tool's format / TorchScript
+  python run_viewer.py --model mypkg.nets:make_net --weights w.pt --input-size 64
+  python run_viewer.py --export out/ --source cat.png --layer conv6 --units 3 17@2,5 class
+"""
+
+
+class UsageError(Exception):
+    """A command-line error: printed as one sentence, exit code 2."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="run_viewer.py", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=str(DEFAULT_MODEL),
+                   help="checkpoint file (this tool's format or TorchScript) or package.module:callable "
+                        "returning an nn.Module (default: the shipped All-CNN-C)")
+    p.add_argument("--weights", help="state dict / checkpoint for a --model factory")
+    p.add_argument("--source", default=None,
+                   help="webcam, webcam:N, a video file, an image, a folder of images, or demo "
+                        "(default: the first webcam if it opens, else demo)")
+    p.add_argument("--layer", help="layer selected at start (default: conv6, else a middle layer)")
+    p.add_argument("--method", choices=[m.value for m in Method], default=Method.GUIDED.value,
+                   help="reconstruction method (default: guided)")
+    p.add_argument("--input-size", type=int, help="side of the square model input (default: from the "
+                   "checkpoint, else 32); All-CNN-C is fully convolutional and accepts any size")
+    p.add_argument("--leaves", action="store_true", help="show every leaf module as a layer (not just blocks)")
+    p.add_argument("--window", default="1280x800", help="window size WxH (default 1280x800)")
+    p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")
+    p.add_argument("--fps", type=int, default=60, help="drawing rate cap (default 60; 0: no cap)")
+    p.add_argument("--max-frames", type=int, help="quit after drawing N frames (scripted runs)")
+    p.add_argument("--export", metavar="OUTDIR", help="headless: write feature maps, reconstructions and a "
+                   "JSON for the --source image or folder, then exit")
+    p.add_argument("--units", nargs="+", default=None,
+                   help="with --export: channels (C), positions (C@Y,X) or 'class' (top class logit); "
+                        "default: the 8 most active channels")
+    return p.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Built:
+    model: object
+    layers: list[LayerInfo]
+    spec: InputSpec
+    classes: list[str]
+    name: str
+
+
+def build(args: argparse.Namespace) -> Built:
+    try:
+        loaded = load_model(args.model, args.weights)
+    except CheckpointError as e:
+        raise UsageError(str(e)) from None
+    spec = InputSpec.from_meta(loaded.meta)
+    if args.input_size is not None:
+        if not 8 <= args.input_size <= 1024:
+            raise UsageError(f"--input-size {args.input_size}: choose a side between 8 and 1024 pixels")
+        spec = InputSpec((args.input_size, args.input_size), spec.mean, spec.std)
+    try:
+        layers = build_graph(loaded.model, (3, *spec.size), leaves=args.leaves)
+    except Exception as e:
+        raise UsageError(f"the model does not run on a {spec.size[0]}x{spec.size[1]} RGB input "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); try --input-size") from None
+    if not layers:
+        raise UsageError(f"{args.model}: no inspectable layers found (TorchScript archives hide their modules; "
+                         "open the model through a factory instead)")
+    if args.layer is not None and args.layer not in {l.name for l in layers}:
+        raise UsageError(f"unknown layer '{args.layer}' (layers: {', '.join(l.name for l in layers)})")
+    n_out = layers[-1].shape[0]
+    classes = list(loaded.meta.get("classes", [str(i) for i in range(n_out)]))
+    return Built(loaded.model, layers, spec, classes, Path(args.model).name if ":" not in args.model else args.model)
+
+
+def parse_units(specs: list[str] | None, layer: str):
+    if not specs:
+        return None
+    out = []
+    for s in specs:
+        try:
+            if s == "class":
+                out.append("class")
+            elif "@" in s:
+                c, pos = s.split("@")
+                y, x = pos.split(",")
+                out.append(UnitTarget(layer, int(c), int(y), int(x)))
+            else:
+                out.append(ChannelTarget(layer, int(s)))
+        except ValueError:
+            raise UsageError(f"--units '{s}': write a channel (12), a position (12@3,4) or 'class'") from None
+    return out

@@ -1,0 +1,1 @@
+"""Image making (numpy only: images.py, layout.py) and pygame drawing functions that only draw (draw.py)."""

@@ -1,0 +1,130 @@
+"""pygame drawing functions. They only draw: every image arrives ready-made from images.py."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pygame
+
+from .layout import GridGeometry, Rect
+
+BG = (24, 26, 30)
+PANEL = (34, 37, 43)
+TEXT = (220, 223, 228)
+DIM = (140, 145, 155)
+ACCENT = (255, 196, 0)
+WARN = (255, 110, 90)
+KIND_COLOURS = {"conv": (70, 130, 220), "linear": (190, 110, 220), "norm": (90, 170, 120),
+                "activation": (230, 150, 60), "pool": (80, 190, 190), "block": (120, 120, 200),
+                "other": (130, 130, 130)}
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> pygame.font.Font:
+    return pygame.font.Font(None, size)
+
+
+def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int = 18, colour=TEXT,
+         max_width: int | None = None) -> int:
+    """Draw one line; returns its width. Too-long lines are cut with an ellipsis."""
+    f = font(size)
+    if max_width is not None and f.size(s)[0] > max_width:
+        while s and f.size(s + "...")[0] > max_width:
+            s = s[:-1]
+        s += "..."
+    img = f.render(s, True, colour)
+    surface.blit(img, pos)
+    return img.get_width()
+
+
+def array_surface(arr: np.ndarray) -> pygame.Surface:
+    """(H, W, 3) uint8 RGB -> a pygame Surface (copied)."""
+    arr = np.ascontiguousarray(arr)
+    return pygame.image.frombuffer(arr.tobytes(), (arr.shape[1], arr.shape[0]), "RGB").copy()
+
+
+def blit_image(surface: pygame.Surface, arr: np.ndarray, rect: Rect, smooth: bool = False) -> None:
+    """Scale an RGB array to fill rect (nearest neighbour keeps unit pixels crisp)."""
+    img = array_surface(arr)
+    scale = pygame.transform.smoothscale if smooth else pygame.transform.scale
+    surface.blit(scale(img, (rect[2], rect[3])), rect[:2])
+
+
+def frame(surface: pygame.Surface, rect: Rect, colour=DIM, width: int = 1) -> None:
+    pygame.draw.rect(surface, colour, pygame.Rect(rect).inflate(2 * width, 2 * width), width)
+
+
+def caption(surface: pygame.Surface, rect: Rect, s: str, colour=DIM) -> None:
+    text(surface, s, (rect[0], rect[1] - 16), 17, colour, max_width=rect[2])
+
+
+def placeholder(surface: pygame.Surface, rect: Rect, message: str, colour=DIM) -> None:
+    pygame.draw.rect(surface, PANEL, rect)
+    f = font(20)
+    w = f.size(message)[0]
+    text(surface, message, (rect[0] + max(4, (rect[2] - w) // 2), rect[1] + rect[3] // 2 - 8), 20, colour,
+         max_width=rect[2] - 8)
+
+
+def strip(surface: pygame.Surface, blocks: tuple[Rect, ...], labels: list[tuple[str, str, str]],
+          selected: int, bottom: int) -> None:
+    """labels: (name, shape text, kind value) per block."""
+    for i, (r, (name, shape, kind)) in enumerate(zip(blocks, labels)):
+        colour = KIND_COLOURS.get(kind, KIND_COLOURS["other"])
+        if i == selected:
+            pygame.draw.rect(surface, ACCENT, pygame.Rect(r).inflate(8, 8), border_radius=5)
+        pygame.draw.rect(surface, colour, r, border_radius=3)
+        cx = r[0] + r[2] // 2
+        for k, (s, size, c) in enumerate(((name, 17, ACCENT if i == selected else TEXT), (shape, 14, DIM))):
+            f = font(size)
+            w = min(f.size(s)[0], max(r[2] + 40, 60))
+            text(surface, s, (cx - w // 2, bottom - 28 + k * 14), size, c, max_width=max(r[2] + 40, 60))
+
+
+def predictions(surface: pygame.Surface, rect: Rect, rows: list[tuple[str, float]], highlight: int = -1) -> None:
+    x, y, w, h = rect
+    bar_h = min(24, max(12, h // max(1, len(rows)) - 4))
+    for i, (name, p) in enumerate(rows):
+        yy = y + i * (bar_h + 4)
+        if yy + bar_h > y + h:
+            break
+        pygame.draw.rect(surface, PANEL, (x + 110, yy, w - 170, bar_h))
+        pygame.draw.rect(surface, ACCENT if i == highlight else (90, 150, 230),
+                         (x + 110, yy, int((w - 170) * max(0.0, min(1.0, p))), bar_h))
+        text(surface, name, (x, yy + 2), 20, TEXT, max_width=105)
+        text(surface, f"{100 * p:5.1f}%", (x + w - 55, yy + 2), 19, TEXT)
+
+
+def grid(surface: pygame.Surface, geom: GridGeometry, tiles: np.ndarray, selected: int) -> None:
+    """tiles: (count, h, w, 3) uint8 for the channels geom.first .. geom.first + count - 1."""
+    for k in range(geom.count):
+        r = geom.tile_rect(geom.first + k)
+        blit_image(surface, tiles[k], r)
+    if geom.first <= selected < geom.first + geom.count:
+        frame(surface, geom.tile_rect(selected), ACCENT, 2)
+
+
+def box(surface: pygame.Surface, rect: Rect, colour=ACCENT, width: int = 2) -> None:
+    pygame.draw.rect(surface, colour, rect, width)
+
+
+def marker(surface: pygame.Surface, centre: tuple[int, int], radius: int = 6, colour=ACCENT) -> None:
+    pygame.draw.circle(surface, colour, centre, radius, 2)
+
+
+def overlay_panel(surface: pygame.Surface, lines: list[tuple[str, str]], title: str) -> None:
+    """A centred dark panel with a two-column table (the help overlay)."""
+    W, H = surface.get_size()
+    shade = pygame.Surface((W, H), pygame.SRCALPHA)
+    shade.fill((0, 0, 0, 170))
+    surface.blit(shade, (0, 0))
+    pw, ph = min(720, W - 40), min(30 + 24 * len(lines) + 30, H - 40)
+    px, py = (W - pw) // 2, (H - ph) // 2
+    pygame.draw.rect(surface, PANEL, (px, py, pw, ph), border_radius=8)
+    text(surface, title, (px + 16, py + 10), 26, ACCENT)
+    for i, (k, d) in enumerate(lines):
+        y = py + 44 + 24 * i
+        if y > py + ph - 20:
+            break
+        text(surface, k, (px + 16, y), 21, ACCENT, max_width=180)
+        text(surface, d, (px + 200, y), 21, TEXT, max_width=pw - 216)

@@ -1,0 +1,98 @@
+"""Numpy-only image making: colormaps, signed-image display, tiling, and a flicker-free scale."""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+# Polynomial fit of matplotlib's viridis (Matt Zucker, shadertoy WfS3zD, CC0): c0 + t c1 + ... + t^6 c6
+_VIRIDIS = np.array([
+    [0.2777273272234177, 0.005407344544966578, 0.3340998053353061],
+    [0.1050930431085774, 1.404613529898575, 1.384590162594685],
+    [-0.3308618287255563, 0.214847559468213, 0.09509516302823659],
+    [-4.634230498983486, -5.799100973351585, -19.33244095627987],
+    [6.228269936347081, 14.17993336680509, 56.69055260068105],
+    [4.776384997670288, -13.74514537774601, -65.35303263337234],
+    [-5.435455855934631, 4.645852612178535, 26.3124352495832],
+])
+
+
+@lru_cache(maxsize=None)
+def lut(name: str = "viridis") -> np.ndarray:
+    """(256, 3) uint8 colour table."""
+    t = np.linspace(0.0, 1.0, 256)
+    if name == "grey":
+        rgb = np.stack([t, t, t], 1)
+    else:
+        rgb = sum(_VIRIDIS[k][None, :] * t[:, None] ** k for k in range(7))
+    out = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+    out.flags.writeable = False
+    return out
+
+
+def to_index(x: np.ndarray, scale: float) -> np.ndarray:
+    """Non-negative values -> 0..255 indices, x / scale clipped to [0, 1]."""
+    s = scale if scale > 0 else 1.0
+    return np.clip(np.rint(x * (255.0 / s)), 0, 255).astype(np.uint8)
+
+
+def colormap(x: np.ndarray, scale: float, name: str = "viridis") -> np.ndarray:
+    """(...,) values >= 0 -> (..., 3) uint8 RGB."""
+    return lut(name)[to_index(x, scale)]
+
+
+def robust_scale(g: np.ndarray, q: float = 99.5) -> float:
+    """The q-th percentile of |g|; 0 for an all-zero image."""
+    a = np.abs(g).ravel()
+    return float(np.percentile(a, q)) if a.size else 0.0
+
+
+def signed_rgb(g: np.ndarray, scale: float) -> np.ndarray:
+    """(3, H, W) signed -> (H, W, 3) uint8 with zero at mid-grey: 0.5 + g / (2 s), clipped to [0, 1]."""
+    s = scale if scale > 0 else 1.0
+    img = np.clip(0.5 + g / (2 * s), 0.0, 1.0)
+    return np.rint(img.transpose(1, 2, 0) * 255).astype(np.uint8)
+
+
+def heat(g: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """(3, H, W) signed -> (H, W, 3) viridis heat map of |g| (max over colour channels)."""
+    a = np.abs(g).max(0)
+    return colormap(a, scale if scale is not None else robust_scale(a))
+
+
+def grid_shape(n: int, aspect: float = 1.0) -> tuple[int, int]:
+    """(rows, cols) for n tiles, near-square for a box of width / height = aspect."""
+    cols = max(1, math.ceil(math.sqrt(n * aspect)))
+    return math.ceil(n / cols), cols
+
+
+def tile(maps: np.ndarray, cols: int, pad: int = 1, fill: int = 0) -> np.ndarray:
+    """(N, h, w, ...) -> one mosaic (rows*(h+pad)-pad, cols*(w+pad)-pad, ...) in row-major order."""
+    n, h, w = maps.shape[:3]
+    rows = math.ceil(n / cols)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, *maps.shape[3:]), fill, maps.dtype)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = maps[i]
+    return out
+
+
+class SmoothScale:
+    """A display scale that follows the data's maximum slowly (exponential moving average) so live video
+    does not flicker; it rises at once when the data jumps well above it, and can be locked."""
+
+    def __init__(self, alpha: float = 0.15):
+        self.alpha, self.value, self.locked = alpha, 0.0, False
+
+    def update(self, target: float) -> float:
+        if self.locked or not math.isfinite(target):
+            return self.value
+        if self.value <= 0 or target > 2 * self.value:
+            self.value = target
+        else:
+            self.value += self.alpha * (target - self.value)
+        return self.value
+
+    def reset(self) -> None:
+        self.value = 0.0

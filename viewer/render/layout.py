@@ -1,0 +1,157 @@
+"""Pure geometry of the window: where each pane goes, and what a point hits. No pygame here."""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+from .images import grid_shape
+
+Rect = tuple[int, int, int, int]  # (x, y, w, h)
+
+
+class Pane(enum.Enum):
+    STRIP = "strip"
+    SOURCE = "source"
+    MODEL_INPUT = "model input"
+    PREDICTIONS = "predictions"
+    GRID = "grid"
+    UNIT_MAP = "unit map"
+    OVERLAY = "overlay"
+    RECON = "reconstruction"
+    RECON_HEAT = "heat map"
+    STATUS = "status"
+
+
+@dataclass(frozen=True)
+class Hit:
+    pane: Pane
+    index: int = -1              # layer block or channel tile
+    point: tuple[float, float] = (0.0, 0.0)  # (fy, fx) in [0, 1) inside an image pane
+
+
+def inside(r: Rect, pos: tuple[int, int]) -> bool:
+    return r[0] <= pos[0] < r[0] + r[2] and r[1] <= pos[1] < r[1] + r[3]
+
+
+@dataclass(frozen=True)
+class GridGeometry:
+    rect: Rect
+    rows: int
+    cols: int
+    tile: int          # tile side in pixels (square tiles, the map is letterboxed inside)
+    gap: int
+    first: int         # channel index of the first tile (pages)
+    count: int         # tiles on this page
+
+    def tile_rect(self, i: int) -> Rect:
+        k = i - self.first
+        r, c = divmod(k, self.cols)
+        return (self.rect[0] + c * (self.tile + self.gap), self.rect[1] + r * (self.tile + self.gap),
+                self.tile, self.tile)
+
+    def hit(self, pos) -> int:
+        x, y = pos[0] - self.rect[0], pos[1] - self.rect[1]
+        if x < 0 or y < 0:
+            return -1
+        c, r = x // (self.tile + self.gap), y // (self.tile + self.gap)
+        if c >= self.cols:  # a click in the gap after a tile counts for that tile
+            return -1
+        k = r * self.cols + c
+        return self.first + k if k < self.count else -1
+
+
+def grid_geometry(rect: Rect, channels: int, page: int, min_tile: int = 14, gap: int = 2) -> GridGeometry:
+    """Near-square tiling of all channels; when the tiles would drop below min_tile, pages of tiles."""
+    x, y, w, h = rect
+    rows, cols = grid_shape(channels, w / max(h, 1))
+    t = min((w + gap) // cols, (h + gap) // rows) - gap
+    per_page = channels
+    if t < min_tile:
+        cols, rows = max(1, (w + gap) // (min_tile + gap)), max(1, (h + gap) // (min_tile + gap))
+        per_page = rows * cols
+        t = min((w + gap) // cols, (h + gap) // rows) - gap
+    pages = math.ceil(channels / per_page)
+    first = min(max(page, 0), pages - 1) * per_page
+    return GridGeometry(rect, rows, cols, max(1, t), gap, first, min(per_page, channels - first))
+
+
+@dataclass(frozen=True)
+class Layout:
+    size: tuple[int, int]
+    strip: Rect
+    source: Rect
+    model_input: Rect
+    predictions: Rect
+    grid: Rect
+    unit_map: Rect
+    overlay: Rect
+    recon: Rect
+    recon_heat: Rect
+    unit_text: Rect
+    status: Rect
+    blocks: tuple[Rect, ...]
+
+    def hit_test(self, pos: tuple[int, int], grid: GridGeometry | None = None) -> Hit | None:
+        for i, b in enumerate(self.blocks):
+            if inside(b, pos):
+                return Hit(Pane.STRIP, i)
+        if grid is not None and inside(self.grid, pos):
+            k = grid.hit(pos)
+            return Hit(Pane.GRID, k) if k >= 0 else None
+        for pane, r in ((Pane.UNIT_MAP, self.unit_map), (Pane.OVERLAY, self.overlay), (Pane.RECON, self.recon),
+                        (Pane.RECON_HEAT, self.recon_heat), (Pane.SOURCE, self.source),
+                        (Pane.MODEL_INPUT, self.model_input), (Pane.PREDICTIONS, self.predictions)):
+            if inside(r, pos):
+                return Hit(pane, -1, ((pos[1] - r[1]) / r[3], (pos[0] - r[0]) / r[2]))
+        return None
+
+
+def block_rects(strip: Rect, shapes: list[tuple[int, ...]]) -> tuple[Rect, ...]:
+    """One block per layer; height grows with spatial size, width with channel count (log scale)."""
+    x0, y0, w, h = strip
+    n = max(1, len(shapes))
+    gap = 6
+    slot = max(8, (w - gap * (n + 1)) // n)
+    label_h = 30
+    max_sp = max([s[1] if len(s) == 3 else 1 for s in shapes] + [1])
+    max_ch = max([s[0] for s in shapes] + [1])
+    rects = []
+    for i, s in enumerate(shapes):
+        sp = s[1] if len(s) == 3 else 1
+        fh = 0.3 + 0.7 * math.sqrt(sp / max_sp)
+        fw = 0.35 + 0.65 * math.log1p(s[0]) / math.log1p(max_ch)
+        bh = max(10, int((h - label_h - 8) * fh))
+        bw = max(6, int(slot * fw))
+        bx = x0 + gap + i * (slot + gap) + (slot - bw) // 2
+        by = y0 + 4 + (h - label_h - 8 - bh) // 2
+        rects.append((bx, by, bw, bh))
+    return tuple(rects)
+
+
+def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]]) -> Layout:
+    W, H = max(size[0], 640), max(size[1], 400)
+    m = 8
+    strip_h = max(90, min(140, H // 6))
+    status_h = 24
+    top = strip_h + m
+    body_h = H - top - status_h - m
+    left_w = max(300, min(440, W * 34 // 100))
+    right_w = max(300, min(420, W * 32 // 100))
+    # left column: source + model input side by side, predictions below
+    img = min((left_w - 3 * m) // 2, body_h * 45 // 100)
+    source = (m, top + 18, img, img)
+    model_input = (2 * m + img, top + 18, img, img)
+    predictions = (m, top + img + 40, left_w - 2 * m, max(60, body_h - img - 48))
+    # right column: 2 x 2 unit images
+    rx = W - right_w
+    u = min((right_w - 3 * m) // 2, (body_h - 90) // 2)
+    unit_map = (rx + m, top + 18, u, u)
+    overlay = (rx + 2 * m + u, top + 18, u, u)
+    recon = (rx + m, top + u + 40, u, u)
+    recon_heat = (rx + 2 * m + u, top + u + 40, u, u)
+    unit_text = (rx + m, top + 2 * u + 46, right_w - 2 * m, max(20, body_h - 2 * u - 50))
+    grid = (left_w + m, top + 18, W - left_w - right_w - 2 * m, body_h - 22)
+    strip = (0, 0, W, strip_h)
+    return Layout((W, H), strip, source, model_input, predictions, grid, unit_map, overlay, recon, recon_heat,
+                  unit_text, (0, H - status_h, W, status_h), block_rects(strip, shapes))

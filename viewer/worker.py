@@ -1,0 +1,144 @@
+"""The inference thread: takes an immutable Request, runs the model and the attribution, publishes an
+immutable Result of CPU numpy arrays. A newer request replaces a pending one (latest wins). The thread
+never touches pygame. run_sync() computes a result on the caller's thread (tests, export)."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .core.attribution import Analyzer, AttributionError, ChannelTarget, ClassTarget, Target, UnitTarget
+from .core.graph import LayerInfo
+from .core.preprocess import InputSpec, model_view, to_tensor
+from .core.rules import Method
+
+
+@dataclass(frozen=True)
+class Request:
+    frame: np.ndarray                  # RGB uint8 (H, W, 3), never written to
+    frame_index: int
+    layer: str
+    target: Target | None              # None: feature maps and predictions only
+    method: Method = Method.GUIDED
+    gradcam: bool = False
+    seq: int = 0
+    t_submit: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class Result:
+    request: Request
+    model_image: np.ndarray            # (h, w, 3) uint8: the exact image the model saw
+    activation: np.ndarray             # selected layer: (C, H, W) or (C, 1, 1)
+    probs: np.ndarray                  # (classes,) softmax of the logits
+    unit: UnitTarget | None = None     # the resolved unit (a class target: layer "logits")
+    value: float = 0.0                 # the unit's activation (or logit)
+    inactive: bool = False
+    recon: np.ndarray | None = None    # (3, h, w) signed reconstruction by request.method
+    cam: np.ndarray | None = None      # (h, w) Grad-CAM in [0, 1] for the top class
+    guided_cam: np.ndarray | None = None
+    cam_class: int = -1
+    error: str = ""
+    compute_ms: float = 0.0
+    t_done: float = field(default_factory=time.perf_counter)
+
+
+class Pipeline:
+    """Model + analyzer + input spec: computes a Result from a Request (on whatever thread calls it)."""
+
+    def __init__(self, model: torch.nn.Module, layers: list[LayerInfo], spec: InputSpec):
+        self.model, self.layers, self.spec = model, {l.name: l for l in layers}, spec
+        self.analyzer = Analyzer(model, layers)
+
+    def compute(self, req: Request) -> Result:
+        t0 = time.perf_counter()
+        view = model_view(req.frame, self.spec)
+        fp = self.analyzer.forward(to_tensor(view, self.spec))
+        act = fp.activation(req.layer)
+        act = act if act.dim() == 3 else act.view(-1, 1, 1)
+        probs = fp.logits.detach()[0].float().softmax(0).numpy()
+        extra: dict = {}
+        try:
+            if req.target is not None:
+                res = self.analyzer.attribute(fp, [req.target], req.method)
+                extra.update(unit=res.units[0], value=res.values[0], inactive=res.inactive(0),
+                             recon=res.images[0].numpy())
+            if req.gradcam:
+                top = int(probs.argmax())
+                cam, gcam = self.analyzer.gradcam(fp, top, req.layer)
+                extra.update(cam=cam.numpy(), guided_cam=gcam.numpy(), cam_class=top)
+        except AttributionError as e:
+            extra["error"] = str(e)
+        return Result(req, view, act.numpy().copy(), probs, compute_ms=(time.perf_counter() - t0) * 1000,
+                      **extra)
+
+
+class Worker:
+    """One inference thread with a one-slot mailbox; submit() never blocks; latest() never blocks."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self._cv = threading.Condition()
+        self._pending: Request | None = None
+        self._result: Result | None = None
+        self._stop = False
+        self.busy = False
+        self.completed = 0
+        self._thread = threading.Thread(target=self._loop, name="inference", daemon=True)
+        self._thread.start()
+
+    def submit(self, req: Request) -> None:
+        with self._cv:
+            self._pending = req  # replaces any request not yet started: latest wins
+            self._cv.notify()
+
+    def latest(self) -> Result | None:
+        with self._cv:
+            return self._result
+
+    def idle(self) -> bool:
+        with self._cv:
+            return self._pending is None and not self.busy
+
+    def run_sync(self, req: Request) -> Result:
+        res = self.pipeline.compute(req)
+        with self._cv:
+            self._result = res
+        return res
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        t0 = time.perf_counter()
+        while not self.idle():
+            if time.perf_counter() - t0 > timeout:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._pending is None and not self._stop:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                req, self._pending, self.busy = self._pending, None, True
+            try:
+                res = self.pipeline.compute(req)
+            except Exception as e:  # a bad frame or model error must not kill the thread; report it
+                res = Result(req, np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1, 1), np.float32),
+                             np.zeros(1, np.float32), error=f"{type(e).__name__}: {e}")
+            with self._cv:
+                self._result, self.busy = res, False
+                self.completed += 1
+
+    def shutdown(self, timeout: float = 1.0) -> bool:
+        """Stop the thread and join it; True when it has ended within the timeout."""
+        with self._cv:
+            self._stop = True
+            self._pending = None
+            self._cv.notify_all()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
