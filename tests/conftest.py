@@ -9,3 +9,31 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data" / "cifar10-jpeg.npz"
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory):
+    """An All-CNN-C checkpoint with random weights (the app tests do not need a trained model)."""
+    import torch
+    from viewer.core.checkpoint import make_checkpoint
+    from viewer.core.models import AllCNNC
+    torch.manual_seed(0)
+    m = AllCNNC()
+    path = tmp_path_factory.mktemp("ckpt") / "random_allcnn.pt"
+    meta = {"classes": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+            "input_size": [32, 32], "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}
+    torch.save(make_checkpoint(m, "allcnn_c", {}, meta), path)
+    return path
+
+
+@pytest.fixture()
+def pygame_display():
+    import pygame
+    pygame.display.init()
+    pygame.font.init()
+    yield pygame
+    from viewer.render import draw
+    draw.font.cache_clear()  # fonts die with pygame.quit()
+    pygame.quit()

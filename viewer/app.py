@@ -73,6 +73,7 @@ class App:
                  classes: list[str], model_name: str, device: str = "cpu", save_dir: Path = Path("screenshots"),
                  sync: bool = False, start_layer: str | None = None, method: Method = Method.GUIDED):
         self.screen, self.source, self.worker, self.layers = screen, source, worker, layers
+        draw.font.cache_clear()  # fonts from an earlier pygame session are dead
         self.classes, self.model_name, self.device, self.save_dir, self.sync = classes, model_name, device, save_dir, sync
         names = [l.name for l in layers]
         default = next((i for i, l in enumerate(layers) if l.name == "conv6"), max(0, len(layers) // 2))

@@ -126,10 +126,12 @@ class VideoSource(Source):
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.period = 1.0 / fps if fps and 1 <= fps <= 240 else 1 / 30
         self.frame, self.index, self.t_last = to_rgb8(frame), 0, time.perf_counter()
+        self._first = True  # the frame read to check the file is the first one shown
 
     def read(self):
         now = time.perf_counter()
-        if self.realtime and now - self.t_last < self.period:
+        if self._first or (self.realtime and now - self.t_last < self.period):
+            self._first = False
             return self.frame
         self.t_last = now
         ok, frame = self.cap.read()

@@ -1,0 +1,181 @@
+"""The window, driven by synthetic pygame events on the SDL dummy driver."""
+import numpy as np
+import pytest
+
+from viewer.app import App, TargetMode
+from viewer.cli import build, parse_args
+from viewer.core.attribution import ChannelTarget, ClassTarget, UnitTarget
+from viewer.core.rules import Method
+from viewer.keys import BINDINGS, Action, help_lines
+from viewer.render import images
+from viewer.render.layout import Pane
+from viewer.sources import DemoSource, Source
+from viewer.worker import Pipeline, Worker
+
+
+@pytest.fixture()
+def app(pygame_display, random_checkpoint, tmp_path):
+    pg = pygame_display
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    screen = pg.display.set_mode((1280, 800))
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    a = App(screen, DemoSource(size=64), worker, b.layers, b.classes, "random", save_dir=tmp_path / "shots",
+            sync=True)
+    a.update()
+    a.draw()
+    yield a
+    assert worker.shutdown(1.0)
+
+
+def click(app, pos):
+    import pygame
+    app.handle_event(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=pos))
+    app.update()
+    app.draw()
+
+
+def key(app, name, shift=False):
+    import pygame
+    mod = pygame.KMOD_SHIFT if shift else 0
+    app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.key.key_code(name), mod=mod))
+    app.update()
+    app.draw()
+
+
+def centre(rect):
+    return rect[0] + rect[2] // 2, rect[1] + rect[3] // 2
+
+
+def test_starts_on_conv6_with_a_result(app):
+    assert app.layer.name == "conv6"
+    assert app.result is not None and app.result.activation.shape == (192, 8, 8)
+    assert app.result.unit.layer == "conv6"
+
+
+def test_click_layer_block_selects_layer(app):
+    for i in (1, 4, 8):
+        click(app, centre(app.layout.blocks[i]))
+        assert app.state.layer == i
+        assert app.result.request.layer == app.layers[i].name
+
+
+def test_click_tile_selects_unit(app):
+    geom = app.grid_geom()
+    for ch in (5, 37, 150):
+        x, y, w, h = geom.tile_rect(ch)
+        click(app, (x + w - 1, y + 1))
+        assert app.state.channel == ch
+        assert app.result.unit.channel == ch
+
+
+def test_click_unit_map_targets_that_position(app):
+    x, y, w, h = app.layout.unit_map
+    click(app, (x + int(w * 0.3), y + int(h * 0.8)))  # 8x8 map: row 6, column 2
+    assert app.state.target_mode is TargetMode.POSITION
+    assert app.result.unit == UnitTarget("conv6", app.state.channel, 6, 2)
+    key(app, "r")
+    assert app.state.target_mode is TargetMode.STRONGEST
+
+
+def test_keys_do_what_the_help_says(app):
+    s = app.state
+    key(app, "right"); assert app.layer.name == "conv7"
+    key(app, "left"); key(app, "left"); assert app.layer.name == "conv5"
+    key(app, "down"); assert s.channel == 1
+    key(app, "down", shift=True); assert s.channel == 1 + app.grid_geom().cols
+    key(app, "up", shift=True); key(app, "up"); assert s.channel == 0
+    methods = [s.method]
+    for _ in range(3):
+        key(app, "b")
+        methods.append(s.method)
+    assert methods == [Method.GUIDED, Method.DECONVNET, Method.GRADIENT, Method.GUIDED]
+    assert app.result.request.method is Method.GUIDED
+    key(app, "c"); assert isinstance(app.result.request.target, ClassTarget)
+    key(app, "c"); assert isinstance(app.result.request.target, ChannelTarget)
+    key(app, "g"); assert app.result.cam is not None and app.result.cam.shape == (32, 32)
+    key(app, "l"); assert app.act_scale.locked
+    key(app, "f"); assert s.filters
+    key(app, "m"); assert s.colormap == "grey"
+    key(app, "space"); assert s.paused
+    frame = app.frame
+    for _ in range(5):
+        app.update()
+    assert app.frame is frame  # paused: the frame is frozen
+    key(app, "h"); assert s.help
+    key(app, "f1"); assert not s.help
+    key(app, "s"); assert len(app.saved) == 1 and app.saved[0].exists()
+    assert app.saved[0].with_suffix(".json").exists()
+    key(app, "q"); assert not s.running
+
+
+def test_every_bound_action_is_in_the_help():
+    described = {d for _, d in help_lines()}
+    assert {b.action.value for b in BINDINGS} <= described
+    assert set(Action) == {b.action for b in BINDINGS}
+
+
+def test_drawn_tile_pixels_equal_the_colormapped_activation(app):
+    import pygame
+    app.select_layer(2)  # conv3: 96 x 16 x 16
+    app.update()
+    app.draw()
+    act = app.result.activation
+    geom = app.grid_geom()
+    surf = pygame.display.get_surface()
+    for ch in (0, 13, 95):
+        x, y, w, h = geom.tile_rect(ch)
+        for (my, mx) in ((0, 0), (7, 11), (15, 15)):
+            px = x + int((mx + 0.5) * w / 16)
+            py = y + int((my + 0.5) * h / 16)
+            expected = images.lut("viridis")[images.to_index(np.array(act[ch, my, mx]), app.act_scale.value)]
+            assert tuple(surf.get_at((px, py)))[:3] == tuple(int(v) for v in expected)
+
+
+def test_layout_hit_test(app):
+    L = app.layout
+    assert L.hit_test(centre(L.blocks[3])).pane is Pane.STRIP
+    assert L.hit_test(centre(L.blocks[3])).index == 3
+    geom = app.grid_geom()
+    assert L.hit_test(centre(geom.tile_rect(7)), geom).index == 7
+    hit = L.hit_test((L.unit_map[0] + L.unit_map[2] // 4, L.unit_map[1] + L.unit_map[3] // 2))
+    assert hit.pane is Pane.UNIT_MAP and hit.point == pytest.approx((0.5, 0.25), abs=0.01)
+    assert L.hit_test((L.status[0] + 5, L.status[1] + 5)) is None
+
+
+def test_small_window_layout_fits(pygame_display, random_checkpoint):
+    from viewer.render.layout import compute_layout, grid_geometry
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    L = compute_layout((1024, 640), [l.shape for l in b.layers])
+    rects = [L.source, L.model_input, L.predictions, L.grid, L.unit_map, L.overlay, L.recon, L.recon_heat]
+    for r in rects:
+        assert r[0] >= 0 and r[1] >= 0 and r[0] + r[2] <= 1024 and r[1] + r[3] <= 640 - 24
+    geom = grid_geometry(L.grid, 192, 0)
+    last = geom.tile_rect(geom.first + geom.count - 1)
+    assert last[1] + last[3] <= L.grid[1] + L.grid[3] and geom.tile >= 14
+
+
+class BadSource(Source):
+    name = "bad"
+
+    def __init__(self):
+        self.n = 0
+
+    def read(self):
+        self.n += 1
+        if self.n % 3 == 0:
+            raise OSError("device hiccup")
+        if self.n % 3 == 1:
+            return np.zeros((4, 4), np.float64)  # not RGB uint8
+        return np.full((40, 30, 3), 128, np.uint8)
+
+
+def test_bad_frames_never_crash_the_app(pygame_display, random_checkpoint, tmp_path):
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    screen = pygame_display.display.set_mode((1024, 640))
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(screen, BadSource(), worker, b.layers, b.classes, "random", sync=True)
+    for _ in range(12):
+        app.update()
+        app.draw()
+    assert app.result is not None and app.result.model_image.shape == (32, 32, 3)
+    assert worker.shutdown(1.0)

@@ -1,0 +1,122 @@
+"""The launcher end to end: smoke runs with the real worker thread, export, and command-line errors."""
+import json
+import subprocess
+import sys
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+import run_viewer
+from conftest import ROOT
+from test_sources import write_video
+from viewer.cli import build, parse_args
+from viewer.worker import Pipeline, Request, Worker
+
+
+def run(argv, capsys):
+    rc = run_viewer.main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_smoke_demo_source_threaded(random_checkpoint, capsys):
+    before = threading.active_count()
+    rc, _, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "300", "--fps", "0"],
+                     capsys)
+    assert rc == 0, err
+    assert threading.active_count() == before  # worker joined
+
+
+def test_smoke_video_source(random_checkpoint, tmp_path, capsys):
+    video = write_video(tmp_path / "clip.avi", n=20)
+    rc, _, err = run(["--model", str(random_checkpoint), "--source", str(video), "--max-frames", "200",
+                      "--fps", "0", "--layer", "conv2", "--method", "deconvnet"], capsys)
+    assert rc == 0, err
+
+
+def test_worker_latest_wins_and_shutdown_joins(random_checkpoint):
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    w = Worker(Pipeline(b.model, b.layers, b.spec))
+    frame = np.zeros((32, 32, 3), np.uint8)
+    for i in range(50):
+        w.submit(Request(frame, i, "conv6", None, seq=i))
+    assert w.wait_idle(10)
+    assert w.latest().request.seq == 49
+    assert w.completed < 50  # stale requests were dropped, not queued
+    w.submit(Request(frame, 0, "conv6", None, seq=99))
+    assert w.shutdown(1.0)
+
+
+def test_export_writes_its_files(random_checkpoint, tmp_path, capsys):
+    img = tmp_path / "in.png"
+    cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    rc, stdout, err = run(["--model", str(random_checkpoint), "--export", str(out), "--source", str(img),
+                           "--layer", "conv4", "--units", "3", "7@2,5", "class"], capsys)
+    assert rc == 0, err
+    info = json.loads((out / "result.json").read_text())
+    assert info["layer"] == "conv4" and len(info["predictions"]) == 5
+    assert abs(sum(p["probability"] for p in info["predictions"])) <= 1.0 + 1e-6
+    assert [(u["layer"], u["channel"]) for u in info["units"]][:2] == [("conv4", 3), ("conv4", 7)]
+    assert (info["units"][1]["y"], info["units"][1]["x"]) == (2, 5)
+    assert info["units"][2]["layer"] == "logits"
+    for u in info["units"]:
+        for f in u["files"]:
+            assert cv2.imread(str(out / f)) is not None
+    assert cv2.imread(str(out / "feature_maps.png")) is not None
+    assert cv2.imread(str(out / "model_input.png")).shape[:2] == (256, 256)
+
+
+def test_export_folder(random_checkpoint, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"im{i}.png"), np.full((40, 40, 3), 60 * i, np.uint8))
+    rc, _, err = run(["--model", str(random_checkpoint), "--export", str(tmp_path / "o"), "--source", str(folder)],
+                     capsys)
+    assert rc == 0, err
+    assert (tmp_path / "o" / "im0" / "result.json").exists() and (tmp_path / "o" / "im1" / "result.json").exists()
+    assert len(json.loads((tmp_path / "o" / "im0" / "result.json").read_text())["units"]) == 8
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--source", "/no/such/file.png"], "no such file or folder"),
+    (["--source", "webcam:57"], "no camera could be opened"),
+    (["--layer", "conv99", "--source", "demo"], "unknown layer 'conv99'"),
+    (["--model", "/no/model.pt"], "no such file"),
+    (["--model", "nomodule.sub:make"], "cannot import module"),
+    (["--window", "big", "--source", "demo"], "WIDTHxHEIGHT"),
+    (["--export", "OUT"], "needs --source"),
+    (["--export", "OUT", "--source", "demo"], "takes an image or a folder"),
+    (["--input-size", "3"], "between 8 and 1024"),
+])
+def test_command_line_errors_are_one_sentence_exit_2(argv, message, random_checkpoint, tmp_path, capsys):
+    argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
+    if "--model" not in argv:
+        argv = ["--model", str(random_checkpoint)] + argv
+    rc, _, err = run(argv, capsys)
+    assert rc == 2
+    assert message in err and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_export_bad_files(random_checkpoint, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    rc, _, err = run(["--model", str(random_checkpoint), "--export", str(tmp_path / "o"), "--source", str(bad)], capsys)
+    assert rc == 2 and "not a readable image" in err
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run(["--model", str(random_checkpoint), "--export", str(tmp_path / "o"),
+                      "--source", str(tmp_path / "empty")], capsys)
+    assert rc == 2 and "holds no images" in err
+    rc, _, err = run(["--model", str(random_checkpoint), "--export", str(tmp_path / "o"), "--source",
+                      str(write_video(tmp_path / "v.avi"))], capsys)
+    assert rc == 2 and "image or a folder" in err
+
+
+def test_help_explains_itself():
+    out = subprocess.run([sys.executable, "run_viewer.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0
+    for word in ("--source", "webcam", "demo", "--model", "--export", "guided", "examples"):
+        assert word in out.stdout

@@ -1,0 +1,119 @@
+"""Frame sources: every kind of image file, folders, videos, the demo, and the errors."""
+import cv2
+import numpy as np
+import pytest
+
+from viewer.sources import (DemoSource, FolderSource, ImageSource, SourceError, VideoSource, open_source,
+                            to_rgb8)
+
+
+def write(path, img):
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+def test_bgr_becomes_rgb(tmp_path):
+    bgr = np.zeros((5, 7, 3), np.uint8)
+    bgr[..., 0] = 255  # blue in OpenCV's order
+    frame = ImageSource(write(tmp_path / "b.png", bgr)).read()
+    assert frame.shape == (5, 7, 3) and frame.dtype == np.uint8
+    assert frame[0, 0].tolist() == [0, 0, 255]
+
+
+def test_grey_rgba_16bit_and_large_images(tmp_path):
+    grey = write(tmp_path / "g.png", np.full((6, 6), 77, np.uint8))
+    assert ImageSource(grey).read()[0, 0].tolist() == [77, 77, 77]
+    rgba = np.zeros((6, 6, 4), np.uint8)
+    rgba[..., 2] = 200
+    rgba[..., 3] = 10
+    assert ImageSource(write(tmp_path / "a.png", rgba)).read()[0, 0].tolist() == [200, 0, 0]
+    deep = np.full((6, 6, 3), 65535, np.uint16)
+    assert ImageSource(write(tmp_path / "d.png", deep)).read()[0, 0].tolist() == [255, 255, 255]
+    big = write(tmp_path / "big.jpg", np.zeros((3000, 5000, 3), np.uint8))
+    assert ImageSource(big).read().shape == (1229, 2048, 3)
+    assert to_rgb8(np.ones((2, 2), np.float32))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_corrupt_and_truncated_images(tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(SourceError, match="not a readable image"):
+        open_source(str(junk))
+    ok = write(tmp_path / "ok.jpg", np.full((64, 64, 3), 90, np.uint8))
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(ok.read_bytes()[:20])
+    with pytest.raises(SourceError, match="not a readable image"):
+        open_source(str(cut))
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(SourceError, match="not a readable image"):
+        open_source(str(empty))
+
+
+def test_missing_path_and_bad_camera_spelling(tmp_path):
+    with pytest.raises(SourceError, match="no such file or folder"):
+        open_source(str(tmp_path / "nothing.png"))
+    with pytest.raises(SourceError, match="webcam:N"):
+        open_source("webcam:x")
+
+
+def test_no_camera_is_a_clear_error():
+    with pytest.raises(SourceError, match="webcam:57: no camera could be opened"):
+        open_source("webcam:57")
+
+
+def test_folder_skips_unreadable_and_wraps(tmp_path):
+    write(tmp_path / "a.png", np.full((4, 4, 3), 10, np.uint8))
+    (tmp_path / "b.png").write_bytes(b"broken")
+    write(tmp_path / "c.png", np.full((4, 4, 3), 30, np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    src = open_source(str(tmp_path))
+    assert isinstance(src, FolderSource)
+    assert src.read()[0, 0, 0] == 10
+    src.next()
+    assert src.read()[0, 0, 0] == 30 and "b.png" in src.message
+    src.next()
+    assert src.read()[0, 0, 0] == 10
+    src.prev()
+    assert src.read()[0, 0, 0] == 30
+
+
+def test_empty_folder_and_folder_of_broken_files(tmp_path):
+    with pytest.raises(SourceError, match="holds no images"):
+        open_source(str(tmp_path))
+    (tmp_path / "x.png").write_bytes(b"broken")
+    with pytest.raises(SourceError, match="none of its 1 images"):
+        open_source(str(tmp_path))
+
+
+def write_video(path, n=12, size=(48, 40)):
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, size)
+    assert out.isOpened()
+    for i in range(n):
+        out.write(np.full((size[1], size[0], 3), (i * 20) % 250, np.uint8))
+    out.release()
+    return path
+
+
+def test_video_loops(tmp_path):
+    src = open_source(str(write_video(tmp_path / "v.avi")), realtime=False)
+    assert isinstance(src, VideoSource)
+    frames = [src.read()[0, 0, 0] for _ in range(30)]
+    assert frames[0] < frames[5] and min(frames[12:]) < frames[11]  # came round again
+    src.close()
+
+
+def test_video_that_cannot_be_opened(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(SourceError, match="cannot be opened"):
+        open_source(str(bad))
+
+
+def test_demo_is_deterministic_and_moves():
+    a, b = DemoSource(size=64, scene_frames=10), DemoSource(size=64, scene_frames=10)
+    fa = [a.read() for _ in range(60)]
+    fb = [b.read() for _ in range(60)]
+    assert all(np.array_equal(x, y) for x, y in zip(fa, fb))
+    assert not np.array_equal(fa[0], fa[5])
+    assert all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in fa)
