@@ -117,3 +117,43 @@ def test_demo_is_deterministic_and_moves():
     assert all(np.array_equal(x, y) for x, y in zip(fa, fb))
     assert not np.array_equal(fa[0], fa[5])
     assert all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in fa)
+
+
+class FakeCapture:
+    """Stands in for cv2.VideoCapture: 5 frames, then 'unplugged' until reopened."""
+    opened = 0
+
+    def __init__(self, device):
+        FakeCapture.opened += 1
+        self.n = 0
+
+    def isOpened(self):
+        return True
+
+    def read(self):
+        self.n += 1
+        if FakeCapture.opened == 1 and self.n > 5:
+            return False, None
+        return True, np.full((8, 8, 3), (self.n * 10) % 250, np.uint8)
+
+    def release(self):
+        pass
+
+
+def test_camera_thread_keeps_newest_frame_and_survives_loss(monkeypatch):
+    import time
+    from viewer import sources
+    monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCapture)
+    FakeCapture.opened = 0
+    cam = sources.CameraSource(0)
+    t0 = time.perf_counter()
+    while FakeCapture.opened < 2 and time.perf_counter() - t0 < 5:
+        if cam.message:
+            assert "camera lost" in cam.message
+        time.sleep(0.01)
+    assert FakeCapture.opened >= 2  # it retried after the loss
+    time.sleep(0.05)
+    assert cam.read() is not None and cam.read().shape == (8, 8, 3)
+    t = time.perf_counter()
+    cam.close()
+    assert time.perf_counter() - t < 1.5 and not cam._thread.is_alive()
