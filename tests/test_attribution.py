@@ -210,3 +210,40 @@ def test_identical_calls_identical_results(allcnn):
     a = an.attribute(an.forward(x), t, Method.GUIDED).images
     b = an.attribute(an.forward(x), t, Method.GUIDED).images
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_cone_fast_path_equals_autograd(allcnn, method):
+    model, layers, fast = allcnn
+    slow = Analyzer(model, layers, fast=False)
+    x = image(16)
+    fpf, fps = fast.forward(x), slow.forward(x)
+    for layer in ("conv1", "conv3", "conv6", "conv7", "conv9"):
+        h, w = fpf.activation(layer).shape[1:]
+        targets = [ChannelTarget(layer, c) for c in range(0, fpf.activation(layer).shape[0], 7)]
+        targets += [UnitTarget(layer, 1, 0, 0), UnitTarget(layer, 2, h - 1, w - 1), UnitTarget(layer, 3, 0, w - 1)]
+        a = fast.attribute(fpf, targets, method).images
+        b = slow.attribute(fps, targets, method).images
+        assert fpf.plans[layer] is not None  # the fast path really ran
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+        one = fast.attribute(fpf, targets[:1], method).images  # the K = 1 code path
+        assert (one[0] - b[0]).abs().max() <= 1e-5 * b.abs().max()
+
+
+def test_cone_bf16_is_close_to_fp32(allcnn):
+    model, layers, _ = allcnn
+    an, an16 = Analyzer(model, layers), Analyzer(model, layers, bf16=True)
+    x = image(17)
+    t = [ChannelTarget("conv6", c) for c in range(0, 192, 5)]
+    a = an.attribute(an.forward(x), t, Method.GUIDED).images
+    b = an16.attribute(an16.forward(x), t, Method.GUIDED).images
+    assert (a - b).abs().max() <= 0.05 * a.abs().max()
+
+
+def test_residual_model_falls_back_to_autograd():
+    model = make_tiny_resnet()
+    an = Analyzer(model, build_graph(model, (3, 16, 16)))
+    fp = an.forward(image(18, size=16))
+    an.attribute(fp, [ChannelTarget("layer1.1", 0), ChannelTarget("stem.2", 1)], Method.GUIDED)
+    assert fp.plans["layer1.1"] is None      # a residual add is not a chain
+    assert fp.plans["stem.2"] is not None    # conv -> bn -> relu before the blocks is

@@ -36,14 +36,13 @@ def relu_backward(f: torch.Tensor, r: torch.Tensor, method: Method) -> torch.Ten
 
 
 def apply_rule(positive: torch.Tensor, r: torch.Tensor, method: Method) -> torch.Tensor:
-    """The same rule given the forward mask 1[f > 0] (what RuleReLU keeps from the forward pass)."""
+    """The same rule given the forward mask 1[f > 0] (what RuleReLU keeps from the forward pass).
+    clamp_min(0) is 1[R > 0] R exactly (R <= 0 becomes +0); one or two ops keep the hot path short."""
     if method is Method.GRADIENT:
-        keep = positive
-    elif method is Method.DECONVNET:
-        keep = r > 0
-    else:
-        keep = positive & (r > 0)
-    return torch.where(keep, r, torch.zeros((), dtype=r.dtype, device=r.device))
+        return r * positive
+    if method is Method.DECONVNET:
+        return r.clamp_min(0)
+    return r.clamp_min(0) * positive
 
 
 class RuleState:
@@ -78,6 +77,8 @@ RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch
 
 class ReluRuleMode(TorchFunctionMode):
     """Routes every relu call to RuleReLU; counts the calls so callers know whether a rule was reached."""
+
+    relu_funcs = RELU_FUNCS
 
     def __init__(self, state: RuleState):
         super().__init__()

@@ -1,0 +1,204 @@
+"""Fast exact reconstructions for convolutional chains: back-propagate only through a unit's cone.
+
+A unit's reconstruction depends only on the activations inside its receptive field, layer by layer (its
+"cone"): for an All-CNN-C conv6 unit a 3x3 window of conv5, 5x5 of conv4, ... 19x19 of the input, about a
+sixth of the work of a full-size backward pass. Where the path from the input to a layer is a plain chain
+of conv2d / batch_norm (eval) / relu / dropout (eval) calls, as traced during the forward pass, this
+module runs the same ReLU rules by hand on those windows, for K units at once (K windows of equal size,
+each with its own origin). Positions outside a tensor are padding: they are zeroed after every transposed
+convolution, exactly as autograd drops them. Anything else (pooling, residual additions, ...) is not a
+chain: the caller falls back to autograd.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .rules import Method, ReluRuleMode, RuleState, apply_rule
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: str                    # "conv", "bn", "relu", "identity"
+    input_id: int
+    output_id: int
+    params: tuple = ()           # conv: (weight, stride, padding, dilation, groups); bn: (scale,); relu: (mask,)
+    in_shape: tuple = ()         # (C, H, W) of the op's input
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v[0]), int(v[-1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+def _arg(args, kwargs, i, name, default=None):
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def trace_op(func, args, kwargs, out) -> Op | None:
+    """The record of one call seen by the forward's TorchFunctionMode, or None when it is not an
+    activation-to-activation op this module knows (the chain then breaks there, which is safe)."""
+    if not isinstance(out, torch.Tensor) or out.dim() != 4 or not args or not isinstance(args[0], torch.Tensor):
+        return None
+    x = args[0]
+    shape = tuple(x.shape[1:])
+    if func is torch.conv2d or func is F.conv2d:
+        padding = _arg(args, kwargs, 4, "padding", 0)
+        if isinstance(padding, str):
+            return None
+        w = _arg(args, kwargs, 1, "weight")
+        params = (w.detach(), _pair(_arg(args, kwargs, 3, "stride", 1)), _pair(padding),
+                  _pair(_arg(args, kwargs, 5, "dilation", 1)), int(_arg(args, kwargs, 6, "groups", 1)))
+        return Op("conv", id(x), id(out), params, shape)
+    if func is F.batch_norm:
+        if _arg(args, kwargs, 5, "training", False):
+            return None
+        mean, var = _arg(args, kwargs, 1, "running_mean"), _arg(args, kwargs, 2, "running_var")
+        weight, eps = _arg(args, kwargs, 3, "weight"), float(_arg(args, kwargs, 7, "eps", 1e-5))
+        if var is None:
+            return None
+        scale = (weight.detach() if weight is not None else torch.ones_like(var)) / torch.sqrt(var + eps)
+        return Op("bn", id(x), id(out), (scale.detach(),), shape)
+    if func in (F.dropout, F.dropout2d) and not _arg(args, kwargs, 2, "training", True):
+        return Op("identity", id(x), id(out), (), shape)
+    if func is torch.Tensor.clone or func is torch.clone:
+        return Op("identity", id(x), id(out), (), shape)
+    return None
+
+
+def relu_op(x: torch.Tensor, out: torch.Tensor) -> Op:
+    return Op("relu", id(x), id(out), ((x.detach() > 0)[0],), tuple(x.shape[1:]))
+
+
+def chain_to(ops: dict[int, Op], input_id: int, target_id: int) -> list[Op] | None:
+    """The ops from the input to the target tensor, last first, if they form a single chain."""
+    chain, cur = [], target_id
+    while cur != input_id:
+        op = ops.get(cur)
+        if op is None or op.kind == "unsupported" or len(chain) > len(ops):
+            return None
+        chain.append(op)
+        cur = op.input_id
+    return chain
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str                    # "relu" or "conv"
+    tensor: torch.Tensor         # relu: padded mask (C, H + 2m, W + 2m); conv: weight with BN folded in
+    margin: int = 0              # relu: padding of the mask
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    in_hw: tuple[int, int] = (0, 0)
+
+
+def compile_chain(chain: list[Op]) -> tuple[list[Step], int]:
+    """Backward-order steps with each BatchNorm scale folded into the convolution below it
+    (R * s then conv^T(W)  ==  conv^T(W * s) per output channel), and ReLU masks padded so that every
+    window can be read without clamping. Returns the steps and the seeded tensor's channel count."""
+    steps: list[Step] = []
+    scale = None
+    size = [1, 1]  # window size (h, w) at the current tensor, in backward order
+    for op in chain:
+        if op.kind == "bn":
+            scale = op.params[0] if scale is None else scale * op.params[0]
+        elif op.kind == "relu":
+            if scale is not None:  # BN above a ReLU with no conv in between: keep it as a 1x1 "conv"
+                raise ValueError("unsupported order")
+            m = max(size)
+            mask = F.pad(op.params[0][None].to(torch.uint8), (m, m, m, m))[0].bool()
+            steps.append(Step("relu", mask, m))
+        elif op.kind == "conv":
+            w, stride, padding, dil, groups = op.params
+            if scale is not None:
+                w = w * scale.view(-1, 1, 1, 1)
+                scale = None
+            steps.append(Step("conv", w, 0, stride, padding, dil, groups, op.in_shape[1:]))
+            for a in range(2):
+                size[a] = (size[a] - 1) * stride[a] + dil[a] * (w.shape[2 + a] - 1) + 1
+    if scale is not None:
+        raise ValueError("unsupported order")
+    first = chain[0]
+    channels = first.params[0].shape[0] if first.kind == "conv" else first.in_shape[0]
+    return steps, channels
+
+
+def cone_backward(plan: tuple[list[Step], int], channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
+                  input_shape: tuple[int, int, int], method: Method, bf16: bool = False) -> torch.Tensor:
+    """Reconstructions (K, C, H, W) of K units (channel, y, x) of the chain's last tensor."""
+    steps, c_out = plan
+    k = len(channels)
+    kk = torch.arange(k)
+    r = torch.zeros((k, c_out, 1, 1), dtype=torch.bfloat16 if bf16 else torch.float32)
+    r[kk, channels, 0, 0] = 1.0                                         # (K, C, 1, 1) one-hot seeds
+    oy, ox = ys.long().clone(), xs.long().clone()                       # window origins, (K,)
+    for st in steps:
+        h, w = r.shape[-2:]
+        if st.kind == "relu":
+            m = st.margin
+            if k == 1:
+                y0, x0 = int(oy[0]) + m, int(ox[0]) + m
+                pos = st.tensor[None, :, y0:y0 + h, x0:x0 + w]
+            else:
+                iy = (oy + m)[:, None] + torch.arange(h)                # (K, h)
+                ix = (ox + m)[:, None] + torch.arange(w)                # (K, w)
+                pos = st.tensor[:, iy[:, :, None], ix[:, None, :]].permute(1, 0, 2, 3)   # (K, C, h, w)
+            r = apply_rule(pos, r, method)  # outside the tensor the mask is False and r is already 0
+        else:
+            weight = st.tensor.to(r.dtype)
+            r = F.conv_transpose2d(r, weight, stride=st.stride, dilation=st.dilation, groups=st.groups)
+            oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
+            h, w = r.shape[-2:]
+            H, W = st.in_hw
+            if int(oy.min()) < 0 or int(ox.min()) < 0 or int(oy.max()) + h > H or int(ox.max()) + w > W:
+                vy = ((oy[:, None] + torch.arange(h)) >= 0) & ((oy[:, None] + torch.arange(h)) < H)
+                vx = ((ox[:, None] + torch.arange(w)) >= 0) & ((ox[:, None] + torch.arange(w)) < W)
+                r = r * (vy[:, :, None] & vx[:, None, :])[:, None]      # padding positions get nothing
+    c, H, W = input_shape
+    h, w = r.shape[-2:]
+    r = r.float()
+    if k == 1:
+        out = torch.zeros((1, c, H, W))
+        y0, x0 = int(oy[0]), int(ox[0])
+        t, l, b, rr = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
+        if t < b and l < rr:
+            out[0, :, t:b, l:rr] = r[0, :, t - y0:b - y0, l - x0:rr - x0]
+        return out
+    m = max(h, w)
+    canvas = torch.zeros((k, H + 2 * m, W + 2 * m, c))                  # channels last for one index_put
+    iy = (oy + m)[:, None] + torch.arange(h)
+    ix = (ox + m)[:, None] + torch.arange(w)
+    canvas[kk[:, None, None], iy[:, :, None], ix[:, None, :]] = r.permute(0, 2, 3, 1)
+    return canvas[:, m:m + H, m:m + W].permute(0, 3, 1, 2).contiguous()
+
+
+SAME_OBJECT_IDENTITY = {F.dropout, F.dropout2d, F.dropout1d, F.alpha_dropout, torch.Tensor.contiguous,
+                        torch.Tensor.to, torch.Tensor.float, torch.Tensor.cpu}
+
+
+class TracingReluMode(ReluRuleMode):
+    """ReluRuleMode that also records the chain ops of the forward pass (output id -> Op)."""
+
+    def __init__(self, state: RuleState):
+        super().__init__(state)
+        self.ops: dict[int, Op] = {}
+        self._alive: list[torch.Tensor] = []  # ids must stay unique while the trace is in use
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs)
+        if isinstance(out, torch.Tensor) and out.dim() == 4 and args and isinstance(args[0], torch.Tensor):
+            if out is args[0]:
+                # handing back the input unchanged (eval dropout) is no link; anything else that returns
+                # its input changed it in place (`out += x`): that tensor is no longer a chain's output
+                if func not in SAME_OBJECT_IDENTITY:
+                    self.ops[id(out)] = Op("unsupported", -1, id(out))
+                    self._alive.append(out)
+                return out
+            op = relu_op(args[0], out) if func in self.relu_funcs else trace_op(func, args, kwargs or {}, out)
+            if op is not None:
+                self.ops[op.output_id] = op
+                self._alive += [args[0], out]
+        return out
