@@ -179,3 +179,24 @@ def test_bad_frames_never_crash_the_app(pygame_display, random_checkpoint, tmp_p
         app.draw()
     assert app.result is not None and app.result.model_image.shape == (32, 32, 3)
     assert worker.shutdown(1.0)
+
+
+def test_whole_layer_view_reconstructs_every_unit_on_the_page(app):
+    from viewer.core.attribution import Analyzer
+    key(app, "w")
+    assert app.state.whole_layer
+    geom = app.grid_geom()
+    r = app.result
+    assert r.request.layer_units == (geom.first, geom.count)
+    assert r.layer_recons.shape == (geom.count, 3, 32, 32)
+    # against single-unit autograd runs on the same model input
+    pipe = app.worker.pipeline
+    slow = Analyzer(pipe.model, app.layers, fast=False)
+    from viewer.core.preprocess import to_tensor
+    fp = slow.forward(to_tensor(r.model_image, pipe.spec))
+    for c in (0, 17, geom.count - 1):
+        ref = slow.attribute(fp, [ChannelTarget("conv6", geom.first + c)], Method.GUIDED).images[0].numpy()
+        assert np.abs(r.layer_recons[c] - ref).max() <= 1e-5 * max(1e-12, np.abs(ref).max())
+    assert "reconstructions" in app._cache["grid"][1] or app._cache["grid"][1].startswith("guided")
+    key(app, "w")
+    assert not app.state.whole_layer

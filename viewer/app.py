@@ -45,6 +45,7 @@ class ViewState:
     paused: bool = False
     help: bool = False
     filters: bool = False
+    whole_layer: bool = False
     colormap: str = "viridis"
     page: int = 0
     running: bool = True
@@ -186,7 +187,9 @@ class App:
         elif action is Action.LOCK_SCALE:
             self.act_scale.locked = not self.act_scale.locked
         elif action is Action.FILTERS:
-            s.filters = not s.filters
+            s.filters, s.whole_layer = not s.filters, False
+        elif action is Action.WHOLE_LAYER:
+            s.whole_layer, s.filters = not s.whole_layer, False
         elif action is Action.COLORMAP:
             s.colormap = "grey" if s.colormap == "viridis" else "viridis"
         elif action is Action.PAUSE:
@@ -230,11 +233,15 @@ class App:
 
     def _submit(self) -> None:
         s = self.state
-        params = (self.layer.name, self.target(), s.method, s.gradcam)
+        units = None
+        if s.whole_layer and len(self.layer.shape) == 3:
+            geom = self.grid_geom()
+            units = (geom.first, geom.count)
+        params = (self.layer.name, self.target(), s.method, s.gradcam, units)
         if self.frame is self._last_frame_obj and params == self._last_submit:
             return
         self._seq += 1
-        req = Request(self.frame, self.frame_index, params[0], params[1], s.method, s.gradcam, self._seq)
+        req = Request(self.frame, self.frame_index, params[0], params[1], s.method, s.gradcam, self._seq, units)
         self._last_frame_obj, self._last_submit = self.frame, params
         if self.sync:
             self.worker.run_sync(req)
@@ -313,7 +320,15 @@ class App:
             from .filters import filter_tiles
             tiles, note = filter_tiles(self.layer, self.module_for(self.layer))
             return tiles[geom.first:geom.first + geom.count], note
-        act = self.result.activation
+        r = self.result
+        if self.state.whole_layer:
+            if r.layer_recons is None or r.request.layer_units != (geom.first, geom.count):
+                raise ValueError("reconstructing every unit...")
+            tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in r.layer_recons])
+            if r.request.method is not Method.DECONVNET:
+                tiles[r.layer_inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
+            return tiles, f"{r.request.method.label} of each channel's strongest unit (dark: inactive)"
+        act = r.activation
         maps = act[geom.first:geom.first + geom.count]
         tiles = images.colormap(maps, self.act_scale.value, self.state.colormap)
         lock = " (locked)" if self.act_scale.locked else ""
@@ -326,7 +341,7 @@ class App:
         L, geom, r = self.layout, self.grid_geom(), self.result
         pages = math.ceil(self.layer.channels / max(1, geom.rows * geom.cols))
         page = f"  page {self.state.page + 1}/{pages} (PgUp/PgDn)" if pages > 1 else ""
-        what = "filters" if self.state.filters else "feature maps"
+        what = "filters" if self.state.filters else "reconstructions" if self.state.whole_layer else "feature maps"
         title = f"{self.layer.name} {what}: {self.layer.channels} x {'x'.join(map(str, self.layer.shape[1:]))}{page}"
         if r is None or r.request.layer != self.layer.name:
             draw.caption(surface, L.grid, title)

@@ -21,6 +21,7 @@ class Action(enum.Enum):
     STRONGEST = "target the channel's strongest position again"
     LOCK_SCALE = "lock / unlock the feature-map scale"
     FILTERS = "filters view: the layer's weights (toggle)"
+    WHOLE_LAYER = "whole-layer view: every unit's reconstruction, live (toggle)"
     COLORMAP = "viridis / grey feature maps"
     PAUSE = "pause (the analysis keeps working on the frozen frame)"
     NEXT_IMAGE = "next image (folder source)"
@@ -54,6 +55,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("r",), False, Action.STRONGEST),
     Binding(("l",), False, Action.LOCK_SCALE),
     Binding(("f",), False, Action.FILTERS),
+    Binding(("w",), False, Action.WHOLE_LAYER),
     Binding(("m",), False, Action.COLORMAP),
     Binding(("space",), False, Action.PAUSE),
     Binding(("n",), False, Action.NEXT_IMAGE),

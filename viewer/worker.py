@@ -25,6 +25,7 @@ class Request:
     method: Method = Method.GUIDED
     gradcam: bool = False
     seq: int = 0
+    layer_units: tuple[int, int] | None = None   # (first, count): reconstruct these channels of the layer too
     t_submit: float = field(default_factory=time.perf_counter)
 
 
@@ -41,6 +42,8 @@ class Result:
     cam: np.ndarray | None = None      # (h, w) Grad-CAM in [0, 1] for the top class
     guided_cam: np.ndarray | None = None
     cam_class: int = -1
+    layer_recons: np.ndarray | None = None   # (count, 3, h, w): each channel's strongest unit, by request.method
+    layer_inactive: np.ndarray | None = None  # (count,) bool
     error: str = ""
     compute_ms: float = 0.0
     t_done: float = field(default_factory=time.perf_counter)
@@ -66,6 +69,12 @@ class Pipeline:
                 res = self.analyzer.attribute(fp, [req.target], req.method)
                 extra.update(unit=res.units[0], value=res.values[0], inactive=res.inactive(0),
                              recon=res.images[0].numpy())
+            if req.layer_units is not None and act.shape[1] * act.shape[2] >= 1:
+                first, count = req.layer_units
+                res = self.analyzer.attribute(fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)],
+                                              req.method)
+                extra.update(layer_recons=res.images.numpy(),
+                             layer_inactive=np.array([res.inactive(k) for k in range(count)]))
             if req.gradcam:
                 top = int(probs.argmax())
                 cam, gcam = self.analyzer.gradcam(fp, top, req.layer)

@@ -88,5 +88,7 @@ class ReluRuleMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in RELU_FUNCS:
             self.calls += 1
+            if not torch.is_grad_enabled():  # no graph: nothing to apply a rule to later
+                return args[0].clamp_min(0)
             return RuleReLU.apply(args[0], self.state)
         return func(*args, **(kwargs or {}))
