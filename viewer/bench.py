@@ -60,7 +60,7 @@ def bench_core(model, repeat: int) -> list[Row]:
     rows: list[Row] = []
     with torch.no_grad():
         rows.append(("plain forward, no capture (reference)", median_ms(lambda: model(x), repeat), ""))
-    rows.append(("forward, all activations captured (+ graph)", median_ms(lambda: an.forward(x), repeat), ""))
+    rows.append(("forward, all activations captured, traced (no autograd graph)", median_ms(lambda: an.forward(x), repeat), ""))
     one = median_ms(lambda: an.attribute(fp, units[:1], Method.GUIDED), repeat)
     one_slow = median_ms(lambda: slow.attribute(fps, units[:1], Method.GUIDED), repeat)
     rows.append(("one conv6 unit, guided backprop, given forward (cone)", one, "target <= 2 ms"))

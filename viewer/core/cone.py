@@ -24,7 +24,8 @@ class Op:
     kind: str                    # "conv", "bn", "relu", "identity"
     input_id: int
     output_id: int
-    params: tuple = ()           # conv: (weight, stride, padding, dilation, groups); bn: (scale,); relu: (mask,)
+    params: tuple = ()           # conv: (weight, stride, padding, dilation, groups); bn: (weight, var, eps);
+                                 # relu: (input f, its version when recorded); read in compile_chain
     in_shape: tuple = ()         # (C, H, W) of the op's input
 
 
@@ -58,8 +59,7 @@ def trace_op(func, args, kwargs, out) -> Op | None:
         weight, eps = _arg(args, kwargs, 3, "weight"), float(_arg(args, kwargs, 7, "eps", 1e-5))
         if var is None:
             return None
-        scale = (weight.detach() if weight is not None else torch.ones_like(var)) / torch.sqrt(var + eps)
-        return Op("bn", id(x), id(out), (scale.detach(),), shape)
+        return Op("bn", id(x), id(out), (weight, var, eps), shape)
     if func in (F.dropout, F.dropout2d) and not _arg(args, kwargs, 2, "training", True):
         return Op("identity", id(x), id(out), (), shape)
     if func is torch.Tensor.clone or func is torch.clone:
@@ -68,7 +68,14 @@ def trace_op(func, args, kwargs, out) -> Op | None:
 
 
 def relu_op(x: torch.Tensor, out: torch.Tensor) -> Op:
-    return Op("relu", id(x), id(out), ((x.detach() > 0)[0],), tuple(x.shape[1:]))
+    """The mask 1[f > 0] is taken from f only when a cone is compiled; f's version tells if it changed."""
+    return Op("relu", id(x), id(out), (x, x._version), tuple(x.shape[1:]))
+
+
+def _bn_scale(weight: torch.Tensor | None, var: torch.Tensor, eps: float) -> torch.Tensor:
+    """Per-channel factor of BatchNorm in eval mode: weight / sqrt(running_var + eps)."""
+    w = weight.detach() if weight is not None else torch.ones_like(var)
+    return w / torch.sqrt(var.detach() + eps)
 
 
 def chain_to(ops: dict[int, Op], input_id: int, target_id: int) -> list[Op] | None:
@@ -104,12 +111,16 @@ def compile_chain(chain: list[Op]) -> tuple[list[Step], int]:
     size = [1, 1]  # window size (h, w) at the current tensor, in backward order
     for op in chain:
         if op.kind == "bn":
-            scale = op.params[0] if scale is None else scale * op.params[0]
+            s = _bn_scale(*op.params)
+            scale = s if scale is None else scale * s
         elif op.kind == "relu":
-            if scale is not None:  # BN above a ReLU with no conv in between: keep it as a 1x1 "conv"
+            if scale is not None:  # BN directly above a ReLU, no conv below it: left to autograd
                 raise ValueError("unsupported order")
+            f, version = op.params
+            if f._version != version:  # changed in place after the relu read it: the mask is gone
+                raise ValueError("relu input modified in place")
             m = max(size)
-            mask = F.pad(op.params[0][None].to(torch.uint8), (m, m, m, m))[0].bool()
+            mask = F.pad((f.detach()[0] > 0).to(torch.uint8), (m, m, m, m)).bool()
             steps.append(Step("relu", mask, m))
         elif op.kind == "conv":
             w, stride, padding, dil, groups = op.params
