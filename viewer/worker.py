@@ -55,6 +55,8 @@ class Pipeline:
     def __init__(self, model: torch.nn.Module, layers: list[LayerInfo], spec: InputSpec):
         self.model, self.layers, self.spec = model, {l.name: l for l in layers}, spec
         self.analyzer = Analyzer(model, layers)
+        # the whole-layer view reconstructs every unit of a page: bf16 there (~1.6x faster, ~3e-3 relative)
+        self.bulk = Analyzer(model, layers, bf16=True)
 
     def compute(self, req: Request) -> Result:
         t0 = time.perf_counter()
@@ -71,8 +73,8 @@ class Pipeline:
                              recon=res.images[0].numpy())
             if req.layer_units is not None and act.shape[1] * act.shape[2] >= 1:
                 first, count = req.layer_units
-                res = self.analyzer.attribute(fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)],
-                                              req.method)
+                res = self.bulk.attribute(fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)],
+                                          req.method)
                 extra.update(layer_recons=res.images.numpy(),
                              layer_inactive=np.array([res.inactive(k) for k in range(count)]))
             if req.gradcam:
