@@ -205,3 +205,31 @@ def test_whole_layer_view_reconstructs_every_unit_on_the_page(app):
     assert "reconstructions" in app._cache["grid"][1] or app._cache["grid"][1].startswith("guided")
     key(app, "w")
     assert not app.state.whole_layer
+
+
+def test_window_resize_relayouts(app):
+    import pygame
+    pygame.display.set_mode((1024, 640))
+    app.handle_event(pygame.event.Event(pygame.VIDEORESIZE, size=(1024, 640), w=1024, h=640))
+    app.update()
+    app.draw()
+    assert app.layout.size == (1024, 640)
+    assert app.layout.status[1] + app.layout.status[3] == 640
+
+
+def test_folder_stepping_works_while_paused(pygame_display, random_checkpoint, tmp_path):
+    import cv2
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 20, 3), 50 * (i + 1), np.uint8))
+    from viewer.sources import open_source
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    screen = pygame_display.display.set_mode((1024, 640))
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    a = App(screen, open_source(str(tmp_path)), worker, b.layers, b.classes, "random", sync=True)
+    a.update()
+    key(a, "space")
+    key(a, "n")
+    assert a.frame[0, 0, 0] == 100 and a.result.model_image[0, 0, 0] == 100
+    key(a, "p")
+    assert a.frame[0, 0, 0] == 50
+    assert worker.shutdown(1.0)

@@ -196,7 +196,9 @@ class App:
             s.paused = not s.paused
         elif action in (Action.NEXT_IMAGE, Action.PREV_IMAGE):
             (self.source.next if action is Action.NEXT_IMAGE else self.source.prev)()
-            self._last_frame_obj = None
+            frame = self.source.read()  # shown at once, paused or not
+            if frame is not None:
+                self.frame, self.frame_index, self._last_frame_obj = frame, self.source.index, None
         elif action is Action.SAVE:
             self._save_requested = True
         elif action is Action.HELP:
@@ -276,10 +278,6 @@ class App:
         if self._save_requested:
             self._save_requested = False
             self.save_screenshot(surface)
-
-    def _fresh(self) -> Result | None:
-        r = self.result
-        return r if r is not None and not r.error.startswith(("RuntimeError", "ValueError")) else r
 
     def _draw_inputs(self, surface) -> None:
         L = self.layout
