@@ -100,6 +100,20 @@ def test_torchscript_archive(tmp_path):
     x = torch.randn(1, 3, 16, 16)
     assert torch.allclose(loaded.model(x), m(x))
     assert loaded.arch == "torchscript"
+    # the viewer sees one layer, the output; the gradient works, guided backprop is refused
+    from viewer.core.attribution import Analyzer, AttributionError, ClassTarget
+    from viewer.core.graph import build_graph
+    from viewer.core.rules import Method
+    layers = build_graph(loaded.model, (3, 16, 16))
+    assert [l.name for l in layers] == ["output"]
+    an = Analyzer(loaded.model, layers)
+    fp = an.forward(x)
+    g = an.attribute(fp, [ClassTarget(2)], Method.GRADIENT).images[0]
+    xr = x.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad(m(xr)[0, 2], xr)
+    assert torch.allclose(g, ref[0], atol=1e-6)
+    with pytest.raises(AttributionError, match="ReLU"):
+        an.attribute(fp, [ClassTarget(2)], Method.GUIDED)
 
 
 def test_factory_spec_with_weights(tmp_path):

@@ -91,8 +91,7 @@ def build(args: argparse.Namespace) -> Built:
         raise UsageError(f"the model does not run on a {spec.size[0]}x{spec.size[1]} RGB input "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); try --input-size") from None
     if not layers:
-        raise UsageError(f"{args.model}: no inspectable layers found (TorchScript archives hide their modules; "
-                         "open the model through a factory instead)")
+        raise UsageError(f"{args.model}: the model has no layer with a tensor output to show")
     if args.layer is not None and args.layer not in {l.name for l in layers}:
         raise UsageError(f"unknown layer '{args.layer}' (layers: {', '.join(l.name for l in layers)})")
     n_out = layers[-1].shape[0]

@@ -39,6 +39,18 @@ class LoadedModel:
     source: str = ""
 
 
+class ScriptedModel(nn.Module):
+    """A TorchScript module behind a plain module: TorchScript refuses forward hooks and hides its relu
+    calls, so the viewer sees it as one layer (its output) and offers the plain gradient only."""
+
+    def __init__(self, scripted):
+        super().__init__()
+        object.__setattr__(self, "scripted", scripted)  # not a child: nothing inside to hook
+
+    def forward(self, x):
+        return self.scripted(x)
+
+
 def make_checkpoint(model: nn.Module, arch: str, arch_args: dict, meta: dict) -> dict:
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return {"format": FORMAT, "version": VERSION, "arch": arch, "arch_args": dict(arch_args),
@@ -118,7 +130,7 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
             model = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:
             raise CheckpointError(f"{path}: TorchScript archive could not be loaded ({e.__class__.__name__})") from None
-        return LoadedModel(model.eval(), {}, "torchscript", str(path))
+        return LoadedModel(ScriptedModel(model.eval()).eval(), {}, "torchscript", str(path))
     obj = _safe_torch_load(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a viewer checkpoint (no '{FORMAT}' header); "

@@ -93,7 +93,8 @@ def candidate_modules(model: nn.Module, leaves: bool = False) -> list[tuple[str,
 
 
 def layer_name(module_name: str, call: int) -> str:
-    return module_name if call == 0 else f"{module_name}#{call + 1}"
+    name = module_name or "output"  # the root itself, when it has no sub-modules to show
+    return name if call == 0 else f"{name}#{call + 1}"
 
 
 class CallCounter:
