@@ -110,3 +110,15 @@ def test_unwritable_output_path(tmp_path, capsys):
     data = write_batches_folder(tmp_path / "cifar-10-batches-py")
     assert train.main(["--data", str(data), "--out", str(tmp_path / "no" / "such" / "m.pt")]) == 2
     assert "output folder does not exist" in capsys.readouterr().err
+
+
+def test_snapshot_of_a_run_in_progress(tmp_path, capsys):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    out, snap = tmp_path / "m.pt", tmp_path / "snap.pt"
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--max-steps", "6"]) == 0
+    state_before = (tmp_path / "m.pt.resume").read_bytes()
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--snapshot", str(snap)]) == 0
+    meta = torch.load(snap, weights_only=True)["meta"]
+    assert meta["interim"] is True and meta["epochs"] == 1 and meta["planned_epochs"] == 2
+    assert (tmp_path / "m.pt.resume").read_bytes() == state_before and not out.exists()
+    assert load_checkpoint(snap).arch == "allcnn_c"

@@ -196,7 +196,9 @@ class Trainer:
             self.save_state()
         return True
 
-    def final_checkpoint(self, argv: list[str]) -> dict:
+    def final_checkpoint(self, argv: list[str], interim: bool = False) -> dict:
+        """The checkpoint in the viewer's format, test accuracy measured in fp32. interim: a snapshot of a
+        run still in progress (epochs = the epochs done so far)."""
         self.model.eval()
         cpu_model = self.model.to("cpu").to(memory_format=torch.contiguous_format)
         acc = evaluate_accuracy(cpu_model, self.data.test.images, self.data.test.labels, self.mean, self.std,
@@ -211,6 +213,9 @@ class Trainer:
             "train_config": dict(self.cfg.__dict__), "history": self.history,
             "torch": str(torch.__version__),
         }
+        if interim:
+            meta.update(epochs=self.epoch, planned_epochs=self.cfg.epochs, interim=True,
+                        note=f"snapshot after epoch {self.epoch} of {self.cfg.epochs}; the run is not finished")
         return make_checkpoint(cpu_model, "allcnn_c", self.arch_args, meta)
 
 
@@ -222,6 +227,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", default="checkpoints/allcnn_c_cifar10.pt", help="final checkpoint path")
     p.add_argument("--state", default=None, help="resume state path (default: OUT.resume)")
     p.add_argument("--resume", action="store_true", help="continue from the resume state")
+    p.add_argument("--snapshot", metavar="PATH", help="write the resume state's current model as a checkpoint "
+                   "(marked interim, test accuracy measured) to PATH, then exit; the run itself is untouched")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (SGD, Nesterov momentum 0.9)")
@@ -250,16 +257,24 @@ def main(argv: list[str] | None = None) -> int:
                           ("cpu" if a.device == "auto" else a.device))
     try:
         _check_writable(out)
-        if a.resume and not state_path.exists():
+        if (a.resume or a.snapshot) and not state_path.exists():
             raise DataError(f"{state_path}: no resume state to continue from")
         t = time.perf_counter()
         data = load_cifar10(a.data, limit_test=a.test_limit)
         print(f"data: {len(data.train.images)} train / {len(data.test.images)} test images from {a.data} "
               f"({time.perf_counter() - t:.1f} s)", flush=True)
         trainer = Trainer(cfg, data, device, out, state_path, log=lambda s: print(s, flush=True))
-        if a.resume:
+        if a.resume or a.snapshot:
             trainer.load_state()
             print(f"resumed at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}", flush=True)
+        if a.snapshot:
+            snap = Path(a.snapshot)
+            _check_writable(snap)
+            ckpt = trainer.final_checkpoint(argv, interim=True)
+            atomic_save(ckpt, snap)
+            print(f"wrote {snap}: snapshot after epoch {trainer.epoch}, test accuracy "
+                  f"{ckpt['meta']['test_accuracy']:.4f} (fp32, {ckpt['meta']['test_images']} images)", flush=True)
+            return 0
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
