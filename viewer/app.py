@@ -447,11 +447,16 @@ class App:
         x, y, w, h = self.layout.status
         pygame.draw.rect(surface, draw.PANEL, (x, y, w, h))
         r = self.result
-        age = f"{(now - r.request.t_submit) * 1000:.0f} ms" if r is not None else "-"
+        if r is None:
+            age = "result -"
+        elif r.request.frame is self.frame:
+            age = "result up to date"
+        else:
+            age = f"result age {(now - r.request.t_submit) * 1000:.0f} ms"
         msg = self.message or self.source.message
         parts = [f"source {self.source.name}", f"model {self.model_name}", f"device {self.device}",
                  f"draw {Meters._rate(self.meters.draw_times):.0f} fps",
-                 f"model {Meters._rate(self.meters.model_times):.1f} fps", f"result age {age}",
+                 f"model {Meters._rate(self.meters.model_times):.1f} fps", age,
                  self.state.method.label, "PAUSED" if self.state.paused else "", f"saves -> {self.save_dir}",
                  "H: help"]
         line = "   ".join(p for p in parts if p)

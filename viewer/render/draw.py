@@ -68,17 +68,30 @@ def placeholder(surface: pygame.Surface, rect: Rect, message: str, colour=DIM) -
 
 def strip(surface: pygame.Surface, blocks: tuple[Rect, ...], labels: list[tuple[str, str, str]],
           selected: int, bottom: int) -> None:
-    """labels: (name, shape text, kind value) per block."""
+    """labels: (name, shape text, kind value) per block. Names are cut to their slot; the selected block's
+    label is drawn whole, on top, so it is readable even when the strip is crowded."""
+    pitch = blocks[1][0] + blocks[1][2] // 2 - blocks[0][0] - blocks[0][2] // 2 if len(blocks) > 1 else 200
     for i, (r, (name, shape, kind)) in enumerate(zip(blocks, labels)):
-        colour = KIND_COLOURS.get(kind, KIND_COLOURS["other"])
         if i == selected:
             pygame.draw.rect(surface, ACCENT, pygame.Rect(r).inflate(8, 8), border_radius=5)
-        pygame.draw.rect(surface, colour, r, border_radius=3)
-        cx = r[0] + r[2] // 2
-        for k, (s, size, c) in enumerate(((name, 17, ACCENT if i == selected else TEXT), (shape, 14, DIM))):
-            f = font(size)
-            w = min(f.size(s)[0], max(r[2] + 40, 60))
-            text(surface, s, (cx - w // 2, bottom - 28 + k * 14), size, c, max_width=max(r[2] + 40, 60))
+        pygame.draw.rect(surface, KIND_COLOURS.get(kind, KIND_COLOURS["other"]), r, border_radius=3)
+        if i != selected:
+            _label(surface, r[0] + r[2] // 2, bottom, name, shape, pitch - 6, TEXT)
+    if 0 <= selected < len(blocks):
+        r = blocks[selected]
+        name, shape, _ = labels[selected]
+        w = max(font(17).size(name)[0], font(14).size(shape)[0]) + 10
+        cx = min(max(r[0] + r[2] // 2, w // 2 + 2), surface.get_width() - w // 2 - 2)
+        pygame.draw.rect(surface, BG, (cx - w // 2, bottom - 30, w, 30))
+        _label(surface, cx, bottom, name, shape, w, ACCENT)
+
+
+def _label(surface, cx: int, bottom: int, name: str, shape: str, width: int, colour) -> None:
+    if font(17).size(name)[0] > width:
+        name = name.rsplit(".", 1)[-1]  # crowded: "conv6.bn" -> "bn" (kind colour and shape tell the rest)
+    for k, (s, size, c) in enumerate(((name, 17, colour), (shape, 14, DIM))):
+        w = min(font(size).size(s)[0], width)
+        text(surface, s, (cx - w // 2, bottom - 28 + k * 14), size, c, max_width=width)
 
 
 def predictions(surface: pygame.Surface, rect: Rect, rows: list[tuple[str, float]], highlight: int = -1) -> None:
