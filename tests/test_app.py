@@ -233,3 +233,18 @@ def test_folder_stepping_works_while_paused(pygame_display, random_checkpoint, t
     key(a, "p")
     assert a.frame[0, 0, 0] == 50
     assert worker.shutdown(1.0)
+
+
+def test_a_model_error_is_reported_not_fatal(app):
+    class Broken:
+        def compute(self, req):
+            raise RuntimeError("boom")
+    good = app.result
+    app.worker.pipeline, pipe = Broken(), app.worker.pipeline
+    app.sync = False
+    key(app, "down")  # a new request goes to the thread, which reports the error
+    assert app.worker.wait_idle(5)
+    app.update()
+    app.draw()
+    assert "model error: RuntimeError: boom" in app.message and app.result is good
+    app.worker.pipeline = pipe

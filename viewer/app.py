@@ -58,7 +58,7 @@ class Meters:
     model_times: list[float] = field(default_factory=list)
 
     @staticmethod
-    def _rate(times: list[float]) -> float:
+    def rate(times: list[float]) -> float:
         if len(times) < 2:
             return 0.0
         return (len(times) - 1) / max(1e-9, times[-1] - times[0])
@@ -251,6 +251,11 @@ class App:
             self.worker.submit(req)
 
     def _accept(self, res: Result) -> None:
+        if res.model_image.shape[0] <= 1:  # the model itself failed on this frame: say so, keep the last result
+            self.message = f"model error: {res.error}"
+            return
+        if self.message.startswith("model error"):
+            self.message = ""
         self.result = res
         self.meters.tick(self.meters.model_times, time.perf_counter())
         if res.request.layer == self.layer.name:
@@ -455,8 +460,8 @@ class App:
             age = f"result age {(now - r.request.t_submit) * 1000:.0f} ms"
         msg = self.message or self.source.message
         parts = [f"source {self.source.name}", f"model {self.model_name}", f"device {self.device}",
-                 f"draw {Meters._rate(self.meters.draw_times):.0f} fps",
-                 f"model {Meters._rate(self.meters.model_times):.1f} fps", age,
+                 f"draw {Meters.rate(self.meters.draw_times):.0f} fps",
+                 f"model {Meters.rate(self.meters.model_times):.1f} fps", age,
                  self.state.method.label, "PAUSED" if self.state.paused else "", f"saves -> {self.save_dir}",
                  "H: help"]
         line = "   ".join(p for p in parts if p)
