@@ -173,6 +173,21 @@ class Analyzer:
                                    f"({act.shape[1]}x{act.shape[2]})")
         return target
 
+    def _resolve_many(self, fp: ForwardPass, targets: list[Target]) -> list[UnitTarget]:
+        """resolve() for every target; the strongest positions of a layer are found in one argmax."""
+        peaks: dict[str, list[int]] = {}
+        units = []
+        for t in targets:
+            act = fp._output(t.layer).detach()[0] if isinstance(t, ChannelTarget) else None
+            if act is None or act.dim() != 3 or not 0 <= t.channel < act.shape[0]:
+                units.append(self.resolve(fp, t))  # other kinds, and the error messages
+                continue
+            if t.layer not in peaks:
+                peaks[t.layer] = act.flatten(1).argmax(1).tolist()       # (C,) flat index of each maximum
+            flat, w = peaks[t.layer][t.channel], act.shape[2]
+            units.append(UnitTarget(t.layer, t.channel, flat // w, flat % w))
+        return units
+
     def _value(self, out: torch.Tensor, u: UnitTarget) -> float:
         a = out.detach()[0]
         return float(a[u.channel, u.y, u.x] if a.dim() == 3 else a[u.channel])
@@ -180,7 +195,7 @@ class Analyzer:
     # --- attribution --------------------------------------------------------------------------------
     def attribute(self, fp: ForwardPass, targets: list[Target], method: Method) -> Attribution:
         """Input-space reconstructions of K targets, (K, C, H, W); targets may be in different layers."""
-        units = [self.resolve(fp, t) for t in targets]
+        units = self._resolve_many(fp, targets)
         if method is not Method.GRADIENT:
             for u in units:
                 before = fp.relus_total if u.layer == LOGITS else fp.relus_before[u.layer]
