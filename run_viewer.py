@@ -31,7 +31,7 @@ def launch(args) -> int:
         raise UsageError(str(e)) from None
     pygame.display.init()  # display and fonts only: no audio device is needed
     pygame.font.init()
-    worker = Worker(Pipeline(built.model, built.layers, built.spec))
+    worker = Worker(Pipeline(built.model, built.layers, built.spec, bf16=args.bf16))
     try:
         screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)
         pygame.display.set_caption(f"CNN viewer - {built.name}")

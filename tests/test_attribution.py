@@ -247,3 +247,18 @@ def test_residual_model_falls_back_to_autograd():
     an.attribute(fp, [ChannelTarget("layer1.1", 0), ChannelTarget("stem.2", 1)], Method.GUIDED)
     assert fp.plans["layer1.1"] is None      # a residual add is not a chain
     assert fp.plans["stem.2"] is not None    # conv -> bn -> relu before the blocks is
+
+
+def test_bf16_forward_is_close_to_fp32(allcnn):
+    model, layers, an = allcnn
+    an16 = Analyzer(model, layers, bf16_forward=True)
+    x = image(19)
+    fp, fp16 = an.forward(x), an16.forward(x)
+    a, b = fp.activation("conv6"), fp16.activation("conv6")
+    assert b.dtype == torch.float32
+    assert (a - b).abs().max() <= 0.05 * a.abs().max()
+    t = [ChannelTarget("conv3", int(fp.activation("conv3").amax((1, 2)).argmax()))]  # an active unit
+    g, g16 = an.attribute(fp, t, Method.GRADIENT).images[0], an16.attribute(fp16, t, Method.GRADIENT).images[0]
+    assert torch.nn.functional.cosine_similarity(g.flatten(), g16.flatten(), dim=0) > 0.95
+    cam, gcam = an16.gradcam(fp16, 1, "conv6")  # autograd fallback under bf16 too
+    assert cam.dtype == torch.float32 and gcam.dtype == torch.float32

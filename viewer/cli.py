@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="reconstruction method (default: guided)")
     p.add_argument("--input-size", type=int, help="side of the square model input (default: from the "
                    "checkpoint, else 32); All-CNN-C is fully convolutional and accepts any size")
+    p.add_argument("--bf16", action="store_true", help="run the model's forward pass in bfloat16: about 2x "
+                   "faster on CPUs with bf16 support; activations and reconstructions differ slightly from fp32")
     p.add_argument("--leaves", action="store_true", help="show every leaf module as a layer (not just blocks)")
     p.add_argument("--window", default="1280x800", help="window size WxH (default 1280x800)")
     p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")

@@ -80,7 +80,7 @@ def export(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"{out}: cannot create the output folder ({e.strerror})") from None
-    pipe = Pipeline(built.model, built.layers, built.spec)
+    pipe = Pipeline(built.model, built.layers, built.spec, bf16=args.bf16)
     method = Method(args.method)
     try:
         if isinstance(src, FolderSource):
