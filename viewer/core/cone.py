@@ -93,8 +93,8 @@ def chain_to(ops: dict[int, Op], input_id: int, target_id: int) -> list[Op] | No
 @dataclass(frozen=True)
 class Step:
     kind: str                    # "relu" or "conv"
-    tensor: torch.Tensor         # relu: padded 0/1 mask (H + 2m, W + 2m, C), float; conv: weight, BN folded in
-    margin: int = 0              # relu: padding of the mask
+    tensor: torch.Tensor         # relu: 0/1 mask (C, H, W), float; conv: weight with BN folded in
+    margin: int = 0              # relu: how far a window can reach outside the tensor
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
@@ -102,10 +102,11 @@ class Step:
     in_hw: tuple[int, int] = (0, 0)
 
 
-def compile_chain(chain: list[Op]) -> tuple[list[Step], int]:
+def compile_chain(chain: list[Op]) -> tuple[list[Step], int, dict]:
     """Backward-order steps with each BatchNorm scale folded into the convolution below it
-    (R * s then conv^T(W)  ==  conv^T(W * s) per output channel), and ReLU masks padded so that every
-    window can be read without clamping. Returns the steps and the seeded tensor's channel count."""
+    (R * s then conv^T(W)  ==  conv^T(W * s) per output channel), and each ReLU's mask 1[f > 0] with the
+    margin its windows can reach outside the tensor. Returns the steps, the seeded tensor's channel count
+    and a cache for batches."""
     steps: list[Step] = []
     scale = None
     size = [1, 1]  # window size (h, w) at the current tensor, in backward order
@@ -119,10 +120,7 @@ def compile_chain(chain: list[Op]) -> tuple[list[Step], int]:
             f, version = op.params
             if f._version != version:  # changed in place after the relu read it: the mask is gone
                 raise ValueError("relu input modified in place")
-            m = max(size)
-            mask = F.pad((f.detach()[0] > 0).float(), (m, m, m, m))  # float: multiplies without promotion
-            mask = mask.permute(1, 2, 0).contiguous()  # (H, W, C): a window position is one row of C
-            steps.append(Step("relu", mask, m))
+            steps.append(Step("relu", (f.detach()[0] > 0).float(), max(size)))  # float: no promotion later
         elif op.kind == "conv":
             w, stride, padding, dil, groups = op.params
             if scale is not None:
@@ -135,13 +133,34 @@ def compile_chain(chain: list[Op]) -> tuple[list[Step], int]:
         raise ValueError("unsupported order")
     first = chain[0]
     channels = first.params[0].shape[0] if first.kind == "conv" else first.in_shape[0]
-    return steps, channels
+    return steps, channels, {}
 
 
-def cone_backward(plan: tuple[list[Step], int], channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
+def _padded_rows(st: Step, cache: dict) -> torch.Tensor:
+    """The mask zero-padded by the margin, channels last ((H + 2m) * (W + 2m), C): a window position is
+    one row, so K windows are one index_select. Built once per plan, only for batches."""
+    if id(st) not in cache:
+        m = st.margin
+        cache[id(st)] = F.pad(st.tensor, (m, m, m, m)).permute(1, 2, 0).reshape(-1, st.tensor.shape[0])
+    return cache[id(st)]
+
+
+def _window(mask: torch.Tensor, y0: int, x0: int, h: int, w: int) -> torch.Tensor:
+    """mask[:, y0:y0+h, x0:x0+w] with zeros where the window leaves the tensor: (1, C, h, w)."""
+    c, H, W = mask.shape
+    t, l, b, r = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
+    if (t, l, b, r) == (y0, x0, y0 + h, x0 + w):
+        return mask[None, :, t:b, l:r]
+    out = mask.new_zeros((1, c, h, w))
+    if t < b and l < r:
+        out[0, :, t - y0:b - y0, l - x0:r - x0] = mask[:, t:b, l:r]
+    return out
+
+
+def cone_backward(plan: tuple[list[Step], int, dict], channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
                   input_shape: tuple[int, int, int], method: Method, bf16: bool = False) -> torch.Tensor:
     """Reconstructions (K, C, H, W) of K units (channel, y, x) of the chain's last tensor."""
-    steps, c_out = plan
+    steps, c_out, cache = plan
     k = len(channels)
     kk = torch.arange(k)
     r = torch.zeros((k, c_out, 1, 1), dtype=torch.bfloat16 if bf16 else torch.float32)
@@ -150,15 +169,14 @@ def cone_backward(plan: tuple[list[Step], int], channels: torch.Tensor, ys: torc
     for st in steps:
         h, w = r.shape[-2:]
         if st.kind == "relu":
-            m, mask = st.margin, st.tensor.to(r.dtype)
             if k == 1:
-                y0, x0 = int(oy[0]) + m, int(ox[0]) + m
-                pos = mask[y0:y0 + h, x0:x0 + w].permute(2, 0, 1)[None]
+                pos = _window(st.tensor, int(oy[0]), int(ox[0]), h, w).to(r.dtype)
             else:  # one index_select of every window's positions (rows of C), channels-last result
-                wp = mask.shape[1]
+                m, mask = st.margin, _padded_rows(st, cache).to(r.dtype)
+                wp = st.tensor.shape[2] + 2 * m
                 lin = ((oy + m)[:, None, None] + torch.arange(h)[None, :, None]) * wp \
                     + (ox + m)[:, None, None] + torch.arange(w)[None, None, :]        # (K, h, w)
-                pos = mask.flatten(0, 1).index_select(0, lin.flatten()).view(k, h, w, -1).permute(0, 3, 1, 2)
+                pos = mask.index_select(0, lin.flatten()).view(k, h, w, -1).permute(0, 3, 1, 2)
             r = apply_rule(pos, r, method)  # outside the tensor the mask is False and r is already 0
         else:
             weight = st.tensor.to(r.dtype)
