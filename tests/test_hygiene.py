@@ -4,7 +4,6 @@ import sys
 
 import pytest
 import torch
-from torch import nn
 
 from viewer.core.attribution import Analyzer, AttributionError, ChannelTarget, ClassTarget
 from viewer.core.graph import build_graph

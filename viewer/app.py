@@ -5,68 +5,26 @@ those pixels so that the window keeps drawing at display rate when the model is 
 """
 from __future__ import annotations
 
-import enum
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pygame
 
-from .core.attribution import LOGITS, ChannelTarget, ClassTarget, UnitTarget
+from .core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from .core.graph import LayerInfo
-from .core.preprocess import centre_crop_box
 from .core.rules import Method
 from .keys import BINDINGS, Action, help_lines
+from . import panels
+from .state import Meters, TargetMode, ViewState
 from .render import draw, images
 from .render.layout import GridGeometry, Pane, compute_layout, grid_geometry
 from .sources import Source
 from .worker import Request, Result, Worker
 
 METHODS = (Method.GUIDED, Method.DECONVNET, Method.GRADIENT)
-
-
-class TargetMode(enum.Enum):
-    STRONGEST = "strongest position"
-    POSITION = "clicked position"
-    CLASS = "top class logit"
-
-
-@dataclass
-class ViewState:
-    layer: int = 0
-    channel: int = 0
-    position: tuple[int, int] | None = None
-    target_mode: TargetMode = TargetMode.STRONGEST
-    method: Method = Method.GUIDED
-    gradcam: bool = False
-    paused: bool = False
-    help: bool = False
-    filters: bool = False
-    whole_layer: bool = False
-    colormap: str = "viridis"
-    page: int = 0
-    running: bool = True
-
-
-@dataclass
-class Meters:
-    """Drawing rate, model rate and the age of the shown result."""
-    draw_times: list[float] = field(default_factory=list)
-    model_times: list[float] = field(default_factory=list)
-
-    @staticmethod
-    def rate(times: list[float]) -> float:
-        if len(times) < 2:
-            return 0.0
-        return (len(times) - 1) / max(1e-9, times[-1] - times[0])
-
-    def tick(self, times: list[float], now: float) -> None:
-        times.append(now)
-        while times and now - times[0] > 2.0:
-            times.pop(0)
 
 
 class App:
@@ -273,201 +231,16 @@ class App:
         L = self.layout
         labels = [(l.name, "x".join(str(v) for v in l.shape), l.kind.value) for l in self.layers]
         draw.strip(surface, L.blocks, labels, self.state.layer, L.strip[1] + L.strip[3])
-        self._draw_inputs(surface)
-        self._draw_grid(surface)
-        self._draw_unit(surface)
-        self._draw_status(surface, now)
+        panels.draw_inputs(self, surface)
+        panels.draw_grid(self, surface)
+        panels.draw_unit(self, surface)
+        panels.draw_status(self, surface, now)
         if self.state.help:
             draw.overlay_panel(surface, help_lines(), "Keys and mouse  (H or F1 closes)")
         self.frames_drawn += 1
         if self._save_requested:
             self._save_requested = False
             self.save_screenshot(surface)
-
-    def _draw_inputs(self, surface) -> None:
-        L = self.layout
-        draw.caption(surface, L.source, f"source: {self.source.name}")
-        if self.frame is not None:
-            h, w = self.frame.shape[:2]
-            s = min(L.source[2] / w, L.source[3] / h)
-            fw, fh = max(1, int(w * s)), max(1, int(h * s))
-            rect = (L.source[0] + (L.source[2] - fw) // 2, L.source[1] + (L.source[3] - fh) // 2, fw, fh)
-            key = ("source", id(self.frame), rect)
-            if self._cache.get("source_key") != key:
-                self._cache["source_key"] = key
-                self._cache["source"] = pygame.transform.smoothscale(draw.array_surface(self.frame), rect[2:])
-            surface.blit(self._cache["source"], rect[:2])
-            top, left, ch, cw = centre_crop_box(h, w, 1.0)
-            draw.box(surface, (rect[0] + int(left * s), rect[1] + int(top * s), int(cw * s), int(ch * s)), draw.DIM, 1)
-        r = self.result
-        draw.caption(surface, L.model_input, "what the model sees")
-        if r is None or r.model_image.shape[0] <= 1:
-            draw.placeholder(surface, L.model_input, "waiting for the model...")
-            return
-        draw.blit_image(surface, r.model_image, L.model_input)
-        mh, mw = r.model_image.shape[:2]
-        if r.unit is not None and r.unit.layer != LOGITS and r.unit.layer == self.layer.name and self.layer.rf:
-            t, l, b, rr = self.layer.rf.box(r.unit.y, r.unit.x, mh, mw)
-            sx, sy = L.model_input[2] / mw, L.model_input[3] / mh
-            draw.box(surface, (L.model_input[0] + int(l * sx), L.model_input[1] + int(t * sy),
-                               max(2, int((rr - l) * sx)), max(2, int((b - t) * sy))))
-        top5 = np.argsort(-r.probs)[:5]
-        names = [self.classes[i] if i < len(self.classes) else str(i) for i in top5]
-        draw.caption(surface, L.predictions, "predictions (top 5)")
-        draw.predictions(surface, L.predictions, [(n, float(r.probs[i])) for n, i in zip(names, top5)],
-                         0 if self.state.target_mode is TargetMode.CLASS else -1)
-
-    def _grid_tiles(self, geom: GridGeometry) -> tuple[np.ndarray, str]:
-        """The tiles of the current page and a caption."""
-        if self.state.filters:
-            from .filters import filter_tiles
-            tiles, note = filter_tiles(self.layer, self.module_for(self.layer))
-            return tiles[geom.first:geom.first + geom.count], note
-        r = self.result
-        if self.state.whole_layer:
-            if r.layer_recons is None or r.request.layer_units != (geom.first, geom.count):
-                raise ValueError("reconstructing every unit...")
-            tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in r.layer_recons])
-            if r.request.method is not Method.DECONVNET:
-                tiles[r.layer_inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
-            return tiles, f"{r.request.method.label} of each channel's strongest unit (dark: inactive)"
-        act = r.activation
-        maps = act[geom.first:geom.first + geom.count]
-        tiles = images.colormap(maps, self.act_scale.value, self.state.colormap)
-        lock = " (locked)" if self.act_scale.locked else ""
-        return tiles, f"scale 0..{self.act_scale.value:.3g}{lock}"
-
-    def module_for(self, layer: LayerInfo):
-        return dict(self.worker.pipeline.model.named_modules()).get(layer.module_name)
-
-    def _draw_grid(self, surface) -> None:
-        L, geom, r = self.layout, self.grid_geom(), self.result
-        pages = math.ceil(self.layer.channels / max(1, geom.rows * geom.cols))
-        page = f"  page {self.state.page + 1}/{pages} (PgUp/PgDn)" if pages > 1 else ""
-        what = "filters" if self.state.filters else "reconstructions" if self.state.whole_layer else "feature maps"
-        title = f"{self.layer.name} {what}: {self.layer.channels} x {'x'.join(map(str, self.layer.shape[1:]))}{page}"
-        if r is None or r.request.layer != self.layer.name:
-            draw.caption(surface, L.grid, title)
-            draw.placeholder(surface, L.grid, "computing...")
-            return
-        cached = self._cache.get("grid")
-        if cached is None:
-            try:
-                tiles, note = self._grid_tiles(geom)
-            except ValueError as e:
-                tiles, note = None, str(e)
-            grid_surf = pygame.Surface(L.grid[2:])
-            grid_surf.fill(draw.BG)
-            if tiles is not None:
-                local = GridGeometry((0, 0, *L.grid[2:]), geom.rows, geom.cols, geom.tile, geom.gap, geom.first,
-                                     len(tiles))
-                draw.grid(grid_surf, local, tiles, -1)
-            else:
-                draw.placeholder(grid_surf, (0, 0, *L.grid[2:]), note)
-            cached = self._cache["grid"] = (grid_surf, note)
-        grid_surf, note = cached
-        surface.blit(grid_surf, L.grid[:2])
-        if geom.first <= self.state.channel < geom.first + geom.count:
-            draw.frame(surface, geom.tile_rect(self.state.channel), draw.ACCENT, 2)
-        draw.caption(surface, L.grid, f"{title}   {note}")
-
-    def _unit_images(self, r: Result) -> dict:
-        cached = self._cache.get("unit")
-        if cached is not None:
-            return cached
-        out: dict = {}
-        c = min(self.state.channel, r.activation.shape[0] - 1)
-        amap = r.activation[c]
-        out["map"] = images.colormap(amap, self.act_scale.value, self.state.colormap)
-        mh, mw = r.model_image.shape[:2]
-        ys = np.minimum((np.arange(mh) * amap.shape[0]) // mh, amap.shape[0] - 1)
-        xs = np.minimum((np.arange(mw) * amap.shape[1]) // mw, amap.shape[1] - 1)
-        up = images.colormap(amap[ys][:, xs], self.act_scale.value, "viridis")
-        out["overlay"] = (0.45 * r.model_image + 0.55 * up).astype(np.uint8)
-        if r.recon is not None:
-            out["recon"] = images.signed_rgb(r.recon, self.recon_scale.value)
-            out["heat"] = images.heat(r.recon)
-        if r.cam is not None:
-            camc = images.colormap(r.cam, 1.0, "viridis")
-            out["cam"] = (0.5 * r.model_image + 0.5 * camc).astype(np.uint8)
-            out["gcam"] = images.signed_rgb(r.guided_cam, images.robust_scale(r.guided_cam))
-        self._cache["unit"] = out
-        return out
-
-    def _draw_unit(self, surface) -> None:
-        L, r, s = self.layout, self.result, self.state
-        if r is None or r.request.layer != self.layer.name:
-            for rect in (L.unit_map, L.overlay, L.recon, L.recon_heat):
-                draw.placeholder(surface, rect, "computing...")
-            return
-        imgs = self._unit_images(r)
-        c = min(s.channel, r.activation.shape[0] - 1)
-        draw.caption(surface, L.unit_map, f"channel {c} activation (click: position)")
-        draw.blit_image(surface, imgs["map"], L.unit_map)
-        draw.caption(surface, L.overlay, "overlay on the model input")
-        draw.blit_image(surface, imgs["overlay"], L.overlay)
-        u = r.unit
-        if u is not None and u.layer == self.layer.name and r.activation.shape[1] > 1:
-            h, w = r.activation.shape[1:]
-            cx = L.unit_map[0] + int((u.x + 0.5) * L.unit_map[2] / w)
-            cy = L.unit_map[1] + int((u.y + 0.5) * L.unit_map[3] / h)
-            draw.marker(surface, (cx, cy), max(4, L.unit_map[2] // (2 * w)))
-        if s.gradcam and "cam" in imgs:
-            cls = self.classes[r.cam_class] if r.cam_class < len(self.classes) else str(r.cam_class)
-            draw.caption(surface, L.recon, f"Grad-CAM at {self.layer.name}: {cls}")
-            draw.blit_image(surface, imgs["cam"], L.recon)
-            draw.caption(surface, L.recon_heat, "guided Grad-CAM")
-            draw.blit_image(surface, imgs["gcam"], L.recon_heat)
-        elif r.error:
-            draw.placeholder(surface, L.recon, r.error[:60], draw.WARN)
-            draw.placeholder(surface, L.recon_heat, "", draw.WARN)
-            self._unit_text(surface, [r.error], draw.WARN)
-            return
-        elif "recon" in imgs:
-            label = r.request.method.label
-            draw.caption(surface, L.recon, f"{label} (grey = 0)")
-            if r.inactive and r.request.method is not Method.DECONVNET:
-                draw.placeholder(surface, L.recon, "unit inactive (activation 0)", draw.WARN)
-                draw.placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)
-            else:
-                draw.blit_image(surface, imgs["recon"], L.recon)
-                draw.caption(surface, L.recon_heat, f"|{label}| heat map")
-                draw.blit_image(surface, imgs["heat"], L.recon_heat)
-        if u is not None:
-            where = (f"class '{self.classes[u.channel] if u.channel < len(self.classes) else u.channel}' logit"
-                     if u.layer == LOGITS else f"{u.layer} channel {u.channel} at (y={u.y}, x={u.x})")
-            lines = [f"target: {where}  [{s.target_mode.value}]", f"value {r.value:.4g}    method: {s.method.label}",
-                     f"receptive field {int(self.layer.rf.size[0])}x{int(self.layer.rf.size[1])} px"
-                     if self.layer.rf else "receptive field: whole input"]
-            self._unit_text(surface, lines, draw.TEXT)
-
-    def _unit_text(self, surface, lines, colour) -> None:
-        x, y, w, h = self.layout.unit_text
-        for i, line in enumerate(lines):
-            if 20 * i + 18 > h:
-                break
-            draw.text(surface, line, (x, y + 20 * i), 19, colour, max_width=w)
-
-    def _draw_status(self, surface, now: float) -> None:
-        x, y, w, h = self.layout.status
-        pygame.draw.rect(surface, draw.PANEL, (x, y, w, h))
-        r = self.result
-        if r is None:
-            age = "result -"
-        elif r.request.frame is self.frame:
-            age = "result up to date"
-        else:
-            age = f"result age {(now - r.request.t_submit) * 1000:.0f} ms"
-        msg = self.message or self.source.message
-        parts = [f"source {self.source.name}", f"model {self.model_name}", f"device {self.device}",
-                 f"draw {Meters.rate(self.meters.draw_times):.0f} fps",
-                 f"model {Meters.rate(self.meters.model_times):.1f} fps", age,
-                 self.state.method.label, "PAUSED" if self.state.paused else "", f"saves -> {self.save_dir}",
-                 "H: help"]
-        line = "   ".join(p for p in parts if p)
-        if msg:
-            line = f"{msg}   |   {line}"
-        draw.text(surface, line, (x + 8, y + 5), 18, draw.WARN if msg else draw.DIM, max_width=w - 16)
 
     # --- saving -------------------------------------------------------------------------------------
     def save_screenshot(self, surface: pygame.Surface) -> Path | None:

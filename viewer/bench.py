@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from .core.attribution import Analyzer, ChannelTarget, UnitTarget
+from .core.attribution import Analyzer, ChannelTarget
 from .core.graph import build_graph
 from .core.models import AllCNNC
 from .core.rules import Method
@@ -109,7 +109,6 @@ def bench_captum(model, an, fp, units, one_ms: float, all_ms: float, repeat: int
 def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> list[Row]:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    import numpy as np
     import pygame
 
     from .app import App

@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .core.attribution import AttributionError, ChannelTarget, ClassTarget, UnitTarget
+from .core.attribution import ChannelTarget, UnitTarget
 from .core.checkpoint import CheckpointError, load_model
 from .core.graph import LayerInfo, build_graph
 from .core.preprocess import InputSpec

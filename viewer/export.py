@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .cli import UsageError, build, parse_units
-from .core.attribution import LOGITS, ChannelTarget, ClassTarget
+from .core.attribution import LOGITS, AttributionError, ChannelTarget, ClassTarget
 from .core.rules import Method
 from .render import images
 from .sources import FolderSource, ImageSource, SourceError, open_source

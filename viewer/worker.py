@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .core.attribution import Analyzer, AttributionError, ChannelTarget, ClassTarget, Target, UnitTarget
+from .core.attribution import Analyzer, AttributionError, ChannelTarget, Target, UnitTarget
 from .core.graph import LayerInfo
 from .core.preprocess import InputSpec, model_view, to_tensor
 from .core.rules import Method

@@ -55,7 +55,7 @@ def trace_op(func, args, kwargs, out) -> Op | None:
     if func is F.batch_norm:
         if _arg(args, kwargs, 5, "training", False):
             return None
-        mean, var = _arg(args, kwargs, 1, "running_mean"), _arg(args, kwargs, 2, "running_var")
+        var = _arg(args, kwargs, 2, "running_var")
         weight, eps = _arg(args, kwargs, 3, "weight"), float(_arg(args, kwargs, 7, "eps", 1e-5))
         if var is None:
             return None
