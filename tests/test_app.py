@@ -248,3 +248,14 @@ def test_a_model_error_is_reported_not_fatal(app):
     app.draw()
     assert "model error: RuntimeError: boom" in app.message and app.result is good
     app.worker.pipeline = pipe
+
+
+def test_lock_holds_both_scales_across_units(app):
+    key(app, "l")
+    a, r = app.act_scale.value, app.recon_scale.value
+    assert app.act_scale.locked and app.recon_scale.locked and r > 0
+    key(app, "down")
+    key(app, "b")
+    assert (app.act_scale.value, app.recon_scale.value) == (a, r)
+    key(app, "l")
+    assert not app.recon_scale.locked

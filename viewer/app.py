@@ -142,8 +142,8 @@ class App:
             self.recon_scale.reset()
         elif action is Action.STRONGEST:
             s.target_mode, s.position = TargetMode.STRONGEST, None
-        elif action is Action.LOCK_SCALE:
-            self.act_scale.locked = not self.act_scale.locked
+        elif action is Action.LOCK_SCALE:  # both the feature maps' and the reconstruction's scale
+            self.act_scale.locked = self.recon_scale.locked = not self.act_scale.locked
         elif action is Action.FILTERS:
             s.filters, s.whole_layer = not s.filters, False
         elif action is Action.WHOLE_LAYER:

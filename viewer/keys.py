@@ -19,7 +19,7 @@ class Action(enum.Enum):
     GRADCAM = "Grad-CAM and guided Grad-CAM for the top class"
     CLASS_TARGET = "target the top class logit (toggle)"
     STRONGEST = "target the channel's strongest position again"
-    LOCK_SCALE = "lock / unlock the feature-map scale"
+    LOCK_SCALE = "lock / unlock the display scales (feature maps and reconstruction)"
     FILTERS = "filters view: the layer's weights (toggle)"
     WHOLE_LAYER = "whole-layer view: every unit's reconstruction, live (toggle)"
     COLORMAP = "viridis / grey feature maps"

@@ -125,7 +125,7 @@ def unit_images(app, r: Result) -> dict:
     out["overlay"] = (0.45 * r.model_image + 0.55 * up).astype(np.uint8)
     if r.recon is not None:
         out["recon"] = images.signed_rgb(r.recon, app.recon_scale.value)
-        out["heat"] = images.heat(r.recon)
+        out["heat"] = images.heat(r.recon, app.recon_scale.value)  # the same smoothed scale: no flicker
     if r.cam is not None:
         camc = images.colormap(r.cam, 1.0, "viridis")
         out["cam"] = (0.5 * r.model_image + 0.5 * camc).astype(np.uint8)
@@ -165,7 +165,8 @@ def draw_unit(app, surface) -> None:
         return
     elif "recon" in imgs:
         label = r.request.method.label
-        draw.caption(surface, L.recon, f"{label} (grey = 0)")
+        lock = ", locked" if app.recon_scale.locked else ""
+        draw.caption(surface, L.recon, f"{label} (grey = 0, scale {app.recon_scale.value:.2g}{lock})")
         if r.inactive and r.request.method is not Method.DECONVNET:
             draw.placeholder(surface, L.recon, "unit inactive (activation 0)", draw.WARN)
             draw.placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)

@@ -95,4 +95,6 @@ class SmoothScale:
         return self.value
 
     def reset(self) -> None:
-        self.value = 0.0
+        """Start over (new layer, unit or method), unless the user locked the scale."""
+        if not self.locked:
+            self.value = 0.0

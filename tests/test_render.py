@@ -1,0 +1,61 @@
+"""Image making against hand-computed values and matplotlib's published viridis colours."""
+import numpy as np
+
+from viewer.render import images
+
+
+def test_viridis_matches_matplotlib_at_known_points():
+    lut = images.lut("viridis")
+    # matplotlib's viridis: 0 -> #440154, 0.5 -> #21918c, 1 -> #fde725 (fit error of a few levels allowed)
+    for i, hexcol in ((0, "440154"), (128, "21918c"), (255, "fde725")):
+        ref = np.array([int(hexcol[k:k + 2], 16) for k in (0, 2, 4)])
+        assert np.abs(lut[i].astype(int) - ref).max() <= 4, (i, lut[i], ref)
+    assert images.lut("grey")[255].tolist() == [255, 255, 255]
+
+
+def test_signed_rgb_puts_zero_at_mid_grey():
+    g = np.zeros((3, 1, 4))
+    g[:, 0] = [[0.0, 1.0, -1.0, 5.0]] * 3
+    img = images.signed_rgb(g, scale=1.0)
+    # 0.5 + g / 2: 0 -> 0.5, 1 -> 1.0, -1 -> 0.0, 5 -> clipped to 1.0
+    assert img[0, :, 0].tolist() == [128, 255, 0, 255]
+
+
+def test_heat_is_max_abs_over_colour_channels():
+    g = np.zeros((3, 1, 2))
+    g[0, 0, 0], g[2, 0, 0], g[1, 0, 1] = -2.0, 1.0, 0.5
+    img = images.heat(g, scale=2.0)
+    lut = images.lut("viridis")
+    assert img[0, 0].tolist() == lut[255].tolist() and img[0, 1].tolist() == lut[64].tolist()
+
+
+def test_robust_scale_ignores_a_few_outliers():
+    a = np.concatenate([np.ones(997), np.full(3, 1000.0)])  # 0.3% outliers, under the 0.5% cut
+    assert images.robust_scale(a) == 1.0
+
+
+def test_tile_layout_row_major_with_gaps():
+    maps = np.arange(5)[:, None, None] * np.ones((5, 2, 2), int)
+    out = images.tile(maps, cols=3, pad=1, fill=-1)
+    assert out.shape == (5, 8)
+    assert out[0, 0] == 0 and out[0, 3] == 1 and out[0, 6] == 2 and out[3, 0] == 3 and out[3, 3] == 4
+    assert out[2, 0] == -1 and out[0, 2] == -1 and out[3, 6] == -1
+
+
+def test_grid_shape_is_near_square():
+    assert images.grid_shape(192) == (14, 14)   # 14 columns: ceil(sqrt(192)); ceil(192 / 14) = 14 rows
+    assert images.grid_shape(96, aspect=2.0) == (7, 14)
+
+
+def test_smooth_scale_follows_slowly_jumps_up_and_locks():
+    s = images.SmoothScale(alpha=0.5)
+    assert s.update(4.0) == 4.0           # first value taken as is
+    assert s.update(2.0) == 3.0           # EMA: 4 + 0.5 * (2 - 4)
+    assert s.update(10.0) == 10.0         # more than twice the scale: jump at once
+    s.locked = True
+    assert s.update(1.0) == 10.0
+    s.reset()
+    assert s.value == 10.0                # a locked scale survives a reset
+    s.locked = False
+    s.reset()
+    assert s.value == 0.0
