@@ -59,3 +59,15 @@ def test_smooth_scale_follows_slowly_jumps_up_and_locks():
     s.locked = False
     s.reset()
     assert s.value == 0.0
+
+
+def test_mosaic_scales_and_places_tiles():
+    tiles = np.zeros((3, 2, 2, 3), np.uint8)
+    for k in range(3):
+        tiles[k] = [[[10 * k, 0, 0], [10 * k, 1, 0]], [[10 * k, 2, 0], [10 * k, 3, 0]]]
+    out = images.mosaic(tiles, cols=2, size=4, gap=1, fill=(7, 7, 7))
+    assert out.shape == (9, 9, 3)                    # 2 rows x 2 cols of 4 px, one 1-px gap between
+    assert out[0, 0].tolist() == [0, 0, 0] and out[3, 3].tolist() == [0, 3, 0]   # tile 0, cell (1, 1)
+    assert out[0, 5].tolist() == [10, 0, 0]          # tile 1 starts after 4 px + gap
+    assert out[5, 0].tolist() == [20, 0, 0] and out[5, 5].tolist() == [7, 7, 7]  # tile 2; empty slot
+    assert out[4, 0].tolist() == [7, 7, 7]           # the gap row

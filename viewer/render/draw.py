@@ -109,10 +109,11 @@ def predictions(surface: pygame.Surface, rect: Rect, rows: list[tuple[str, float
 
 
 def grid(surface: pygame.Surface, geom: GridGeometry, tiles: np.ndarray, selected: int) -> None:
-    """tiles: (count, h, w, 3) uint8 for the channels geom.first .. geom.first + count - 1."""
-    for k in range(geom.count):
-        r = geom.tile_rect(geom.first + k)
-        blit_image(surface, tiles[k], r)
+    """tiles: (count, h, w, 3) uint8 for the channels geom.first .. geom.first + count - 1, drawn as one
+    mosaic image (one blit instead of a scale and a blit per tile)."""
+    from .images import mosaic
+    img = mosaic(tiles, geom.cols, geom.tile, geom.gap, BG)
+    surface.blit(array_surface(img), geom.tile_rect(geom.first)[:2])
     if geom.first <= selected < geom.first + geom.count:
         frame(surface, geom.tile_rect(selected), ACCENT, 2)
 

@@ -78,6 +78,23 @@ def tile(maps: np.ndarray, cols: int, pad: int = 1, fill: int = 0) -> np.ndarray
     return out
 
 
+def mosaic(tiles: np.ndarray, cols: int, size: int, gap: int, fill: tuple[int, int, int]) -> np.ndarray:
+    """(N, h, w, 3) tiles, each scaled to size x size by nearest neighbour (pixel p shows cell
+    floor(p h / size)), laid out row-major with `gap` pixels between them: one RGB image."""
+    n, h, w = tiles.shape[:3]
+    rows = -(-n // cols)
+    reps_y = np.bincount((np.arange(size) * h) // size, minlength=h)     # output pixels per cell
+    reps_x = np.bincount((np.arange(size) * w) // size, minlength=w)
+    big = np.repeat(np.repeat(tiles, reps_y, axis=1), reps_x, axis=2)    # (N, size, size, 3)
+    cells = np.empty((rows * cols, size + gap, size + gap, 3), np.uint8)
+    cells[:, size:] = fill
+    cells[:, :size, size:] = fill
+    cells[n:] = fill
+    cells[:n, :size, :size] = big
+    out = cells.reshape(rows, cols, size + gap, size + gap, 3).transpose(0, 2, 1, 3, 4)
+    return out.reshape(rows * (size + gap), cols * (size + gap), 3)[:-gap or None, :-gap or None]
+
+
 class SmoothScale:
     """A display scale that follows the data's maximum slowly (exponential moving average) so live video
     does not flicker; it rises at once when the data jumps well above it, and can be locked."""
