@@ -220,7 +220,8 @@ class App:
             self.act_scale.update(float(res.activation.max()) if res.activation.size else 0.0)
         if res.recon is not None:
             self.recon_scale.update(images.robust_scale(res.recon))
-        self._cache.clear()
+        self._cache.pop("grid", None)  # the source surface stays cached: it follows the frame, not the result
+        self._cache.pop("unit", None)
 
     # --- drawing ------------------------------------------------------------------------------------
     def draw(self, surface: pygame.Surface | None = None) -> None:
