@@ -162,6 +162,7 @@ class App:
         elif action is Action.HELP:
             s.help = not s.help
         self._cache.pop("grid", None)
+        self._cache.pop("unit", None)
 
     # --- update -------------------------------------------------------------------------------------
     def target(self):
