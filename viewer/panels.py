@@ -142,7 +142,7 @@ def draw_unit(app, surface) -> None:
         return
     imgs = unit_images(app, r)
     c = min(s.channel, r.activation.shape[0] - 1)
-    draw.caption(surface, L.unit_map, f"channel {c} activation (click: position)")
+    draw.caption(surface, L.unit_map, f"channel {c} (click to pick a position)")
     draw.blit_image(surface, imgs["map"], L.unit_map)
     draw.caption(surface, L.overlay, "overlay on the model input")
     draw.blit_image(surface, imgs["overlay"], L.overlay)
