@@ -127,10 +127,13 @@ class Analyzer:
                 relus_before[lname] = mode.calls
                 return output.clone()  # in-place ops further on modify the clone, not what we keep
             return None
-        flags = [(m, m.training) for m in self.model.modules()]
-        grads = [(p, p.requires_grad) for p in self.model.parameters()]
+        # eval mode and parameters without grad for the call, restored after it (only what needs changing:
+        # a model already in eval mode, or a pass without a graph, costs nothing here)
+        flags = [(m, True) for m in self.model.modules() if m.training]
+        grads = [(p, True) for p in self.model.parameters() if p.requires_grad] if grad else []
         try:
-            self.model.eval()
+            if flags:
+                self.model.eval()  # through train(False), in case the model overrides it
             for p, _ in grads:
                 p.requires_grad_(False)
             with torch.set_grad_enabled(grad), CallCounter(self._modules, record), mode, \
