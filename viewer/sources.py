@@ -201,7 +201,7 @@ class DemoSource(Source):
     """Stimuli made by the project, one scene every `scene_frames` reads: drifting gratings, colour blobs,
     a rotating bar, rings, then any shipped sample photographs, slowly panned."""
 
-    def __init__(self, size: int = 256, scene_frames: int = 150, samples: Path = SAMPLES):
+    def __init__(self, size: int = 256, scene_frames: int = 300, samples: Path = SAMPLES):
         self.size, self.scene_frames, self.index, self.name = size, scene_frames, 0, "demo"
         self.photos = []
         if samples.is_dir():
