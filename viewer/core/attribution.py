@@ -146,13 +146,12 @@ class Analyzer:
                 p.requires_grad_(r)
         if not isinstance(logits, torch.Tensor):
             raise AttributionError(f"the model returned {type(logits).__name__}, not a tensor of logits")
-        fp = ForwardPass(leaf, outputs, logits, relus_before, mode.calls, state, mode.ops)
-        if grad:
-            fp.graph["fp"] = fp
-        return fp
+        return ForwardPass(leaf, outputs, logits, relus_before, mode.calls, state, mode.ops)
 
     def _with_graph(self, fp: ForwardPass) -> ForwardPass:
         """fp itself if it has an autograd graph, else the same pass recomputed with one (cached)."""
+        if fp.x.requires_grad:  # the leaf of a pass with a graph
+            return fp
         if "fp" not in fp.graph:
             self._want_graph = True
             fp.graph["fp"] = self.forward(fp.x, grad=True)
