@@ -213,8 +213,10 @@ class Trainer:
             "torch": str(torch.__version__),
         }
         if interim:
+            steps = f" and {self.step_in_epoch} steps" if self.step_in_epoch else ""
             meta.update(epochs=self.epoch, planned_epochs=self.cfg.epochs, interim=True,
-                        note=f"snapshot after epoch {self.epoch} of {self.cfg.epochs}; the run is not finished")
+                        steps_into_next_epoch=self.step_in_epoch,
+                        note=f"snapshot after epoch {self.epoch}{steps} of {self.cfg.epochs}; the run is not finished")
         return make_checkpoint(cpu_model, "allcnn_c", self.arch_args, meta)
 
 
