@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .geometry import arg, conv2d_args
 from .rules import Method, ReluRuleMode, RuleState, apply_rule
 
 
@@ -29,14 +30,6 @@ class Op:
     in_shape: tuple = ()         # (C, H, W) of the op's input
 
 
-def _pair(v) -> tuple[int, int]:
-    return (int(v[0]), int(v[-1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
-
-
-def _arg(args, kwargs, i, name, default=None):
-    return args[i] if len(args) > i else kwargs.get(name, default)
-
-
 def trace_op(func, args, kwargs, out) -> Op | None:
     """The record of one call seen by the forward's TorchFunctionMode, or None when it is not an
     activation-to-activation op this module knows (the chain then breaks there, which is safe)."""
@@ -45,22 +38,20 @@ def trace_op(func, args, kwargs, out) -> Op | None:
     x = args[0]
     shape = tuple(x.shape[1:])
     if func is torch.conv2d or func is F.conv2d:
-        padding = _arg(args, kwargs, 4, "padding", 0)
-        if isinstance(padding, str):
+        conv = conv2d_args(args, kwargs)
+        if conv is None:
             return None
-        w = _arg(args, kwargs, 1, "weight")
-        params = (w.detach(), _pair(_arg(args, kwargs, 3, "stride", 1)), _pair(padding),
-                  _pair(_arg(args, kwargs, 5, "dilation", 1)), int(_arg(args, kwargs, 6, "groups", 1)))
-        return Op("conv", id(x), id(out), params, shape)
+        w, stride, padding, dilation, groups = conv
+        return Op("conv", id(x), id(out), (w.detach(), stride, padding, dilation, groups), shape)
     if func is F.batch_norm:
-        if _arg(args, kwargs, 5, "training", False):
+        if arg(args, kwargs, 5, "training", False):
             return None
-        var = _arg(args, kwargs, 2, "running_var")
-        weight, eps = _arg(args, kwargs, 3, "weight"), float(_arg(args, kwargs, 7, "eps", 1e-5))
+        var = arg(args, kwargs, 2, "running_var")
+        weight, eps = arg(args, kwargs, 3, "weight"), float(arg(args, kwargs, 7, "eps", 1e-5))
         if var is None:
             return None
         return Op("bn", id(x), id(out), (weight, var, eps), shape)
-    if func in (F.dropout, F.dropout2d) and not _arg(args, kwargs, 2, "training", True):
+    if func in (F.dropout, F.dropout2d) and not arg(args, kwargs, 2, "training", True):
         return Op("identity", id(x), id(out), (), shape)
     if func is torch.Tensor.clone or func is torch.clone:
         return Op("identity", id(x), id(out), (), shape)

@@ -40,14 +40,14 @@ class ReceptiveField:
 IDENTITY = ReceptiveField((1.0, 1.0), (1.0, 1.0), (0.0, 0.0))
 
 
-def _pair(v) -> tuple[int, int]:
+def pair(v) -> tuple[int, int]:
     if isinstance(v, (tuple, list)):
         return (int(v[0]), int(v[-1]))
     return (int(v), int(v))
 
 
 def compose(rf: ReceptiveField, kernel, stride, padding, dilation=1) -> ReceptiveField:
-    k, s, p, d = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    k, s, p, d = pair(kernel), pair(stride), pair(padding), pair(dilation)
     size, jump, start = [], [], []
     for a in range(2):
         k_eff = d[a] * (k[a] - 1) + 1
@@ -70,31 +70,41 @@ def union(rfs: list[ReceptiveField]) -> ReceptiveField:
     return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
 
-def _arg(args, kwargs, i, name, default):
+def arg(args, kwargs, i, name, default=None):
+    """Argument i of a torch call, given by position or by name."""
     if len(args) > i:
         return args[i]
     return kwargs.get(name, default)
 
 
+def conv2d_args(args, kwargs):
+    """(weight, stride, padding, dilation, groups) of a conv2d call, pairs of ints; None for a padding
+    given as a string other than "valid" ("same" depends on the kernel and is left alone)."""
+    padding = arg(args, kwargs, 4, "padding", 0)
+    if isinstance(padding, str):
+        if padding != "valid":
+            return None
+        padding = 0
+    return (arg(args, kwargs, 1, "weight"), pair(arg(args, kwargs, 3, "stride", 1)), pair(padding),
+            pair(arg(args, kwargs, 5, "dilation", 1)), int(arg(args, kwargs, 6, "groups", 1)))
+
+
 def _window_params(func, args, kwargs):
     """(kernel, stride, padding, dilation) of a conv / pool call, or None for any other function."""
     if func is torch.conv2d or func is F.conv2d:
-        padding = _arg(args, kwargs, 4, "padding", 0)
-        if isinstance(padding, str):
-            if padding != "valid":
-                return "unknown"
-            padding = 0
-        w = _arg(args, kwargs, 1, "weight", None)
-        return (tuple(w.shape[-2:]), _arg(args, kwargs, 3, "stride", 1), padding,
-                _arg(args, kwargs, 5, "dilation", 1))
+        conv = conv2d_args(args, kwargs)
+        if conv is None:
+            return "unknown"
+        w, stride, padding, dilation, _ = conv
+        return tuple(w.shape[-2:]), stride, padding, dilation
     if func in (F.max_pool2d, torch.max_pool2d, F.max_pool2d_with_indices):
-        k = _arg(args, kwargs, 1, "kernel_size", None)
-        s = _arg(args, kwargs, 2, "stride", None) or k
-        return k, s, _arg(args, kwargs, 3, "padding", 0), _arg(args, kwargs, 4, "dilation", 1)
+        k = arg(args, kwargs, 1, "kernel_size", None)
+        s = arg(args, kwargs, 2, "stride", None) or k
+        return k, s, arg(args, kwargs, 3, "padding", 0), arg(args, kwargs, 4, "dilation", 1)
     if func is F.avg_pool2d:
-        k = _arg(args, kwargs, 1, "kernel_size", None)
-        s = _arg(args, kwargs, 2, "stride", None) or k
-        return k, s, _arg(args, kwargs, 3, "padding", 0), 1
+        k = arg(args, kwargs, 1, "kernel_size", None)
+        s = arg(args, kwargs, 2, "stride", None) or k
+        return k, s, arg(args, kwargs, 3, "padding", 0), 1
     return None
 
 
