@@ -122,3 +122,52 @@ def test_snapshot_of_a_run_in_progress(tmp_path, capsys):
     assert meta["interim"] is True and meta["epochs"] == 1 and meta["planned_epochs"] == 2
     assert (tmp_path / "m.pt.resume").read_bytes() == state_before and not out.exists()
     assert load_checkpoint(snap).arch == "allcnn_c"
+
+
+def test_init_continues_from_a_finished_run_and_counts_both(tmp_path, capsys):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    assert train.main(["--data", str(data), "--out", str(first), *ARGS]) == 0
+    # learning rate 0: SGD leaves every weight where --init put it (only BN running statistics move)
+    assert train.main(["--data", str(data), "--out", str(second), "--epochs", "1", "--batch-size", "16",
+                       "--no-progress", "--lr", "0", "--init", str(first)]) == 0
+    a, b = torch.load(first, weights_only=True), torch.load(second, weights_only=True)
+    weights = [k for k in a["state_dict"] if k.endswith("weight") or k.endswith("bias")]
+    assert weights and all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in weights)
+    assert b["meta"]["epochs"] == 2 + 1 and len(b["meta"]["stages"]) == 2
+    assert b["meta"]["stages"][0]["test_accuracy"] == a["meta"]["test_accuracy"]
+    assert b["meta"]["mean"] == a["meta"]["mean"]
+    assert b["meta"]["wall_time_s"] >= a["meta"]["wall_time_s"]
+
+
+def test_init_run_resumes_exactly(tmp_path):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    first = tmp_path / "first.pt"
+    assert train.main(["--data", str(data), "--out", str(first), "--epochs", "1", "--batch-size", "16",
+                       "--no-progress"]) == 0
+    more = [*ARGS, "--init", str(first)]
+    straight, resumed = tmp_path / "a.pt", tmp_path / "b.pt"
+    assert train.main(["--data", str(data), "--out", str(straight), *more]) == 0
+    assert train.main(["--data", str(data), "--out", str(resumed), *more, "--max-steps", "3"]) == 0
+    first.rename(tmp_path / "gone.pt")  # the resume state carries everything; --init is not read again
+    assert train.main(["--data", str(data), "--out", str(resumed), *more, "--resume"]) == 0
+    a, b = torch.load(straight, weights_only=True), torch.load(resumed, weights_only=True)
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    assert len(b["meta"]["stages"]) == 2
+
+
+def test_init_refuses_missing_interim_and_foreign_checkpoints(tmp_path, capsys):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    run = ["--data", str(data), "--out", str(tmp_path / "m.pt"), *ARGS]
+    assert train.main([*run, "--init", str(tmp_path / "none.pt")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    assert train.main([*run, "--init", str(tmp_path / "other.pt")]) == 2
+    assert "not an All-CNN-C checkpoint" in capsys.readouterr().err
+    assert train.main([*run, "--max-steps", "6"]) == 0
+    assert train.main([*run, "--snapshot", str(tmp_path / "snap.pt")]) == 0
+    assert train.main(["--data", str(data), "--out", str(tmp_path / "n.pt"), *ARGS,
+                       "--init", str(tmp_path / "snap.pt")]) == 2
+    assert "unfinished run" in capsys.readouterr().err
+    assert not (tmp_path / "n.pt").exists()

@@ -40,6 +40,7 @@ class TrainConfig:
     bn: bool = True
     seed: int = 0
     train_limit: int | None = None   # use only the first N training images (smoke tests)
+    init: str | None = None          # start from this checkpoint's weights (a further cycle), not random ones
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -112,14 +113,41 @@ class Trainer:
         self.steps_per_epoch = n // cfg.batch_size  # drop the last partial batch
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.epoch, self.step_in_epoch, self.wall, self.history = 0, 0, 0.0, []
+        self.stages: list[dict] = []  # earlier runs these weights went through (--init)
         self.stop_requested = False
+
+    def start_from(self, path: Path) -> None:
+        """Weights, mean/std and the training record of an earlier run's checkpoint (--init)."""
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such checkpoint to start from") from None
+        except Exception as e:
+            raise DataError(f"{path}: not a checkpoint this tool can load ({type(e).__name__})") from None
+        if not isinstance(ck, dict) or ck.get("arch") != "allcnn_c" or "state_dict" not in ck:
+            raise DataError(f"{path}: not an All-CNN-C checkpoint of this tool")
+        if ck.get("arch_args", {}).get("bn", True) != self.cfg.bn or \
+                ck.get("arch_args", {}).get("num_classes", 10) != self.arch_args["num_classes"]:
+            raise DataError(f"{path}: its network (BatchNorm, classes) differs from the one asked for")
+        if ck.get("meta", {}).get("interim"):
+            raise DataError(f"{path}: is a snapshot of an unfinished run; finish that run first")
+        self.model.load_state_dict(ck["state_dict"])
+        meta = ck.get("meta", {})
+        if "mean" in meta and "std" in meta:
+            self.mean = torch.tensor(meta["mean"], dtype=torch.float32)
+            self.std = torch.tensor(meta["std"], dtype=torch.float32)
+        earlier = list(meta.get("stages", []))
+        if not earlier:  # a single run: summarise it
+            earlier = [{k: meta.get(k) for k in ("epochs", "wall_time_s", "test_accuracy", "command", "date",
+                                                  "train_config", "history")}]
+        self.stages = earlier
 
     # --- resume state -------------------------------------------------------------------------------
     def state(self) -> dict:
         return {"format": RESUME_FORMAT, "config": self.cfg.__dict__, "epoch": self.epoch,
                 "step_in_epoch": self.step_in_epoch, "wall": self.wall, "history": self.history,
                 "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "mean": self.mean, "std": self.std}
+                "mean": self.mean, "std": self.std, "stages": self.stages}
 
     def save_state(self) -> None:
         atomic_save(self.state(), self.state_path)
@@ -128,13 +156,16 @@ class Trainer:
         st = torch.load(self.state_path, map_location=self.device, weights_only=True)
         if st.get("format") != RESUME_FORMAT:
             raise DataError(f"{self.state_path}: not a training resume state")
-        if st["config"] != self.cfg.__dict__:
-            diff = {k: (st["config"].get(k), v) for k, v in self.cfg.__dict__.items() if st["config"].get(k) != v}
+        saved = {**TrainConfig().__dict__, **st["config"]}  # a key added since then has its default
+        if saved != self.cfg.__dict__:
+            diff = {k: (saved.get(k), v) for k, v in self.cfg.__dict__.items() if saved.get(k) != v}
             raise DataError(f"{self.state_path}: saved with other settings {diff}; pass the same options to resume")
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
         self.epoch, self.step_in_epoch = st["epoch"], st["step_in_epoch"]
         self.wall, self.history = st["wall"], list(st["history"])
+        self.mean, self.std = st["mean"].cpu(), st["std"].cpu()
+        self.stages = list(st.get("stages", []))
 
     # --- training -----------------------------------------------------------------------------------
     def train_step(self, epoch: int, index: int, order: torch.Tensor) -> tuple[float, int]:
@@ -212,6 +243,13 @@ class Trainer:
             "train_config": dict(self.cfg.__dict__), "history": self.history,
             "torch": str(torch.__version__),
         }
+        if self.stages:  # --init: the weights went through earlier runs first; count them too
+            this = {k: meta[k] for k in ("epochs", "wall_time_s", "test_accuracy", "command", "date",
+                                         "train_config", "history")}
+            meta.update(stages=[*self.stages, this],
+                        epochs=sum(int(st.get("epochs") or 0) for st in self.stages) + self.cfg.epochs,
+                        wall_time_s=round(sum(float(st.get("wall_time_s") or 0) for st in self.stages)
+                                          + self.wall, 1))
         if interim:
             steps = f" and {self.step_in_epoch} steps" if self.step_in_epoch else ""
             meta.update(epochs=self.epoch, planned_epochs=self.cfg.epochs, interim=True,
@@ -233,6 +271,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (SGD, Nesterov momentum 0.9)")
+    p.add_argument("--warmup", type=float, default=d.warmup,
+                   help="fraction of the steps spent raising the learning rate from lr/10 to lr")
+    p.add_argument("--init", metavar="CHECKPOINT", default=None,
+                   help="start from a finished run's checkpoint instead of random weights (a further "
+                        "learning-rate cycle); the result's metadata counts both runs")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--drop-in", type=float, default=d.drop_in, help="dropout on the input (paper: 0.2)")
@@ -250,8 +293,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parse_args(argv)
-    cfg = TrainConfig(a.epochs, a.batch_size, a.lr, a.weight_decay, a.label_smoothing, TrainConfig.warmup,
-                      a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit)
+    cfg = TrainConfig(a.epochs, a.batch_size, a.lr, a.weight_decay, a.label_smoothing, a.warmup,
+                      a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
+                      str(Path(a.init).resolve()) if a.init else None)
     out = Path(a.out)
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
@@ -265,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {len(data.train.images)} train / {len(data.test.images)} test images from {a.data} "
               f"({time.perf_counter() - t:.1f} s)", flush=True)
         trainer = Trainer(cfg, data, device, out, state_path, log=lambda s: print(s, flush=True))
+        if cfg.init and not (a.resume or a.snapshot):
+            trainer.start_from(Path(cfg.init))
         if a.resume or a.snapshot:
             trainer.load_state()
             print(f"resumed at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}", flush=True)
