@@ -25,6 +25,7 @@ from .core.models import build_model
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
 
 RESUME_FORMAT = "cnn-viewer-resume"
+STAGE_KEYS = ("epochs", "wall_time_s", "test_accuracy", "command", "date", "train_config", "history")  # one run's record
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,8 @@ class Trainer:
             raise DataError(f"{path}: not a checkpoint this tool can load ({type(e).__name__})") from None
         if not isinstance(ck, dict) or ck.get("arch") != "allcnn_c" or "state_dict" not in ck:
             raise DataError(f"{path}: not an All-CNN-C checkpoint of this tool")
-        if ck.get("arch_args", {}).get("bn", True) != self.cfg.bn or \
-                ck.get("arch_args", {}).get("num_classes", 10) != self.arch_args["num_classes"]:
+        arch_args = ck.get("arch_args", {})
+        if arch_args.get("bn", True) != self.cfg.bn or arch_args.get("num_classes", 10) != self.arch_args["num_classes"]:
             raise DataError(f"{path}: its network (BatchNorm, classes) differs from the one asked for")
         if ck.get("meta", {}).get("interim"):
             raise DataError(f"{path}: is a snapshot of an unfinished run; finish that run first")
@@ -138,8 +139,7 @@ class Trainer:
             self.std = torch.tensor(meta["std"], dtype=torch.float32)
         earlier = list(meta.get("stages", []))
         if not earlier:  # a single run: summarise it
-            earlier = [{k: meta.get(k) for k in ("epochs", "wall_time_s", "test_accuracy", "command", "date",
-                                                  "train_config", "history")}]
+            earlier = [{k: meta.get(k) for k in STAGE_KEYS}]
         self.stages = earlier
 
     # --- resume state -------------------------------------------------------------------------------
@@ -244,8 +244,7 @@ class Trainer:
             "torch": str(torch.__version__),
         }
         if self.stages:  # --init: the weights went through earlier runs first; count them too
-            this = {k: meta[k] for k in ("epochs", "wall_time_s", "test_accuracy", "command", "date",
-                                         "train_config", "history")}
+            this = {k: meta[k] for k in STAGE_KEYS}
             meta.update(stages=[*self.stages, this],
                         epochs=sum(int(st.get("epochs") or 0) for st in self.stages) + self.cfg.epochs,
                         wall_time_s=round(sum(float(st.get("wall_time_s") or 0) for st in self.stages)
