@@ -171,3 +171,40 @@ def test_init_refuses_missing_interim_and_foreign_checkpoints(tmp_path, capsys):
                        "--init", str(tmp_path / "snap.pt")]) == 2
     assert "unfinished run" in capsys.readouterr().err
     assert not (tmp_path / "n.pt").exists()
+
+
+def test_cutout_blanks_one_clipped_square_and_leaves_the_rest_alone():
+    x = torch.rand(2000, 3, 32, 32) + 1.0  # no zeros anywhere before cutout
+    plain = train.augment(x, torch.Generator().manual_seed(3))
+    cut = train.augment(x, torch.Generator().manual_seed(3), cutout=16)
+    hole = cut == 0
+    assert torch.equal(hole[:, 0], hole[:, 1]) and torch.equal(hole[:, 0], hole[:, 2])  # all channels
+    assert torch.equal(cut[~hole], plain[~hole])  # same translation and flip draws as without cutout
+    h = hole[:, 0]
+    rows, cols = h.any(2), h.any(1)
+    nrows, ncols = rows.sum(1), cols.sum(1)
+    assert torch.equal(h.sum((1, 2)), nrows * ncols)  # a rectangle ...
+    assert (nrows <= 16).all() and (ncols <= 16).all() and (nrows >= 8).all() and (ncols >= 8).all()
+    for r in (rows, cols):  # ... of contiguous rows and columns
+        idx = torch.arange(32).expand_as(r)
+        first = torch.where(r, idx, 99).min(1).values
+        last = torch.where(r, idx, -1).max(1).values
+        assert torch.equal(last - first + 1, r.sum(1))
+    # centre uniform over the 32 x 32 pixels, side 16 clipped at the edges: each side is 16 when the
+    # centre is in 8..24 (17 of 32 positions), 8..15 or 9..15 near the edges; mean side 448/32 = 14
+    assert abs(h.sum((1, 2)).float().mean().item() - 14 * 14) < 5
+    assert abs(((nrows == 16) & (ncols == 16)).float().mean().item() - (17 / 32) ** 2) < 0.04
+
+
+def test_cutout_option_reaches_training_and_is_recorded(tmp_path, capsys):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    out = tmp_path / "c.pt"
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--cutout", "8"]) == 0
+    assert torch.load(out, weights_only=True)["meta"]["train_config"]["cutout"] == 8
+    # a resume must use the same cutout
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--max-steps", "2"]) == 0
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--cutout", "8", "--resume"]) == 2
+    assert "cutout" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        train.main(["--data", str(data), "--out", str(out), "--cutout", "-3"])
+    assert e.value.code == 2

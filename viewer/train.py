@@ -1,7 +1,9 @@
 """Train All-CNN-C on CIFAR-10:  python -m viewer.train [--epochs 35] [--resume]
 
 bf16 autocast + channels_last on the CPU (about 2x fp32 on this machine), a one-cycle learning-rate
-schedule, random translations (reflect-pad 4 + crop) and horizontal flips, label smoothing. Every random
+schedule, random translations (reflect-pad 4 + crop) and horizontal flips, label smoothing, and with
+--cutout N a random N x N square of each training image set to the mean colour (DeVries & Taylor 2017,
+not in the paper). Every random
 draw of a batch (order, augmentation, dropout) comes from a seed derived from (--seed, epoch, batch), so a
 run stopped at any step and resumed with --resume is the same run as an uninterrupted one.
 """
@@ -42,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     train_limit: int | None = None   # use only the first N training images (smoke tests)
     init: str | None = None          # start from this checkpoint's weights (a further cycle), not random ones
+    cutout: int = 0                  # side of the square blanked in each training image (0: none)
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -56,8 +59,11 @@ def batch_seed(seed: int, epoch: int, index: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + index) % (2**63 - 1)
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random translation by up to `pad` pixels (reflect padding) and random horizontal flip."""
+def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4, cutout: int = 0) -> torch.Tensor:
+    """Random translation by up to `pad` pixels (reflect padding), random horizontal flip, and with
+    cutout > 0 a cutout x cutout square (centre anywhere in the image, clipped at its edges) set to 0,
+    which on normalised input is the mean colour. The cutout draws come after the others, so cutout=0
+    gives exactly the batches of runs made before the option existed."""
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
@@ -67,6 +73,12 @@ def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor
     for i in range(n):
         crop = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
         out[i] = crop.flip(-1) if flip[i] else crop
+    if cutout > 0:
+        cy = torch.randint(0, h, (n, 1, 1), generator=gen) - cutout // 2
+        cx = torch.randint(0, w, (n, 1, 1), generator=gen) - cutout // 2
+        ys, xs = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+        hole = (ys >= cy) & (ys < cy + cutout) & (xs >= cx) & (xs < cx + cutout)  # (n, h, w)
+        out = out.masked_fill(hole.unsqueeze(1), 0.0)
     return out
 
 
@@ -173,7 +185,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(batch_seed(cfg.seed, epoch, index))
         torch.manual_seed(batch_seed(cfg.seed, epoch, index))  # dropout draws
         idx = order[index * bs:(index + 1) * bs].numpy()
-        x = augment(to_input(self.train_x[idx], self.mean, self.std), gen)
+        x = augment(to_input(self.train_x[idx], self.mean, self.std), gen, cutout=cfg.cutout)
         y = torch.from_numpy(self.train_y[idx])
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
         y = y.to(self.device)
@@ -279,6 +291,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--drop-in", type=float, default=d.drop_in, help="dropout on the input (paper: 0.2)")
     p.add_argument("--drop-mid", type=float, default=d.drop_mid, help="dropout after stride-2 convs (paper: 0.5)")
+    p.add_argument("--cutout", type=int, default=d.cutout, metavar="N",
+                   help="blank a random N x N square of each training image (DeVries & Taylor 2017; 0: off)")
     p.add_argument("--no-bn", action="store_true", help="no BatchNorm (the paper's exact network)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
@@ -286,7 +300,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=None, help="stop (saving the resume state) after N steps")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.cutout < 0:
+        p.error("--cutout must be 0 (off) or a positive number of pixels")
+    return a
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     cfg = TrainConfig(a.epochs, a.batch_size, a.lr, a.weight_decay, a.label_smoothing, a.warmup,
                       a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
-                      str(Path(a.init).resolve()) if a.init else None)
+                      str(Path(a.init).resolve()) if a.init else None, a.cutout)
     out = Path(a.out)
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
