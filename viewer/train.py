@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .core.checkpoint import atomic_save, make_checkpoint
 from .core.models import build_model
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
+from .distill import describe, distill_loss, load_teacher, teacher_probs
 
 RESUME_FORMAT = "cnn-viewer-resume"
 STAGE_KEYS = ("epochs", "wall_time_s", "test_accuracy", "command", "date", "train_config", "history")  # one run's record
@@ -45,6 +46,9 @@ class TrainConfig:
     train_limit: int | None = None   # use only the first N training images (smoke tests)
     init: str | None = None          # start from this checkpoint's weights (a further cycle), not random ones
     cutout: int = 0                  # side of the square blanked in each training image (0: none)
+    teachers: tuple[str, ...] = ()   # distil from these finished checkpoints (viewer/distill.py)
+    distill_alpha: float = 0.9       # weight of the teachers' soft targets in the loss
+    distill_temp: float = 4.0        # softmax temperature of the soft targets
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -127,6 +131,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.epoch, self.step_in_epoch, self.wall, self.history = 0, 0, 0.0, []
         self.stages: list[dict] = []  # earlier runs these weights went through (--init)
+        self.teachers: list = []      # loaded by load_teachers() once mean/std are final
         self.stop_requested = False
 
     def start_from(self, path: Path) -> None:
@@ -153,6 +158,10 @@ class Trainer:
         if not earlier:  # a single run: summarise it
             earlier = [{k: meta.get(k) for k in STAGE_KEYS}]
         self.stages = earlier
+
+    def load_teachers(self) -> None:
+        self.teachers = [load_teacher(Path(p), self.mean, self.std, self.arch_args["num_classes"], self.device)
+                         for p in self.cfg.teachers]
 
     # --- resume state -------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -191,10 +200,15 @@ class Trainer:
         y = y.to(self.device)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(epoch * self.steps_per_epoch + index, self.total_steps, cfg)
+        target = teacher_probs(self.teachers, x, cfg.distill_temp) if self.teachers else None
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16):
             logits = self.model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            if target is None:
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            else:
+                loss = distill_loss(logits.float(), target, y, cfg.distill_alpha, cfg.distill_temp,
+                                    cfg.label_smoothing)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -255,6 +269,10 @@ class Trainer:
             "train_config": dict(self.cfg.__dict__), "history": self.history,
             "torch": str(torch.__version__),
         }
+        if self.cfg.teachers:
+            meta["train_config"]["teachers"] = [Path(p).name for p in self.cfg.teachers]
+            meta["teachers"] = describe(self.teachers) if self.teachers else [
+                {"name": Path(p).name} for p in self.cfg.teachers]
         if self.stages:  # --init: the weights went through earlier runs first; count them too
             this = {k: meta[k] for k in STAGE_KEYS}
             meta.update(stages=[*self.stages, this],
@@ -293,6 +311,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--drop-mid", type=float, default=d.drop_mid, help="dropout after stride-2 convs (paper: 0.5)")
     p.add_argument("--cutout", type=int, default=d.cutout, metavar="N",
                    help="blank a random N x N square of each training image (DeVries & Taylor 2017; 0: off)")
+    p.add_argument("--teacher", metavar="CHECKPOINT", action="append", default=[],
+                   help="distil from this finished All-CNN-C checkpoint (repeat for an ensemble: their "
+                        "softened probabilities are averaged; Hinton et al. 2015, not in the paper)")
+    p.add_argument("--distill-alpha", type=float, default=d.distill_alpha,
+                   help="weight of the teachers' soft targets; 1 - alpha goes to the labels")
+    p.add_argument("--distill-temp", type=float, default=d.distill_temp, help="softmax temperature T")
     p.add_argument("--no-bn", action="store_true", help="no BatchNorm (the paper's exact network)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
@@ -303,6 +327,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.cutout < 0:
         p.error("--cutout must be 0 (off) or a positive number of pixels")
+    if not 0.0 <= a.distill_alpha <= 1.0 or a.distill_temp <= 0:
+        p.error("--distill-alpha must be in [0, 1] and --distill-temp positive")
     return a
 
 
@@ -311,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     cfg = TrainConfig(a.epochs, a.batch_size, a.lr, a.weight_decay, a.label_smoothing, a.warmup,
                       a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
-                      str(Path(a.init).resolve()) if a.init else None, a.cutout)
+                      str(Path(a.init).resolve()) if a.init else None, a.cutout,
+                      tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp)
     out = Path(a.out)
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
@@ -330,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         if a.resume or a.snapshot:
             trainer.load_state()
             print(f"resumed at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}", flush=True)
+        if cfg.teachers and not a.snapshot:
+            trainer.load_teachers()
+            print("teachers: " + ", ".join(f"{t.name} ({t.test_accuracy or 0:.4f})" for t in trainer.teachers),
+                  flush=True)
         if a.snapshot:
             snap = Path(a.snapshot)
             _check_writable(snap)

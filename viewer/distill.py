@@ -1,0 +1,92 @@
+"""Knowledge distillation for `python -m viewer.train --teacher CKPT ...` (Hinton et al. 2015).
+
+The teachers are finished All-CNN-C checkpoints of this tool (trained by this code on the same training
+set). Each batch, after augmentation, goes through every teacher (eval mode, no gradients); their
+softened class probabilities are averaged, and the student's loss is
+
+    (1 - alpha) * cross_entropy(student, label, label_smoothing) + alpha * T^2 * KL(teacher_T || student_T)
+
+where X_T is softmax(logits / T). Teachers see exactly the student's (augmented) image, re-normalised
+with their own mean/std, so a run stays deterministic and resumable.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .core.models import build_model
+from .data import DataError
+
+
+@dataclass(frozen=True)
+class Teacher:
+    name: str
+    sha256: str
+    test_accuracy: float | None
+    model: torch.nn.Module
+    scale: torch.Tensor   # student-normalised x -> teacher-normalised: x * scale + shift, per channel
+    shift: torch.Tensor
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_teacher(path: Path, mean: torch.Tensor, std: torch.Tensor, num_classes: int,
+                 device: torch.device) -> Teacher:
+    """A finished All-CNN-C checkpoint as a frozen teacher; mean/std are the student's normalisation."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such teacher checkpoint") from None
+    except Exception as e:
+        raise DataError(f"{path}: not a checkpoint this tool can load ({type(e).__name__})") from None
+    if not isinstance(ck, dict) or ck.get("arch") != "allcnn_c" or "state_dict" not in ck:
+        raise DataError(f"{path}: not an All-CNN-C checkpoint of this tool")
+    meta, arch_args = ck.get("meta", {}), dict(ck.get("arch_args", {}))
+    if meta.get("interim"):
+        raise DataError(f"{path}: is a snapshot of an unfinished run; a teacher must be finished")
+    if arch_args.get("num_classes", 10) != num_classes:
+        raise DataError(f"{path}: the teacher has {arch_args.get('num_classes')} classes, the data {num_classes}")
+    model = build_model("allcnn_c", **arch_args)
+    model.load_state_dict(ck["state_dict"])
+    model.eval().requires_grad_(False)
+    t_mean = torch.tensor(meta.get("mean", mean.tolist()), dtype=torch.float32)
+    t_std = torch.tensor(meta.get("std", std.tolist()), dtype=torch.float32)
+    scale, shift = std / t_std, (mean - t_mean) / t_std
+    return Teacher(Path(path).name, _sha256(Path(path)), meta.get("test_accuracy"),
+                   model.to(device).to(memory_format=torch.channels_last),
+                   scale.view(1, 3, 1, 1).to(device), shift.view(1, 3, 1, 1).to(device))
+
+
+@torch.no_grad()
+def teacher_probs(teachers: list[Teacher], x: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean of the teachers' softmax(logits / T) on the student's normalised batch x, in fp32."""
+    total = None
+    for t in teachers:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            logits = t.model(x * t.scale + t.shift)
+        p = F.softmax(logits.float() / temperature, dim=1)
+        total = p if total is None else total + p
+    return total / len(teachers)
+
+
+def distill_loss(student_logits: torch.Tensor, target_probs: torch.Tensor, labels: torch.Tensor,
+                 alpha: float, temperature: float, label_smoothing: float) -> torch.Tensor:
+    hard = F.cross_entropy(student_logits, labels, label_smoothing=label_smoothing)
+    log_q = F.log_softmax(student_logits / temperature, dim=1)
+    soft = F.kl_div(log_q, target_probs, reduction="batchmean") * temperature ** 2
+    return (1.0 - alpha) * hard + alpha * soft
+
+
+def describe(teachers: list[Teacher]) -> list[dict]:
+    """What goes into the student's metadata about its teachers."""
+    return [{"name": t.name, "sha256": t.sha256, "test_accuracy": t.test_accuracy} for t in teachers]
