@@ -4,6 +4,8 @@
 
 Prints overall accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:
 predicted). --flip also reports horizontal-flip test-time averaging (mean of the two softmaxes), separately.
+--ensemble CKPT (repeatable) also reports the ensemble of --checkpoint and those (mean of the softmaxes),
+e.g. to judge teachers for `python -m viewer.train --teacher`.
 """
 from __future__ import annotations
 
@@ -61,9 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=str(DEFAULT_DATA), help="cifar10-jpeg.npz or a cifar-10-batches-py folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
     p.add_argument("--flip", action="store_true", help="also report horizontal-flip test-time averaging")
+    p.add_argument("--ensemble", metavar="CHECKPOINT", action="append", default=[],
+                   help="also report the ensemble of --checkpoint and this one (repeatable; mean of softmaxes)")
     a = p.parse_args(argv)
     try:
         loaded = load_model(a.checkpoint)
+        others = [load_model(c) for c in a.ensemble]
         data = load_cifar10(a.data, limit_test=a.limit, train=False)
     except (CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -78,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.flip:
         probs = predict(loaded.model, data.test.images, mean, std, flip=True)
         print(report(confusion(labels, probs.argmax(1), len(classes)), classes, "horizontal-flip averaging"))
+    if others:
+        total = predict(loaded.model, data.test.images, mean, std)
+        for c, o in zip(a.ensemble, others):
+            p_o = predict(o.model, data.test.images, o.meta.get("mean", mean), o.meta.get("std", std))
+            print(f"member {c}: accuracy {(p_o.argmax(1) == labels).mean():.4f}")
+            total += p_o
+        title = f"ensemble of {1 + len(others)} checkpoints (mean of softmaxes), no test-time augmentation"
+        print(report(confusion(labels, total.argmax(1), len(classes)), classes, title))
     return 0
 
 
