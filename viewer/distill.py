@@ -40,20 +40,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_teacher(path: Path, mean: torch.Tensor, std: torch.Tensor, num_classes: int,
-                 device: torch.device) -> Teacher:
-    """A finished All-CNN-C checkpoint as a frozen teacher; mean/std are the student's normalisation."""
+def read_finished(path: Path, missing: str, unfinished: str) -> dict:
+    """A finished All-CNN-C checkpoint of this tool (weights_only), or DataError with one sentence;
+    missing / unfinished: the ends of the sentences for a file that is absent / an interim snapshot."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise DataError(f"{path}: no such teacher checkpoint") from None
+        raise DataError(f"{path}: {missing}") from None
     except Exception as e:
         raise DataError(f"{path}: not a checkpoint this tool can load ({type(e).__name__})") from None
     if not isinstance(ck, dict) or ck.get("arch") != "allcnn_c" or "state_dict" not in ck:
         raise DataError(f"{path}: not an All-CNN-C checkpoint of this tool")
+    if ck.get("meta", {}).get("interim"):
+        raise DataError(f"{path}: is a snapshot of an unfinished run; {unfinished}")
+    return ck
+
+
+def load_teacher(path: Path, mean: torch.Tensor, std: torch.Tensor, num_classes: int,
+                 device: torch.device) -> Teacher:
+    """A finished All-CNN-C checkpoint as a frozen teacher; mean/std are the student's normalisation."""
+    ck = read_finished(path, "no such teacher checkpoint", "a teacher must be finished")
     meta, arch_args = ck.get("meta", {}), dict(ck.get("arch_args", {}))
-    if meta.get("interim"):
-        raise DataError(f"{path}: is a snapshot of an unfinished run; a teacher must be finished")
     if arch_args.get("num_classes", 10) != num_classes:
         raise DataError(f"{path}: the teacher has {arch_args.get('num_classes')} classes, the data {num_classes}")
     model = build_model("allcnn_c", **arch_args)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from .core.checkpoint import atomic_save, make_checkpoint
 from .core.models import build_model
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
-from .distill import describe, distill_loss, load_teacher, teacher_probs
+from .distill import describe, distill_loss, load_teacher, read_finished, teacher_probs
 
 RESUME_FORMAT = "cnn-viewer-resume"
 STAGE_KEYS = ("epochs", "wall_time_s", "test_accuracy", "command", "date", "train_config", "history")  # one run's record
@@ -136,19 +136,10 @@ class Trainer:
 
     def start_from(self, path: Path) -> None:
         """Weights, mean/std and the training record of an earlier run's checkpoint (--init)."""
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such checkpoint to start from") from None
-        except Exception as e:
-            raise DataError(f"{path}: not a checkpoint this tool can load ({type(e).__name__})") from None
-        if not isinstance(ck, dict) or ck.get("arch") != "allcnn_c" or "state_dict" not in ck:
-            raise DataError(f"{path}: not an All-CNN-C checkpoint of this tool")
+        ck = read_finished(path, "no such checkpoint to start from", "finish that run first")
         arch_args = ck.get("arch_args", {})
         if arch_args.get("bn", True) != self.cfg.bn or arch_args.get("num_classes", 10) != self.arch_args["num_classes"]:
             raise DataError(f"{path}: its network (BatchNorm, classes) differs from the one asked for")
-        if ck.get("meta", {}).get("interim"):
-            raise DataError(f"{path}: is a snapshot of an unfinished run; finish that run first")
         self.model.load_state_dict(ck["state_dict"])
         meta = ck.get("meta", {})
         if "mean" in meta and "std" in meta:
