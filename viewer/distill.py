@@ -11,7 +11,6 @@ with their own mean/std, so a run stays deterministic and resumable.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .core.models import build_model
-from .data import DataError
+from .data import DataError, sha256_of
 
 
 @dataclass(frozen=True)
@@ -30,14 +29,6 @@ class Teacher:
     model: torch.nn.Module
     scale: torch.Tensor   # student-normalised x -> teacher-normalised: x * scale + shift, per channel
     shift: torch.Tensor
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_finished(path: Path, missing: str, unfinished: str) -> dict:
@@ -69,7 +60,7 @@ def load_teacher(path: Path, mean: torch.Tensor, std: torch.Tensor, num_classes:
     t_mean = torch.tensor(meta.get("mean", mean.tolist()), dtype=torch.float32)
     t_std = torch.tensor(meta.get("std", std.tolist()), dtype=torch.float32)
     scale, shift = std / t_std, (mean - t_mean) / t_std
-    return Teacher(Path(path).name, _sha256(Path(path)), meta.get("test_accuracy"),
+    return Teacher(Path(path).name, sha256_of(Path(path)), meta.get("test_accuracy"),
                    model.to(device).to(memory_format=torch.channels_last),
                    scale.view(1, 3, 1, 1).to(device), shift.view(1, 3, 1, 1).to(device))
 

@@ -78,13 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     classes = list(meta.get("classes", data.classes))
     labels = data.test.labels
     print(f"{a.checkpoint} on {len(labels)} test images of {a.data}")
-    probs = predict(loaded.model, data.test.images, mean, std)
-    print(report(confusion(labels, probs.argmax(1), len(classes)), classes, "no test-time augmentation"))
+    plain = predict(loaded.model, data.test.images, mean, std)
+    print(report(confusion(labels, plain.argmax(1), len(classes)), classes, "no test-time augmentation"))
     if a.flip:
         probs = predict(loaded.model, data.test.images, mean, std, flip=True)
         print(report(confusion(labels, probs.argmax(1), len(classes)), classes, "horizontal-flip averaging"))
     if others:
-        total = predict(loaded.model, data.test.images, mean, std)
+        total = plain.copy()
         for c, o in zip(a.ensemble, others):
             p_o = predict(o.model, data.test.images, o.meta.get("mean", mean), o.meta.get("std", std))
             print(f"member {c}: accuracy {(p_o.argmax(1) == labels).mean():.4f}")
