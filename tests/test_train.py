@@ -208,3 +208,18 @@ def test_cutout_option_reaches_training_and_is_recorded(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         train.main(["--data", str(data), "--out", str(out), "--cutout", "-3"])
     assert e.value.code == 2
+
+
+def test_main_gives_the_callers_signal_handlers_back(tmp_path):
+    import signal
+
+    def mine(signum, frame):
+        pass
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    before = {s: signal.signal(s, mine) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert train.main(["--data", str(data), "--out", str(tmp_path / "m.pt"), *ARGS, "--max-steps", "2"]) == 0
+        assert signal.getsignal(signal.SIGINT) is mine and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)

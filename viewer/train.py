@@ -366,9 +366,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def request_stop(signum, frame):
         trainer.stop_requested = True
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, request_stop)
-    done = trainer.run(max_steps=a.max_steps, progress=not a.no_progress)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        done = trainer.run(max_steps=a.max_steps, progress=not a.no_progress)
+    finally:  # a caller (a test, a notebook) gets its own handlers back
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not done:
         print(f"stopped at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}; resume state in "
               f"{state_path} (continue with --resume)", flush=True)
