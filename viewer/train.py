@@ -3,7 +3,8 @@
 bf16 autocast + channels_last on the CPU (about 2x fp32 on this machine), a one-cycle learning-rate
 schedule, random translations (reflect-pad 4 + crop) and horizontal flips, label smoothing, and with
 --cutout N a random N x N square of each training image set to the mean colour (DeVries & Taylor 2017,
-not in the paper). Every random
+not in the paper). With --swa N the last N epochs keep a constant learning rate and their weights are
+averaged (stochastic weight averaging, Izmailov et al. 2018; BatchNorm statistics re-measured). Every random
 draw of a batch (order, augmentation, dropout) comes from a seed derived from (--seed, epoch, batch), so a
 run stopped at any step and resumed with --resume is the same run as an uninterrupted one.
 """
@@ -26,6 +27,7 @@ from .core.checkpoint import atomic_save, make_checkpoint
 from .core.models import build_model
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
 from .distill import describe, distill_loss, load_teacher, read_finished, teacher_probs
+from .swa import WeightAverage, recompute_bn
 
 RESUME_FORMAT = "cnn-viewer-resume"
 STAGE_KEYS = ("epochs", "wall_time_s", "test_accuracy", "command", "date", "train_config", "history")  # one run's record
@@ -49,10 +51,15 @@ class TrainConfig:
     teachers: tuple[str, ...] = ()   # distil from these finished checkpoints (viewer/distill.py)
     distill_alpha: float = 0.9       # weight of the teachers' soft targets in the loss
     distill_temp: float = 4.0        # softmax temperature of the soft targets
+    swa: int = 0                     # average the weights of the last N epochs (viewer/swa.py)
+    swa_lr: float = 0.01             # the constant learning rate of those epochs
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """One cycle: linear from lr/10 up to lr over `warmup`, then linear down to zero."""
+    """One cycle of `total` steps: linear from lr/10 up to lr over `warmup`, then linear down to zero;
+    with --swa, the steps after the cycle (the averaged epochs) run at the constant swa_lr."""
+    if cfg.swa and step >= total:
+        return cfg.swa_lr
     up = max(1, int(total * cfg.warmup))
     if step < up:
         return cfg.lr * (0.1 + 0.9 * step / up)
@@ -129,6 +136,8 @@ class Trainer:
                                    weight_decay=cfg.weight_decay)
         self.steps_per_epoch = n // cfg.batch_size  # drop the last partial batch
         self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.cycle_steps = self.steps_per_epoch * (cfg.epochs - cfg.swa)  # then constant swa_lr
+        self.swa_avg = WeightAverage()
         self.epoch, self.step_in_epoch, self.wall, self.history = 0, 0, 0.0, []
         self.stages: list[dict] = []  # earlier runs these weights went through (--init)
         self.teachers: list = []      # loaded by load_teachers() once mean/std are final
@@ -159,7 +168,7 @@ class Trainer:
         return {"format": RESUME_FORMAT, "config": self.cfg.__dict__, "epoch": self.epoch,
                 "step_in_epoch": self.step_in_epoch, "wall": self.wall, "history": self.history,
                 "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "mean": self.mean, "std": self.std, "stages": self.stages}
+                "mean": self.mean, "std": self.std, "stages": self.stages, "swa": self.swa_avg.state()}
 
     def save_state(self) -> None:
         atomic_save(self.state(), self.state_path)
@@ -178,6 +187,8 @@ class Trainer:
         self.wall, self.history = st["wall"], list(st["history"])
         self.mean, self.std = st["mean"].cpu(), st["std"].cpu()
         self.stages = list(st.get("stages", []))
+        swa = st.get("swa") or {}
+        self.swa_avg = WeightAverage(swa.get("avg"), swa.get("count", 0))
 
     # --- training -----------------------------------------------------------------------------------
     def train_step(self, epoch: int, index: int, order: torch.Tensor) -> tuple[float, int]:
@@ -190,7 +201,7 @@ class Trainer:
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
         y = y.to(self.device)
         for g in self.opt.param_groups:
-            g["lr"] = lr_at(epoch * self.steps_per_epoch + index, self.total_steps, cfg)
+            g["lr"] = lr_at(epoch * self.steps_per_epoch + index, self.cycle_steps, cfg)
         target = teacher_probs(self.teachers, x, cfg.distill_temp) if self.teachers else None
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16):
@@ -236,18 +247,46 @@ class Trainer:
                                          self.std, self.device, bf16=True)
             entry = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(seen, 1),
                      "train_acc": correct / max(seen, 1), "test_acc_bf16": test_acc, "wall_s": self.wall}
+            swa_note = ""
+            if self.epoch + 1 > cfg.epochs - cfg.swa:  # an averaged epoch
+                self.swa_avg.add(self.model)
+                swa_model = self.swa_model(limit=10_000)  # BatchNorm measured on 10k images: a quick look
+                entry["swa_models"] = self.swa_avg.count
+                entry["swa_test_acc_bf16"] = evaluate_accuracy(
+                    swa_model, self.data.test.images, self.data.test.labels, self.mean, self.std, self.device,
+                    bf16=True)
+                swa_note = f", average of {self.swa_avg.count}: {entry['swa_test_acc_bf16']:.4f}"
             self.history.append(entry)
             self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: loss {entry['train_loss']:.4f} train acc "
-                     f"{entry['train_acc']:.4f} test acc {test_acc:.4f} ({self.wall / 60:.1f} min total)")
+                     f"{entry['train_acc']:.4f} test acc {test_acc:.4f}{swa_note} ({self.wall / 60:.1f} min total)")
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
             self.save_state()
         return True
 
+    def bn_batches(self, limit: int | None = None):
+        """Training batches (augmented as in training, fixed draws) for re-measuring BatchNorm statistics."""
+        cfg, bs = self.cfg, self.cfg.batch_size
+        n = len(self.train_x) if limit is None else min(limit, len(self.train_x))
+        for i, start in enumerate(range(0, n, bs)):
+            gen = torch.Generator().manual_seed(batch_seed(cfg.seed, -1, i))
+            torch.manual_seed(batch_seed(cfg.seed, -1, i))  # dropout draws
+            x = augment(to_input(self.train_x[start:start + bs], self.mean, self.std), gen, cutout=cfg.cutout)
+            yield x.to(self.device).contiguous(memory_format=torch.channels_last)
+
+    def swa_model(self, limit: int | None = None) -> torch.nn.Module:
+        """The averaged weights with BatchNorm statistics measured on the first `limit` training images."""
+        model = self.swa_avg.averaged(self.model)
+        recompute_bn(model, self.bn_batches(limit), bf16=True)
+        return model
+
     def final_checkpoint(self, argv: list[str], interim: bool = False) -> dict:
         """The checkpoint in the viewer's format, test accuracy measured in fp32. interim: a snapshot of a
         run still in progress (epochs = the epochs done so far)."""
-        self.model.eval()
-        cpu_model = self.model.to("cpu").to(memory_format=torch.contiguous_format)
+        model = self.model
+        if self.swa_avg.count and not interim:  # the averaged network is the result
+            model = self.swa_model()
+        model.eval()
+        cpu_model = model.to("cpu").to(memory_format=torch.contiguous_format)
         acc = evaluate_accuracy(cpu_model, self.data.test.images, self.data.test.labels, self.mean, self.std,
                                 torch.device("cpu"), bf16=False)
         meta = {
@@ -260,6 +299,9 @@ class Trainer:
             "train_config": dict(self.cfg.__dict__), "history": self.history,
             "torch": str(torch.__version__),
         }
+        if self.swa_avg.count and not interim:
+            meta["swa"] = {"models_averaged": self.swa_avg.count, "lr": self.cfg.swa_lr,
+                           "bn_images": int(len(self.train_x))}
         if self.cfg.teachers:
             meta["train_config"]["teachers"] = [Path(p).name for p in self.cfg.teachers]
             meta["teachers"] = describe(self.teachers) if self.teachers else [
@@ -308,6 +350,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha,
                    help="weight of the teachers' soft targets; 1 - alpha goes to the labels")
     p.add_argument("--distill-temp", type=float, default=d.distill_temp, help="softmax temperature T")
+    p.add_argument("--swa", type=int, default=d.swa, metavar="N",
+                   help="average the weights of the last N epochs, run at a constant --swa-lr (stochastic "
+                        "weight averaging, Izmailov et al. 2018; 0: off)")
+    p.add_argument("--swa-lr", type=float, default=d.swa_lr, help="learning rate of the averaged epochs")
     p.add_argument("--no-bn", action="store_true", help="no BatchNorm (the paper's exact network)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
@@ -318,6 +364,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.cutout < 0:
         p.error("--cutout must be 0 (off) or a positive number of pixels")
+    if not 0 <= a.swa <= a.epochs or (a.swa and a.swa_lr <= 0):
+        p.error("--swa must be between 0 and --epochs, and --swa-lr positive")
     if not 0.0 <= a.distill_alpha <= 1.0 or a.distill_temp <= 0:
         p.error("--distill-alpha must be in [0, 1] and --distill-temp positive")
     return a
@@ -329,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(a.epochs, a.batch_size, a.lr, a.weight_decay, a.label_smoothing, a.warmup,
                       a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
                       str(Path(a.init).resolve()) if a.init else None, a.cutout,
-                      tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp)
+                      tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp,
+                      a.swa, a.swa_lr)
     out = Path(a.out)
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
