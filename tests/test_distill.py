@@ -3,6 +3,7 @@ against normalising the raw images directly, and the command end to end (metadat
 import hashlib
 import math
 
+import pytest
 import torch
 
 from viewer import train
@@ -95,5 +96,33 @@ def test_bad_teachers_are_refused_in_one_sentence(tmp_path, capsys):
     assert "no such teacher checkpoint" in capsys.readouterr().err
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--teacher", str(tmp_path / "other.pt")]) == 2
-    assert "not an All-CNN-C checkpoint" in capsys.readouterr().err
+    assert "not a checkpoint of this tool's training" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_airbench_parameter_count_by_hand():
+    stem = 3 * 24 * 2 * 2 + 24                      # 2x2 conv with bias
+    def group(cin, cout):                           # two bias-free 3x3 convs, two BatchNorms
+        return cin * cout * 9 + cout * cout * 9 + 4 * cout
+    fc = 256 * 10                                   # no bias
+    want = stem + group(24, 64) + group(64, 256) + group(256, 256) + fc
+    model = build_model("airbench")
+    assert sum(p.numel() for p in model.parameters()) == want
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_an_airbench_teacher_trains_and_teaches_all_cnn_c(tmp_path, capsys):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    teacher, student = tmp_path / "ab.pt", tmp_path / "student.pt"
+    assert train.main(["--data", str(data), "--out", str(teacher), *ARGS, "--arch", "airbench"]) == 0
+    ck = torch.load(teacher, weights_only=True)
+    assert ck["arch"] == "airbench" and ck["meta"]["train_config"]["arch"] == "airbench"
+    assert train.main(["--data", str(data), "--out", str(student), *ARGS, "--teacher", str(teacher)]) == 0
+    st = torch.load(student, weights_only=True)
+    assert st["arch"] == "allcnn_c" and st["meta"]["teachers"][0]["name"] == "ab.pt"
+    # --init must match the network being trained; All-CNN-C-only options are refused for airbench
+    assert train.main(["--data", str(data), "--out", str(tmp_path / "x.pt"), *ARGS, "--init", str(teacher)]) == 2
+    assert "is an airbench network, not the allcnn_c" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main(["--data", str(data), "--out", str(tmp_path / "x.pt"), *ARGS, "--arch", "airbench", "--no-bn"])
+    assert "allcnn_c only" in capsys.readouterr().err

@@ -164,7 +164,7 @@ def test_init_refuses_missing_interim_and_foreign_checkpoints(tmp_path, capsys):
     assert "no such checkpoint" in capsys.readouterr().err
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     assert train.main([*run, "--init", str(tmp_path / "other.pt")]) == 2
-    assert "not an All-CNN-C checkpoint" in capsys.readouterr().err
+    assert "not a checkpoint of this tool's training" in capsys.readouterr().err
     assert train.main([*run, "--max-steps", "6"]) == 0
     assert train.main([*run, "--snapshot", str(tmp_path / "snap.pt")]) == 0
     assert train.main(["--data", str(data), "--out", str(tmp_path / "n.pt"), *ARGS,

@@ -1,7 +1,7 @@
 """Knowledge distillation for `python -m viewer.train --teacher CKPT ...` (Hinton et al. 2015).
 
-The teachers are finished All-CNN-C checkpoints of this tool (trained by this code on the same training
-set). Each batch, after augmentation, goes through every teacher (eval mode, no gradients); their
+The teachers are finished checkpoints of this tool's training (All-CNN-C, or the faster `airbench` network,
+trained by this code on the same training set). Each batch, after augmentation, goes through every teacher (eval mode, no gradients); their
 softened class probabilities are averaged, and the student's loss is
 
     (1 - alpha) * cross_entropy(student, label, label_smoothing) + alpha * T^2 * KL(teacher_T || student_T)
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .core.models import build_model
+from .core.models import ARCHITECTURES, build_model
 from .data import DataError, sha256_of
 
 
@@ -32,7 +32,7 @@ class Teacher:
 
 
 def read_finished(path: Path, missing: str, unfinished: str) -> dict:
-    """A finished All-CNN-C checkpoint of this tool (weights_only), or DataError with one sentence;
+    """A finished checkpoint of this tool's training (weights_only), or DataError with one sentence;
     missing / unfinished: the ends of the sentences for a file that is absent / an interim snapshot."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -40,8 +40,9 @@ def read_finished(path: Path, missing: str, unfinished: str) -> dict:
         raise DataError(f"{path}: {missing}") from None
     except Exception as e:
         raise DataError(f"{path}: not a checkpoint this tool can load ({type(e).__name__})") from None
-    if not isinstance(ck, dict) or ck.get("arch") != "allcnn_c" or "state_dict" not in ck:
-        raise DataError(f"{path}: not an All-CNN-C checkpoint of this tool")
+    if not isinstance(ck, dict) or ck.get("arch") not in ARCHITECTURES or "state_dict" not in ck:
+        known = " or ".join(sorted(ARCHITECTURES))
+        raise DataError(f"{path}: not a checkpoint of this tool's training ({known})")
     if ck.get("meta", {}).get("interim"):
         raise DataError(f"{path}: is a snapshot of an unfinished run; {unfinished}")
     return ck
@@ -49,12 +50,12 @@ def read_finished(path: Path, missing: str, unfinished: str) -> dict:
 
 def load_teacher(path: Path, mean: torch.Tensor, std: torch.Tensor, num_classes: int,
                  device: torch.device) -> Teacher:
-    """A finished All-CNN-C checkpoint as a frozen teacher; mean/std are the student's normalisation."""
+    """A finished checkpoint (any trainable architecture) as a frozen teacher; mean/std are the student's normalisation."""
     ck = read_finished(path, "no such teacher checkpoint", "a teacher must be finished")
     meta, arch_args = ck.get("meta", {}), dict(ck.get("arch_args", {}))
     if arch_args.get("num_classes", 10) != num_classes:
         raise DataError(f"{path}: the teacher has {arch_args.get('num_classes')} classes, the data {num_classes}")
-    model = build_model("allcnn_c", **arch_args)
+    model = build_model(ck["arch"], **arch_args)
     model.load_state_dict(ck["state_dict"])
     model.eval().requires_grad_(False)
     t_mean = torch.tensor(meta.get("mean", mean.tolist()), dtype=torch.float32)

@@ -1,5 +1,8 @@
 """Train All-CNN-C on CIFAR-10:  python -m viewer.train [--epochs 35] [--resume]
 
+--arch airbench trains a faster, more accurate network instead (after airbench94, Jordan 2024; see
+viewer/core/models.py), meant as a distillation teacher (--teacher) for All-CNN-C.
+
 bf16 autocast + channels_last on the CPU (about 2x fp32 on this machine), a one-cycle learning-rate
 schedule, random translations (reflect-pad 4 + crop) and horizontal flips, label smoothing, and with
 --cutout N a random N x N square of each training image set to the mean colour (DeVries & Taylor 2017,
@@ -53,6 +56,7 @@ class TrainConfig:
     distill_temp: float = 4.0        # softmax temperature of the soft targets
     swa: int = 0                     # average the weights of the last N epochs (viewer/swa.py)
     swa_lr: float = 0.01             # the constant learning rate of those epochs
+    arch: str = "allcnn_c"           # or "airbench" (a faster network, for teachers)
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -128,10 +132,11 @@ class Trainer:
         x = self.train_x.reshape(-1, 3).astype(np.float64) / 255.0
         self.mean = torch.tensor(x.mean(0), dtype=torch.float32)
         self.std = torch.tensor(x.std(0), dtype=torch.float32)
-        self.arch_args = {"num_classes": len(data.classes), "bn": cfg.bn, "drop_in": cfg.drop_in,
-                          "drop_mid": cfg.drop_mid}
+        self.arch_args = {"num_classes": len(data.classes)}
+        if cfg.arch == "allcnn_c":
+            self.arch_args.update(bn=cfg.bn, drop_in=cfg.drop_in, drop_mid=cfg.drop_mid)
         torch.manual_seed(cfg.seed)
-        self.model = build_model("allcnn_c", **self.arch_args).to(device).to(memory_format=torch.channels_last)
+        self.model = build_model(cfg.arch, **self.arch_args).to(device).to(memory_format=torch.channels_last)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                                    weight_decay=cfg.weight_decay)
         self.steps_per_epoch = n // cfg.batch_size  # drop the last partial batch
@@ -147,6 +152,8 @@ class Trainer:
         """Weights, mean/std and the training record of an earlier run's checkpoint (--init)."""
         ck = read_finished(path, "no such checkpoint to start from", "finish that run first")
         arch_args = ck.get("arch_args", {})
+        if ck["arch"] != self.cfg.arch:
+            raise DataError(f"{path}: is an {ck['arch']} network, not the {self.cfg.arch} asked for (--arch)")
         if arch_args.get("bn", True) != self.cfg.bn or arch_args.get("num_classes", 10) != self.arch_args["num_classes"]:
             raise DataError(f"{path}: its network (BatchNorm, classes) differs from the one asked for")
         self.model.load_state_dict(ck["state_dict"])
@@ -317,7 +324,7 @@ class Trainer:
             meta.update(epochs=self.epoch, planned_epochs=self.cfg.epochs, interim=True,
                         steps_into_next_epoch=self.step_in_epoch,
                         note=f"snapshot after epoch {self.epoch}{steps} of {self.cfg.epochs}; the run is not finished")
-        return make_checkpoint(cpu_model, "allcnn_c", self.arch_args, meta)
+        return make_checkpoint(cpu_model, self.cfg.arch, self.arch_args, meta)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -330,6 +337,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from the resume state")
     p.add_argument("--snapshot", metavar="PATH", help="write the resume state's current model as a checkpoint "
                    "(marked interim, test accuracy measured) to PATH, then exit; the run itself is untouched")
+    p.add_argument("--arch", choices=("allcnn_c", "airbench"), default=d.arch,
+                   help="the network: All-CNN-C (the viewer's model), or airbench, a faster and more accurate "
+                        "one meant as a --teacher (after airbench94, Jordan 2024)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (SGD, Nesterov momentum 0.9)")
@@ -345,7 +355,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cutout", type=int, default=d.cutout, metavar="N",
                    help="blank a random N x N square of each training image (DeVries & Taylor 2017; 0: off)")
     p.add_argument("--teacher", metavar="CHECKPOINT", action="append", default=[],
-                   help="distil from this finished All-CNN-C checkpoint (repeat for an ensemble: their "
+                   help="distil from this finished checkpoint of this command (either --arch; repeat for an ensemble: their "
                         "softened probabilities are averaged; Hinton et al. 2015, not in the paper)")
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha,
                    help="weight of the teachers' soft targets; 1 - alpha goes to the labels")
@@ -364,6 +374,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.cutout < 0:
         p.error("--cutout must be 0 (off) or a positive number of pixels")
+    if a.arch != "allcnn_c" and (a.no_bn or a.drop_in != d.drop_in or a.drop_mid != d.drop_mid):
+        p.error("--no-bn, --drop-in and --drop-mid apply to --arch allcnn_c only")
     if not 0 <= a.swa <= a.epochs or (a.swa and a.swa_lr <= 0):
         p.error("--swa must be between 0 and --epochs, and --swa-lr positive")
     if not 0.0 <= a.distill_alpha <= 1.0 or a.distill_temp <= 0:
@@ -378,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                       a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
                       str(Path(a.init).resolve()) if a.init else None, a.cutout,
                       tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp,
-                      a.swa, a.swa_lr)
+                      a.swa, a.swa_lr, a.arch)
     out = Path(a.out)
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
