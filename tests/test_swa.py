@@ -82,3 +82,19 @@ def test_swa_longer_than_the_run_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         train.main(["--out", str(tmp_path / "m.pt"), "--epochs", "2", "--swa", "3"])
     assert e.value.code == 2 and "--swa must be" in capsys.readouterr().err
+
+
+def test_bn_images_are_a_random_draw_over_the_whole_training_set(tmp_path):
+    """Data sorted by class (as cifar10-jpeg.npz is) must not give one class's statistics."""
+    from pathlib import Path
+    from viewer.data import load_cifar10
+    data = load_cifar10(write_batches_folder(tmp_path / "cifar-10-batches-py", per_batch=40))
+    order = data.train.labels.argsort(kind="stable")
+    data.train.images[:], data.train.labels[:] = data.train.images[order], data.train.labels[order]
+    tr = train.Trainer(train.TrainConfig(swa=1), data, torch.device("cpu"), Path(tmp_path / "m.pt"),
+                       Path(tmp_path / "s"))
+    some = tr.bn_order(limit=50)
+    assert len(some) == 50 == len(set(some.tolist()))
+    assert len(set(data.train.labels[some].tolist())) >= 8  # the first 50 sorted images hold about two classes
+    assert sorted(tr.bn_order().tolist()) == list(range(200))  # no limit: every image once
+    assert sum(len(x) for x in tr.bn_batches(limit=50)) == 50

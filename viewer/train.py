@@ -270,14 +270,23 @@ class Trainer:
             self.save_state()
         return True
 
+    def bn_order(self, limit: int | None = None) -> np.ndarray:
+        """The training images (indices) BatchNorm statistics are measured on, in a fixed random order."""
+        n = len(self.train_x)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(batch_seed(self.cfg.seed, -1, -2)))
+        return perm[:n if limit is None else min(limit, n)].numpy()
+
     def bn_batches(self, limit: int | None = None):
-        """Training batches (augmented as in training, fixed draws) for re-measuring BatchNorm statistics."""
+        """Training batches (augmented as in training, fixed draws) for re-measuring BatchNorm statistics:
+        all training images, or `limit` of them drawn at random (a fixed draw: the data may be sorted by
+        class, and the first images of one class would give that class's statistics)."""
         cfg, bs = self.cfg, self.cfg.batch_size
-        n = len(self.train_x) if limit is None else min(limit, len(self.train_x))
-        for i, start in enumerate(range(0, n, bs)):
+        order = self.bn_order(limit)
+        for i, start in enumerate(range(0, len(order), bs)):
             gen = torch.Generator().manual_seed(batch_seed(cfg.seed, -1, i))
             torch.manual_seed(batch_seed(cfg.seed, -1, i))  # dropout draws
-            x = augment(to_input(self.train_x[start:start + bs], self.mean, self.std), gen, cutout=cfg.cutout)
+            idx = order[start:start + bs]
+            x = augment(to_input(self.train_x[idx], self.mean, self.std), gen, cutout=cfg.cutout)
             yield x.to(self.device).contiguous(memory_format=torch.channels_last)
 
     def swa_model(self, limit: int | None = None) -> torch.nn.Module:
