@@ -1,8 +1,8 @@
 """Knowledge distillation for `python -m viewer.train --teacher CKPT ...` (Hinton et al. 2015).
 
-The teachers are finished checkpoints of this tool's training (All-CNN-C, or the faster `airbench` network,
-trained by this code on the same training set). Each batch, after augmentation, goes through every teacher (eval mode, no gradients); their
-softened class probabilities are averaged, and the student's loss is
+The teachers are finished checkpoints of this tool's training (All-CNN-C, or the faster `airbench`
+network, trained by this code on the same training set). Each batch, after augmentation, goes through
+every teacher (eval mode, no gradients); their softened class probabilities are averaged, and the student's loss is
 
     (1 - alpha) * cross_entropy(student, label, label_smoothing) + alpha * T^2 * KL(teacher_T || student_T)
 
@@ -50,7 +50,8 @@ def read_finished(path: Path, missing: str, unfinished: str) -> dict:
 
 def load_teacher(path: Path, mean: torch.Tensor, std: torch.Tensor, num_classes: int,
                  device: torch.device) -> Teacher:
-    """A finished checkpoint (any trainable architecture) as a frozen teacher; mean/std are the student's normalisation."""
+    """A finished checkpoint (either trainable architecture) as a frozen teacher; mean/std are the
+    student's normalisation."""
     ck = read_finished(path, "no such teacher checkpoint", "a teacher must be finished")
     meta, arch_args = ck.get("meta", {}), dict(ck.get("arch_args", {}))
     if arch_args.get("num_classes", 10) != num_classes:
