@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .core.checkpoint import atomic_save, make_checkpoint
-from .core.models import build_model
+from .core.models import ARCHITECTURES, build_model
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
 from .distill import describe, distill_loss, load_teacher, read_finished, teacher_probs
 from .swa import WeightAverage, recompute_bn
@@ -197,15 +197,19 @@ class Trainer:
         self.swa_avg = WeightAverage(swa.get("avg"), swa.get("count", 0))
 
     # --- training -----------------------------------------------------------------------------------
+    def augmented(self, epoch: int, index: int, idx: np.ndarray) -> torch.Tensor:
+        """Training images idx, augmented with the draws of batch (epoch, index), on the device; also seeds
+        the dropout draws of that batch."""
+        gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, epoch, index))
+        torch.manual_seed(batch_seed(self.cfg.seed, epoch, index))  # dropout draws
+        x = augment(to_input(self.train_x[idx], self.mean, self.std), gen, cutout=self.cfg.cutout)
+        return x.to(self.device).contiguous(memory_format=torch.channels_last)
+
     def train_step(self, epoch: int, index: int, order: torch.Tensor) -> tuple[float, int]:
         cfg, bs = self.cfg, self.cfg.batch_size
-        gen = torch.Generator().manual_seed(batch_seed(cfg.seed, epoch, index))
-        torch.manual_seed(batch_seed(cfg.seed, epoch, index))  # dropout draws
         idx = order[index * bs:(index + 1) * bs].numpy()
-        x = augment(to_input(self.train_x[idx], self.mean, self.std), gen, cutout=cfg.cutout)
-        y = torch.from_numpy(self.train_y[idx])
-        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
-        y = y.to(self.device)
+        x = self.augmented(epoch, index, idx)
+        y = torch.from_numpy(self.train_y[idx]).to(self.device)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(epoch * self.steps_per_epoch + index, self.cycle_steps, cfg)
         target = teacher_probs(self.teachers, x, cfg.distill_temp) if self.teachers else None
@@ -279,17 +283,12 @@ class Trainer:
         """Training batches (augmented as in training, fixed draws) for re-measuring BatchNorm statistics:
         all training images, or `limit` of them drawn at random (a fixed draw: the data may be sorted by
         class, and the first images of one class would give that class's statistics)."""
-        cfg, bs = self.cfg, self.cfg.batch_size
-        order = self.bn_order(limit)
+        bs, order = self.cfg.batch_size, self.bn_order(limit)
         for i, start in enumerate(range(0, len(order), bs)):
-            gen = torch.Generator().manual_seed(batch_seed(cfg.seed, -1, i))
-            torch.manual_seed(batch_seed(cfg.seed, -1, i))  # dropout draws
-            idx = order[start:start + bs]
-            x = augment(to_input(self.train_x[idx], self.mean, self.std), gen, cutout=cfg.cutout)
-            yield x.to(self.device).contiguous(memory_format=torch.channels_last)
+            yield self.augmented(-1, i, order[start:start + bs])
 
     def swa_model(self, limit: int | None = None) -> torch.nn.Module:
-        """The averaged weights with BatchNorm statistics measured on the first `limit` training images."""
+        """The averaged weights with BatchNorm statistics measured on `limit` training images (all: None)."""
         model = self.swa_avg.averaged(self.model)
         recompute_bn(model, self.bn_batches(limit), bf16=True)
         return model
@@ -297,9 +296,8 @@ class Trainer:
     def final_checkpoint(self, argv: list[str], interim: bool = False) -> dict:
         """The checkpoint in the viewer's format, test accuracy measured in fp32. interim: a snapshot of a
         run still in progress (epochs = the epochs done so far)."""
-        model = self.model
-        if self.swa_avg.count and not interim:  # the averaged network is the result
-            model = self.swa_model()
+        averaged = bool(self.swa_avg.count) and not interim  # the averaged network is the result
+        model = self.swa_model() if averaged else self.model
         model.eval()
         cpu_model = model.to("cpu").to(memory_format=torch.contiguous_format)
         acc = evaluate_accuracy(cpu_model, self.data.test.images, self.data.test.labels, self.mean, self.std,
@@ -314,7 +312,7 @@ class Trainer:
             "train_config": dict(self.cfg.__dict__), "history": self.history,
             "torch": str(torch.__version__),
         }
-        if self.swa_avg.count and not interim:
+        if averaged:
             meta["swa"] = {"models_averaged": self.swa_avg.count, "lr": self.cfg.swa_lr,
                            "bn_images": int(len(self.train_x))}
         if self.cfg.teachers:
@@ -345,7 +343,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from the resume state")
     p.add_argument("--snapshot", metavar="PATH", help="write the resume state's current model as a checkpoint "
                    "(marked interim, test accuracy measured) to PATH, then exit; the run itself is untouched")
-    p.add_argument("--arch", choices=("allcnn_c", "airbench"), default=d.arch,
+    p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch,
                    help="the network: All-CNN-C (the viewer's model), or airbench, a different, faster "
                         "one meant as a --teacher (after airbench94, Jordan 2024)")
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -363,8 +361,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cutout", type=int, default=d.cutout, metavar="N",
                    help="blank a random N x N square of each training image (DeVries & Taylor 2017; 0: off)")
     p.add_argument("--teacher", metavar="CHECKPOINT", action="append", default=[],
-                   help="distil from this finished checkpoint of this command (either --arch; repeat for an ensemble: their "
-                        "softened probabilities are averaged; Hinton et al. 2015, not in the paper)")
+                   help="distil from this finished checkpoint of this command (either --arch; repeat for an "
+                        "ensemble: their softened probabilities are averaged; Hinton et al. 2015, not in the paper)")
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha,
                    help="weight of the teachers' soft targets; 1 - alpha goes to the labels")
     p.add_argument("--distill-temp", type=float, default=d.distill_temp, help="softmax temperature T")
