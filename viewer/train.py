@@ -10,6 +10,9 @@ not in the paper). With --swa N the last N epochs keep a constant learning rate 
 averaged (stochastic weight averaging, Izmailov et al. 2018; BatchNorm statistics re-measured). Every random
 draw of a batch (order, augmentation, dropout) comes from a seed derived from (--seed, epoch, batch), so a
 run stopped at any step and resumed with --resume is the same run as an uninterrupted one.
+With --teacher T (repeatable) the student learns from finished checkpoints' softened outputs
+(viewer/distill.py); with --teacher-views V from their outputs on V fixed views of each image, computed
+once (viewer/teacher_views.py).
 """
 from __future__ import annotations
 
@@ -26,11 +29,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .augment import augment
 from .core.checkpoint import atomic_save, make_checkpoint
 from .core.models import ARCHITECTURES, build_model
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
 from .distill import describe, distill_loss, load_teacher, read_finished, teacher_probs
 from .swa import WeightAverage, recompute_bn
+from .teacher_views import TeacherViews
 
 RESUME_FORMAT = "cnn-viewer-resume"
 STAGE_KEYS = ("epochs", "wall_time_s", "test_accuracy", "command", "date", "train_config", "history")  # one run's record
@@ -57,6 +62,7 @@ class TrainConfig:
     swa: int = 0                     # average the weights of the last N epochs (viewer/swa.py)
     swa_lr: float = 0.01             # the constant learning rate of those epochs
     arch: str = "allcnn_c"           # or "airbench" (a faster network, for teachers)
+    teacher_views: int = 0           # > 0: distil from this many fixed views per image (viewer/teacher_views.py)
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -72,29 +78,6 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 def batch_seed(seed: int, epoch: int, index: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + index) % (2**63 - 1)
-
-
-def augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4, cutout: int = 0) -> torch.Tensor:
-    """Random translation by up to `pad` pixels (reflect padding), random horizontal flip, and with
-    cutout > 0 a cutout x cutout square (centre anywhere in the image, clipped at its edges) set to 0,
-    which on normalised input is the mean colour. The cutout draws come after the others, so cutout=0
-    gives exactly the batches of runs made before the option existed."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    flip = torch.rand(n, generator=gen) < 0.5
-    out = torch.empty_like(x)
-    for i in range(n):
-        crop = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-        out[i] = crop.flip(-1) if flip[i] else crop
-    if cutout > 0:
-        cy = torch.randint(0, h, (n, 1, 1), generator=gen) - cutout // 2
-        cx = torch.randint(0, w, (n, 1, 1), generator=gen) - cutout // 2
-        ys, xs = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
-        hole = (ys >= cy) & (ys < cy + cutout) & (xs >= cx) & (xs < cx + cutout)  # (n, h, w)
-        out = out.masked_fill(hole.unsqueeze(1), 0.0)
-    return out
 
 
 def to_input(images: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -145,6 +128,8 @@ class Trainer:
         self.epoch, self.step_in_epoch, self.wall, self.history = 0, 0, 0.0, []
         self.stages: list[dict] = []  # earlier runs these weights went through (--init)
         self.teachers: list = []      # loaded by load_teachers() once mean/std are final
+        self.views: TeacherViews | None = None  # with --teacher-views, made by load_teachers()
+        self.views_path = state_path.with_name(state_path.name + ".views")
         self.stop_requested = False
 
     def start_from(self, path: Path) -> None:
@@ -168,6 +153,32 @@ class Trainer:
     def load_teachers(self) -> None:
         self.teachers = [load_teacher(Path(p), self.mean, self.std, self.arch_args["num_classes"], self.device)
                          for p in self.cfg.teachers]
+        if self.cfg.teacher_views:
+            key = {"teachers": [t.sha256 for t in self.teachers], "temperature": self.cfg.distill_temp,
+                   "data_sha256": self.data.sha256, "mean": self.mean.tolist(), "std": self.std.tolist()}
+            self.views = TeacherViews(self.cfg.teacher_views, len(self.train_x),
+                                      batch_seed(self.cfg.seed, -3, -3), key, cutout=self.cfg.cutout)
+
+    def prepare_views(self, progress: bool = True, max_views: int | None = None) -> bool:
+        """Compute the teachers' targets on the fixed views not yet in the views file (each view saved as
+        it finishes); False when stopped (a signal, or max_views computed) before all are done."""
+        from tqdm import tqdm
+
+        views = self.views
+        if views.done == 0 and views.load(self.views_path) and views.done:
+            self.log(f"teacher views: {views.done}/{views.views} from {self.views_path}")
+        images = (lambda idx: to_input(self.train_x[idx.numpy()], self.mean, self.std))
+        computed, t0 = 0, time.perf_counter()
+        while views.done < views.views:
+            if self.stop_requested or (max_views is not None and computed >= max_views):
+                return False
+            with tqdm(total=views.n, disable=not progress, unit="img", dynamic_ncols=True,
+                      desc=f"teacher view {views.done + 1}/{views.views}") as bar:
+                views.compute_next(self.teachers, images, self.cfg.distill_temp, self.device, bar=bar)
+            views.save(self.views_path)
+            computed += 1
+            self.log(f"teacher views: {views.done}/{views.views} ({(time.perf_counter() - t0) / 60:.1f} min)")
+        return True
 
     # --- resume state -------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -205,14 +216,25 @@ class Trainer:
         x = augment(to_input(self.train_x[idx], self.mean, self.std), gen, cutout=self.cfg.cutout)
         return x.to(self.device).contiguous(memory_format=torch.channels_last)
 
+    def viewed(self, epoch: int, index: int, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """With --teacher-views: training images idx, each as one of its fixed views (chosen with the
+        draws of batch (epoch, index)), and the teachers' stored targets on them; seeds dropout too."""
+        gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, epoch, index))
+        torch.manual_seed(batch_seed(self.cfg.seed, epoch, index))
+        x, target = self.views.batch(to_input(self.train_x[idx], self.mean, self.std), torch.from_numpy(idx), gen)
+        return x.to(self.device).contiguous(memory_format=torch.channels_last), target.to(self.device)
+
     def train_step(self, epoch: int, index: int, order: torch.Tensor) -> tuple[float, int]:
         cfg, bs = self.cfg, self.cfg.batch_size
         idx = order[index * bs:(index + 1) * bs].numpy()
-        x = self.augmented(epoch, index, idx)
+        if self.views is not None:
+            x, target = self.viewed(epoch, index, idx)
+        else:
+            x = self.augmented(epoch, index, idx)
+            target = teacher_probs(self.teachers, x, cfg.distill_temp) if self.teachers else None
         y = torch.from_numpy(self.train_y[idx]).to(self.device)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(epoch * self.steps_per_epoch + index, self.cycle_steps, cfg)
-        target = teacher_probs(self.teachers, x, cfg.distill_temp) if self.teachers else None
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16):
             logits = self.model(x)
@@ -231,6 +253,9 @@ class Trainer:
         from tqdm import tqdm
 
         cfg, steps_done = self.cfg, 0
+        if self.views is not None and not self.prepare_views(progress):
+            self.save_state()
+            return False
         while self.epoch < cfg.epochs:
             order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(
                 batch_seed(cfg.seed, self.epoch, -1)))
@@ -366,6 +391,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha,
                    help="weight of the teachers' soft targets; 1 - alpha goes to the labels")
     p.add_argument("--distill-temp", type=float, default=d.distill_temp, help="softmax temperature T")
+    p.add_argument("--teacher-views", type=int, default=d.teacher_views, metavar="V",
+                   help="run the teachers once on V fixed augmented views of each image (kept in STATE.views) "
+                        "instead of on every batch: they then cost V epochs of forward passes in all; the "
+                        "student trains on those views (default 0: fresh views, teachers every batch)")
     p.add_argument("--swa", type=int, default=d.swa, metavar="N",
                    help="average the weights of the last N epochs, run at a constant --swa-lr (stochastic "
                         "weight averaging, Izmailov et al. 2018; 0: off)")
@@ -386,6 +415,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--swa must be between 0 and --epochs, and --swa-lr positive")
     if not 0.0 <= a.distill_alpha <= 1.0 or a.distill_temp <= 0:
         p.error("--distill-alpha must be in [0, 1] and --distill-temp positive")
+    if a.teacher_views < 0 or (a.teacher_views and not a.teacher):
+        p.error("--teacher-views needs --teacher, and must be 0 (off) or a positive number of views")
     return a
 
 
@@ -396,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                       a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
                       str(Path(a.init).resolve()) if a.init else None, a.cutout,
                       tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp,
-                      a.swa, a.swa_lr, a.arch)
+                      a.swa, a.swa_lr, a.arch, a.teacher_views)
     out = Path(a.out)
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
