@@ -55,6 +55,10 @@ def test_teacher_sees_the_image_in_its_own_normalisation(tmp_path):
         want = torch.softmax(model(x_teacher) / 3.0, 1)
     assert torch.allclose(got, want, atol=2e-2)  # bf16 autocast inside teacher_probs
     assert torch.allclose(got.sum(1), torch.ones(4), atol=1e-5)
+    # flip: the mean over the image and its mirror image
+    with torch.no_grad():
+        mirrored = torch.softmax(model(x_teacher.flip(-1)) / 3.0, 1)
+    assert torch.allclose(teacher_probs([teacher], x_student, 3.0, flip=True), (want + mirrored) / 2, atol=2e-2)
     # two copies of one teacher average to the same distribution
     assert torch.allclose(teacher_probs([teacher, teacher], x_student, 3.0), got, atol=1e-6)
     assert teacher.sha256 == hashlib.sha256((tmp_path / "t.pt").read_bytes()).hexdigest()

@@ -119,6 +119,8 @@ def test_teachers_run_v_times_and_an_interrupted_precomputation_gives_the_same_s
     assert "teacher views: 3/3 from" in capsys.readouterr().out and calls["views"] == 0
     assert train.main(["--data", str(data), "--out", str(resumed), *run, "--distill-temp", "2"]) == 0
     assert calls["views"] == 3
+    assert train.main(["--data", str(data), "--out", str(resumed), *run, "--teacher-flip"]) == 0
+    assert calls["views"] == 6
     # views change training: online distillation with the same seed gives other weights
     online = tmp_path / "online.pt"
     assert train.main(["--data", str(data), "--out", str(online), *run[:-4], "--cutout", "8"]) == 0
@@ -126,8 +128,10 @@ def test_teachers_run_v_times_and_an_interrupted_precomputation_gives_the_same_s
     assert any(not torch.equal(v, c[k]) for k, v in a["state_dict"].items() if v.is_floating_point())
 
 
-@pytest.mark.parametrize("extra", [["--teacher-views", "4"], ["--teacher", "t.pt", "--teacher-views", "-1"]])
-def test_teacher_views_option_errors(tmp_path, capsys, extra):
+@pytest.mark.parametrize("extra, named", [(["--teacher-views", "4"], "--teacher-views"),
+                                          (["--teacher", "t.pt", "--teacher-views", "-1"], "--teacher-views"),
+                                          (["--teacher-flip"], "--teacher-flip")])
+def test_teacher_views_and_flip_option_errors(tmp_path, capsys, extra, named):
     with pytest.raises(SystemExit) as e:
         train.main(["--out", str(tmp_path / "m.pt"), *extra])
-    assert e.value.code == 2 and "--teacher-views" in capsys.readouterr().err
+    assert e.value.code == 2 and named in capsys.readouterr().err

@@ -68,15 +68,18 @@ def load_teacher(path: Path, mean: torch.Tensor, std: torch.Tensor, num_classes:
 
 
 @torch.no_grad()
-def teacher_probs(teachers: list[Teacher], x: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Mean of the teachers' softmax(logits / T) on the student's normalised batch x, in fp32."""
+def teacher_probs(teachers: list[Teacher], x: torch.Tensor, temperature: float, flip: bool = False) -> torch.Tensor:
+    """Mean of the teachers' softmax(logits / T) on the student's normalised batch x, in fp32; with flip,
+    each teacher's is the mean over x and its mirror image (the teachers' test-time augmentation)."""
+    inputs = [x, x.flip(-1)] if flip else [x]
     total = None
     for t in teachers:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            logits = t.model(x * t.scale + t.shift)
-        p = F.softmax(logits.float() / temperature, dim=1)
-        total = p if total is None else total + p
-    return total / len(teachers)
+        for xi in inputs:
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                logits = t.model(xi * t.scale + t.shift)
+            p = F.softmax(logits.float() / temperature, dim=1)
+            total = p if total is None else total + p
+    return total / (len(teachers) * len(inputs))
 
 
 def distill_loss(student_logits: torch.Tensor, target_probs: torch.Tensor, labels: torch.Tensor,

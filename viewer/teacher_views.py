@@ -59,13 +59,15 @@ class TeacherViews:
         atomic_save({"key": self.key, "done": self.done, "probs": self.probs}, path)
 
     def compute_next(self, teachers: list[Teacher], images: Callable[[torch.Tensor], torch.Tensor],
-                     temperature: float, device: torch.device, batch: int = 500, bar=None) -> None:
+                     temperature: float, device: torch.device, batch: int = 500, bar=None,
+                     flip: bool = False) -> None:
         """Fill in view number `done`: images(idx) gives the normalised training images idx (n, c, h, w)."""
         v = self.done
         for start in range(0, self.n, batch):
             idx = torch.arange(start, min(start + batch, self.n))
             x = apply(images(idx), self.draws.take((torch.full_like(idx, v), idx)), self.pad, self.cutout)
-            p = teacher_probs(teachers, x.to(device).contiguous(memory_format=torch.channels_last), temperature)
+            p = teacher_probs(teachers, x.to(device).contiguous(memory_format=torch.channels_last), temperature,
+                              flip)
             if self.probs is None:
                 self.probs = torch.zeros(self.views, self.n, p.shape[1], dtype=torch.float16)
             self.probs[v, idx] = p.cpu().to(torch.float16)

@@ -63,6 +63,7 @@ class TrainConfig:
     swa_lr: float = 0.01             # the constant learning rate of those epochs
     arch: str = "allcnn_c"           # or "airbench" (a faster network, for teachers)
     teacher_views: int = 0           # > 0: distil from this many fixed views per image (viewer/teacher_views.py)
+    teacher_flip: bool = False       # each teacher's target averages the image and its mirror image
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -155,6 +156,7 @@ class Trainer:
                          for p in self.cfg.teachers]
         if self.cfg.teacher_views:
             key = {"teachers": [t.sha256 for t in self.teachers], "temperature": self.cfg.distill_temp,
+                   "flip": self.cfg.teacher_flip,
                    "data_sha256": self.data.sha256, "mean": self.mean.tolist(), "std": self.std.tolist()}
             self.views = TeacherViews(self.cfg.teacher_views, len(self.train_x),
                                       batch_seed(self.cfg.seed, -3, -3), key, cutout=self.cfg.cutout)
@@ -174,7 +176,8 @@ class Trainer:
                 return False
             with tqdm(total=views.n, disable=not progress, unit="img", dynamic_ncols=True,
                       desc=f"teacher view {views.done + 1}/{views.views}") as bar:
-                views.compute_next(self.teachers, images, self.cfg.distill_temp, self.device, bar=bar)
+                views.compute_next(self.teachers, images, self.cfg.distill_temp, self.device, bar=bar,
+                                   flip=self.cfg.teacher_flip)
             views.save(self.views_path)
             computed += 1
             self.log(f"teacher views: {views.done}/{views.views} ({(time.perf_counter() - t0) / 60:.1f} min)")
@@ -231,7 +234,7 @@ class Trainer:
             x, target = self.viewed(epoch, index, idx)
         else:
             x = self.augmented(epoch, index, idx)
-            target = teacher_probs(self.teachers, x, cfg.distill_temp) if self.teachers else None
+            target = teacher_probs(self.teachers, x, cfg.distill_temp, cfg.teacher_flip) if self.teachers else None
         y = torch.from_numpy(self.train_y[idx]).to(self.device)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(epoch * self.steps_per_epoch + index, self.cycle_steps, cfg)
@@ -395,6 +398,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="run the teachers once on V fixed augmented views of each image (kept in STATE.views) "
                         "instead of on every batch: they then cost V epochs of forward passes in all; the "
                         "student trains on those views (default 0: fresh views, teachers every batch)")
+    p.add_argument("--teacher-flip", action="store_true",
+                   help="each teacher's target is the mean over the image and its mirror image (the teachers' "
+                        "test-time augmentation; twice their cost)")
     p.add_argument("--swa", type=int, default=d.swa, metavar="N",
                    help="average the weights of the last N epochs, run at a constant --swa-lr (stochastic "
                         "weight averaging, Izmailov et al. 2018; 0: off)")
@@ -415,6 +421,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--swa must be between 0 and --epochs, and --swa-lr positive")
     if not 0.0 <= a.distill_alpha <= 1.0 or a.distill_temp <= 0:
         p.error("--distill-alpha must be in [0, 1] and --distill-temp positive")
+    if a.teacher_flip and not a.teacher:
+        p.error("--teacher-flip needs --teacher")
     if a.teacher_views < 0 or (a.teacher_views and not a.teacher):
         p.error("--teacher-views needs --teacher, and must be 0 (off) or a positive number of views")
     return a
@@ -427,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                       a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
                       str(Path(a.init).resolve()) if a.init else None, a.cutout,
                       tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp,
-                      a.swa, a.swa_lr, a.arch, a.teacher_views)
+                      a.swa, a.swa_lr, a.arch, a.teacher_views, a.teacher_flip)
     out = Path(a.out)
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
