@@ -211,20 +211,23 @@ class Trainer:
         self.swa_avg = WeightAverage(swa.get("avg"), swa.get("count", 0))
 
     # --- training -----------------------------------------------------------------------------------
+    def batch_rng(self, epoch: int, index: int) -> torch.Generator:
+        """The augmentation draws' generator of batch (epoch, index); also seeds that batch's dropout draws."""
+        seed = batch_seed(self.cfg.seed, epoch, index)
+        torch.manual_seed(seed)
+        return torch.Generator().manual_seed(seed)
+
     def augmented(self, epoch: int, index: int, idx: np.ndarray) -> torch.Tensor:
-        """Training images idx, augmented with the draws of batch (epoch, index), on the device; also seeds
-        the dropout draws of that batch."""
-        gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, epoch, index))
-        torch.manual_seed(batch_seed(self.cfg.seed, epoch, index))  # dropout draws
-        x = augment(to_input(self.train_x[idx], self.mean, self.std), gen, cutout=self.cfg.cutout)
+        """Training images idx, augmented with the draws of batch (epoch, index), on the device."""
+        x = augment(to_input(self.train_x[idx], self.mean, self.std), self.batch_rng(epoch, index),
+                    cutout=self.cfg.cutout)
         return x.to(self.device).contiguous(memory_format=torch.channels_last)
 
     def viewed(self, epoch: int, index: int, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """With --teacher-views: training images idx, each as one of its fixed views (chosen with the
-        draws of batch (epoch, index)), and the teachers' stored targets on them; seeds dropout too."""
-        gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, epoch, index))
-        torch.manual_seed(batch_seed(self.cfg.seed, epoch, index))
-        x, target = self.views.batch(to_input(self.train_x[idx], self.mean, self.std), torch.from_numpy(idx), gen)
+        draws of batch (epoch, index)), and the teachers' stored targets on them, on the device."""
+        x, target = self.views.batch(to_input(self.train_x[idx], self.mean, self.std), torch.from_numpy(idx),
+                                     self.batch_rng(epoch, index))
         return x.to(self.device).contiguous(memory_format=torch.channels_last), target.to(self.device)
 
     def train_step(self, epoch: int, index: int, order: torch.Tensor) -> tuple[float, int]:
