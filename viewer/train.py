@@ -161,25 +161,24 @@ class Trainer:
             self.views = TeacherViews(self.cfg.teacher_views, len(self.train_x),
                                       batch_seed(self.cfg.seed, -3, -3), key, cutout=self.cfg.cutout)
 
-    def prepare_views(self, progress: bool = True, max_views: int | None = None) -> bool:
+    def prepare_views(self, progress: bool = True) -> bool:
         """Compute the teachers' targets on the fixed views not yet in the views file (each view saved as
-        it finishes); False when stopped (a signal, or max_views computed) before all are done."""
+        it finishes); False when a signal stopped it before all were done."""
         from tqdm import tqdm
 
         views = self.views
-        if views.done == 0 and views.load(self.views_path) and views.done:
+        if views.load(self.views_path):
             self.log(f"teacher views: {views.done}/{views.views} from {self.views_path}")
         images = (lambda idx: to_input(self.train_x[idx.numpy()], self.mean, self.std))
-        computed, t0 = 0, time.perf_counter()
+        t0 = time.perf_counter()
         while views.done < views.views:
-            if self.stop_requested or (max_views is not None and computed >= max_views):
+            if self.stop_requested:
                 return False
             with tqdm(total=views.n, disable=not progress, unit="img", dynamic_ncols=True,
                       desc=f"teacher view {views.done + 1}/{views.views}") as bar:
                 views.compute_next(self.teachers, images, self.cfg.distill_temp, self.device, bar=bar,
                                    flip=self.cfg.teacher_flip)
             views.save(self.views_path)
-            computed += 1
             self.log(f"teacher views: {views.done}/{views.views} ({(time.perf_counter() - t0) / 60:.1f} min)")
         return True
 
