@@ -1,8 +1,8 @@
 """Knowledge distillation for `python -m viewer.train --teacher CKPT ...` (Hinton et al. 2015).
 
-The teachers are finished checkpoints of this tool's training (All-CNN-C, or the faster `airbench`
-network, trained by this code on the same training set). Each batch, after augmentation, goes through
-every teacher (eval mode, no gradients); their softened class probabilities are averaged, and the student's loss is
+The teachers are finished checkpoints of this tool's training (All-CNN-C, or one of the teacher networks
+`airbench`, `resnet9`, `resnet18`, trained by this code on the same training set). Each batch, after
+augmentation, goes through every teacher (eval mode, no gradients); their softened class probabilities are averaged, and the student's loss is
 
     (1 - alpha) * cross_entropy(student, label, label_smoothing) + alpha * T^2 * KL(teacher_T || student_T)
 

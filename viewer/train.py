@@ -1,7 +1,8 @@
 """Train All-CNN-C on CIFAR-10:  python -m viewer.train [--epochs 35] [--resume]
 
---arch airbench trains a different network instead, about 2.2x faster here (after airbench94, Jordan 2024;
-see viewer/core/models.py), meant as a distillation teacher (--teacher) for All-CNN-C.
+--arch airbench|resnet9|resnet18 trains a different network instead (viewer/core/teacher_nets.py), meant
+only as a distillation teacher (--teacher) for All-CNN-C: airbench is about 2.2x faster here, the ResNets
+slower and more accurate.
 
 bf16 autocast + channels_last on the CPU (about 2x fp32 on this machine), a one-cycle learning-rate
 schedule, random translations (reflect-pad 4 + crop) and horizontal flips, label smoothing, and with
@@ -61,7 +62,7 @@ class TrainConfig:
     distill_temp: float = 4.0        # softmax temperature of the soft targets
     swa: int = 0                     # average the weights of the last N epochs (viewer/swa.py)
     swa_lr: float = 0.01             # the constant learning rate of those epochs
-    arch: str = "allcnn_c"           # or "airbench" (a faster network, for teachers)
+    arch: str = "allcnn_c"           # or a teacher network: "airbench", "resnet9", "resnet18"
     teacher_views: int = 0           # > 0: distil from this many fixed views per image (viewer/teacher_views.py)
     teacher_flip: bool = False       # each teacher's target averages the image and its mirror image
 
@@ -374,8 +375,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--snapshot", metavar="PATH", help="write the resume state's current model as a checkpoint "
                    "(marked interim, test accuracy measured) to PATH, then exit; the run itself is untouched")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch,
-                   help="the network: All-CNN-C (the viewer's model), or airbench, a different, faster "
-                        "one meant as a --teacher (after airbench94, Jordan 2024)")
+                   help="the network: All-CNN-C (the viewer's model), or one meant only as a --teacher: "
+                        "airbench (after airbench94, Jordan 2024; about 2x faster), resnet9 (Page 2018) or "
+                        "resnet18 (He et al. 2016), larger, slower and more accurate")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (SGD, Nesterov momentum 0.9)")

@@ -1,4 +1,4 @@
-"""Model definitions and a small registry of architectures by name.
+"""All-CNN-C and the registry of architectures by name (the teacher networks are in teacher_nets.py).
 
 All-CNN-C follows Springenberg et al. 2015, Table 2 (CIFAR-10, 32x32 RGB). Each convolution is wrapped
 in a `ConvBlock` (conv -> optional BatchNorm -> ReLU) so that the block's output is the post-ReLU
@@ -11,18 +11,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .blocks import ConvBlock
+from .teacher_nets import Airbench, ResNet9, ResNet18
 
-class ConvBlock(nn.Module):
-    """conv -> (BatchNorm) -> ReLU; the block's output is what the viewer calls the layer's activation."""
-
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, bn: bool = True):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=not bn)
-        self.bn = nn.BatchNorm2d(cout) if bn else nn.Identity()
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)))
+__all__ = ["ARCHITECTURES", "AllCNNC", "ConvBlock", "build_model"]
 
 
 class AllCNNC(nn.Module):
@@ -57,49 +49,11 @@ class AllCNNC(nn.Module):
         return self.pool(x).flatten(1)
 
 
-class PoolGroup(nn.Module):
-    """conv 3x3 -> max-pool 2 -> BatchNorm -> ReLU -> conv 3x3 -> BatchNorm -> ReLU (halves the map)."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
-        self.pool = nn.MaxPool2d(2)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.relu1 = nn.ReLU()
-        self.block2 = ConvBlock(cout, cout, 3, padding=1)
-        with torch.no_grad():  # start both convolutions near the identity on their first channels
-            for conv in (self.conv1, self.block2.conv):
-                nn.init.dirac_(conv.weight[:min(cin, conv.out_channels)])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block2(self.relu1(self.bn1(self.pool(self.conv1(x)))))
-
-
-class Airbench(nn.Module):
-    """A fast CIFAR-10 network after airbench94 (K. Jordan 2024, "94% on CIFAR-10 in 3.29 seconds"): a 2x2
-    stem conv, three conv-pool groups of widths 64/256/256, max-pool 3 and a linear layer; ReLU for GELU
-    and no fixed whitening stem. About 2.2x the images/s of All-CNN-C in training on our CPU; used as a
-    distillation teacher (`python -m viewer.train --arch airbench`), not as the viewer's model."""
-
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, widths: tuple[int, int, int] = (64, 256, 256)):
-        super().__init__()
-        w1, w2, w3 = widths
-        self.stem = nn.Conv2d(in_channels, 24, 2)  # 32x32 -> 31x31
-        self.relu = nn.ReLU()
-        self.group1 = PoolGroup(24, w1)   # -> 15x15
-        self.group2 = PoolGroup(w1, w2)   # -> 7x7
-        self.group3 = PoolGroup(w2, w3)   # -> 3x3
-        self.pool = nn.AdaptiveMaxPool2d(1)
-        self.fc = nn.Linear(w3, num_classes, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.group3(self.group2(self.group1(self.relu(self.stem(x)))))
-        return self.fc(self.pool(x).flatten(1))
-
-
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "allcnn_c": AllCNNC,
     "airbench": Airbench,
+    "resnet9": ResNet9,
+    "resnet18": ResNet18,
 }
 
 
