@@ -2,7 +2,7 @@
 
 --arch airbench|resnet9|resnet18 trains a different network instead (viewer/core/teacher_nets.py), meant
 only as a distillation teacher (--teacher) for All-CNN-C: airbench is about 2.2x faster here, the ResNets
-slower and more accurate.
+slower (and, in their papers, more accurate).
 
 bf16 autocast + channels_last on the CPU (about 2x fp32 on this machine), a one-cycle learning-rate
 schedule, random translations (reflect-pad 4 + crop) and horizontal flips, label smoothing, and with
@@ -377,7 +377,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch,
                    help="the network: All-CNN-C (the viewer's model), or one meant only as a --teacher: "
                         "airbench (after airbench94, Jordan 2024; about 2x faster), resnet9 (Page 2018) or "
-                        "resnet18 (He et al. 2016), larger, slower and more accurate")
+                        "resnet18 (He et al. 2016), larger and slower, and more accurate in "
+                        "their papers")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (SGD, Nesterov momentum 0.9)")
@@ -393,7 +394,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cutout", type=int, default=d.cutout, metavar="N",
                    help="blank a random N x N square of each training image (DeVries & Taylor 2017; 0: off)")
     p.add_argument("--teacher", metavar="CHECKPOINT", action="append", default=[],
-                   help="distil from this finished checkpoint of this command (either --arch; repeat for an "
+                   help="distil from this finished checkpoint of this command (any --arch; repeat for an "
                         "ensemble: their softened probabilities are averaged; Hinton et al. 2015, not in the paper)")
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha,
                    help="weight of the teachers' soft targets; 1 - alpha goes to the labels")

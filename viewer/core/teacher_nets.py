@@ -104,7 +104,7 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """ResNet-18 (He et al. 2016) in its common CIFAR form: a 3x3 stem without pooling, four stages of two
     basic blocks (64, 128, 256, 512 wide; stride 2 into each but the first), global average pool and a
-    linear layer. 11.17M parameters, the slowest and most accurate teacher here."""
+    linear layer. 11.17M parameters, the slowest teacher here (95%+ on CIFAR-10 in published runs)."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
