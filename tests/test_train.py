@@ -173,6 +173,21 @@ def test_init_refuses_missing_interim_and_foreign_checkpoints(tmp_path, capsys):
     assert not (tmp_path / "n.pt").exists()
 
 
+def test_batched_augmentation_equals_cropping_each_image_by_hand():
+    from viewer.augment import apply, draw
+    x = torch.rand(300, 3, 32, 32)
+    d = draw(300, torch.Generator().manual_seed(5), cutout=12)
+    out = apply(x, d, pad=4, cutout=12)
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4), mode="reflect")
+    for i in range(300):  # the reference: one image at a time, plain slicing
+        want = padded[i, :, d.dy[i]:d.dy[i] + 32, d.dx[i]:d.dx[i] + 32]
+        want = want.flip(-1) if d.flip[i] else want.clone()
+        y0, x0 = int(d.cy[i]), int(d.cx[i])
+        want[:, max(y0, 0):max(y0 + 12, 0), max(x0, 0):max(x0 + 12, 0)] = 0.0
+        assert torch.equal(out[i], want), i
+    assert d.flip.any() and (~d.flip).any() and (d.dy == 0).any() and (d.dx == 8).any()
+
+
 def test_cutout_blanks_one_clipped_square_and_leaves_the_rest_alone():
     x = torch.rand(2000, 3, 32, 32) + 1.0  # no zeros anywhere before cutout
     plain = train.augment(x, torch.Generator().manual_seed(3))

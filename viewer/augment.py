@@ -44,17 +44,21 @@ def draw(n: int, gen: torch.Generator, h: int = 32, w: int = 32, pad: int = 4, c
 def apply(x: torch.Tensor, d: Draws, pad: int = 4, cutout: int = 0) -> torch.Tensor:
     """x (n, c, h, w) augmented by the draws d: the h x w window at (dy, dx) of the reflect-padded image,
     flipped left-right where flip, and with cutout > 0 the cutout x cutout square at (cy, cx) set to 0,
-    which on normalised input is the mean colour."""
-    n, _, h, w = x.shape
+    which on normalised input is the mean colour. One gather for the whole batch, on x's device (the
+    draws, made on the CPU, are moved there)."""
+    n, c, h, w = x.shape
+    dev = x.device
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    out = torch.empty_like(x)
-    for i in range(n):
-        crop = padded[i, :, d.dy[i]:d.dy[i] + h, d.dx[i]:d.dx[i] + w]
-        out[i] = crop.flip(-1) if d.flip[i] else crop
+    ys = d.dy.to(dev).view(n, 1) + torch.arange(h, device=dev).view(1, h)             # (n, h) rows
+    cols = torch.arange(w, device=dev).view(1, w)
+    cols = torch.where(d.flip.to(dev).view(n, 1), w - 1 - cols, cols)                   # mirrored where flip
+    xs = d.dx.to(dev).view(n, 1) + cols                                                  # (n, w) columns
+    out = padded[torch.arange(n, device=dev).view(n, 1, 1, 1), torch.arange(c, device=dev).view(1, c, 1, 1),
+                 ys.view(n, 1, h, 1), xs.view(n, 1, 1, w)]
     if cutout > 0:
-        cy, cx = d.cy.view(n, 1, 1), d.cx.view(n, 1, 1)
-        ys, xs = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
-        hole = (ys >= cy) & (ys < cy + cutout) & (xs >= cx) & (xs < cx + cutout)  # (n, h, w)
+        cy, cx = d.cy.to(dev).view(n, 1, 1), d.cx.to(dev).view(n, 1, 1)
+        yy, xx = torch.arange(h, device=dev).view(1, h, 1), torch.arange(w, device=dev).view(1, 1, w)
+        hole = (yy >= cy) & (yy < cy + cutout) & (xx >= cx) & (xx < cx + cutout)  # (n, h, w)
         out = out.masked_fill(hole.unsqueeze(1), 0.0)
     return out
 

@@ -82,9 +82,17 @@ def batch_seed(seed: int, epoch: int, index: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + index) % (2**63 - 1)
 
 
-def to_input(images: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, 32, 32)
-    return (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+def to_input(images: np.ndarray | torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 32, 32, 3) images -> normalised float (N, 3, 32, 32), on the images' device."""
+    x = torch.from_numpy(images) if isinstance(images, np.ndarray) else images
+    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    return (x - mean.to(x.device).view(1, 3, 1, 1)) / std.to(x.device).view(1, 3, 1, 1)
+
+
+def on_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A uint8 batch moved to the device before it is converted and augmented there: a quarter of the
+    bytes of float, and on a GPU the conversion and augmentation no longer hold up the CPU."""
+    return torch.from_numpy(images).to(device)
 
 
 @torch.no_grad()
@@ -93,7 +101,8 @@ def evaluate_accuracy(model, images: np.ndarray, labels: np.ndarray, mean, std, 
     model.eval()
     correct = 0
     for i in range(0, len(images), batch):
-        x = to_input(images[i:i + batch], mean, std).to(device).contiguous(memory_format=torch.channels_last)
+        x = to_input(on_device(images[i:i + batch], device), mean, std)
+        x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             pred = model(x).argmax(1).cpu()
         correct += int((pred == torch.from_numpy(labels[i:i + batch])).sum())
@@ -219,9 +228,9 @@ class Trainer:
 
     def augmented(self, epoch: int, index: int, idx: np.ndarray) -> torch.Tensor:
         """Training images idx, augmented with the draws of batch (epoch, index), on the device."""
-        x = augment(to_input(self.train_x[idx], self.mean, self.std), self.batch_rng(epoch, index),
-                    cutout=self.cfg.cutout)
-        return x.to(self.device).contiguous(memory_format=torch.channels_last)
+        x = augment(to_input(on_device(self.train_x[idx], self.device), self.mean, self.std),
+                    self.batch_rng(epoch, index), cutout=self.cfg.cutout)
+        return x.contiguous(memory_format=torch.channels_last)
 
     def viewed(self, epoch: int, index: int, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """With --teacher-views: training images idx, each as one of its fixed views (chosen with the
@@ -445,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if a.device == "auto" else a.device))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
     try:
         _check_writable(out)
         if (a.resume or a.snapshot) and not state_path.exists():
