@@ -5,7 +5,8 @@
 Prints overall accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:
 predicted). --flip also reports horizontal-flip test-time averaging (mean of the two softmaxes), separately.
 --ensemble CKPT (repeatable) also reports the ensemble of --checkpoint and those (mean of the softmaxes),
-e.g. to judge teachers for `python -m viewer.train --teacher`.
+e.g. to judge teachers for `python -m viewer.train --teacher`; with --flip also the ensemble whose members
+each average over the image and its mirror image (the targets of `--teacher-flip`).
 """
 from __future__ import annotations
 
@@ -85,12 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         print(report(confusion(labels, probs.argmax(1), len(classes)), classes, "horizontal-flip averaging"))
     if others:
         total = plain.copy()
+        total_flip = probs.copy() if a.flip else None
         for c, o in zip(a.ensemble, others):
-            p_o = predict(o.model, data.test.images, o.meta.get("mean", mean), o.meta.get("std", std))
-            print(f"member {c}: accuracy {(p_o.argmax(1) == labels).mean():.4f}")
+            o_mean, o_std = o.meta.get("mean", mean), o.meta.get("std", std)
+            p_o = predict(o.model, data.test.images, o_mean, o_std)
+            note = ""
+            if a.flip:
+                f_o = predict(o.model, data.test.images, o_mean, o_std, flip=True)
+                total_flip += f_o
+                note = f", {(f_o.argmax(1) == labels).mean():.4f} with flip averaging"
+            print(f"member {c}: accuracy {(p_o.argmax(1) == labels).mean():.4f}{note}")
             total += p_o
         title = f"ensemble of {1 + len(others)} checkpoints (mean of softmaxes), no test-time augmentation"
         print(report(confusion(labels, total.argmax(1), len(classes)), classes, title))
+        if a.flip:
+            title = f"ensemble of {1 + len(others)} checkpoints, each averaged over the image and its mirror image"
+            print(report(confusion(labels, total_flip.argmax(1), len(classes)), classes, title))
     return 0
 
 
