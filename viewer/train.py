@@ -179,7 +179,7 @@ class Trainer:
         views = self.views
         if views.load(self.views_path):
             self.log(f"teacher views: {views.done}/{views.views} from {self.views_path}")
-        images = (lambda idx: to_input(self.train_x[idx.numpy()], self.mean, self.std))
+        images = (lambda idx: to_input(on_device(self.train_x[idx.numpy()], self.device), self.mean, self.std))
         t0 = time.perf_counter()
         while views.done < views.views:
             if self.stop_requested:
@@ -235,9 +235,9 @@ class Trainer:
     def viewed(self, epoch: int, index: int, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """With --teacher-views: training images idx, each as one of its fixed views (chosen with the
         draws of batch (epoch, index)), and the teachers' stored targets on them, on the device."""
-        x, target = self.views.batch(to_input(self.train_x[idx], self.mean, self.std), torch.from_numpy(idx),
-                                     self.batch_rng(epoch, index))
-        return x.to(self.device).contiguous(memory_format=torch.channels_last), target.to(self.device)
+        x, target = self.views.batch(to_input(on_device(self.train_x[idx], self.device), self.mean, self.std),
+                                     torch.from_numpy(idx), self.batch_rng(epoch, index))
+        return x.contiguous(memory_format=torch.channels_last), target.to(self.device)
 
     def train_step(self, epoch: int, index: int, order: torch.Tensor) -> tuple[float, int]:
         cfg, bs = self.cfg, self.cfg.batch_size
