@@ -24,18 +24,25 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "a
 
 
 @torch.no_grad()
-def predict(model, images: np.ndarray, mean, std, flip: bool = False, batch: int = 500) -> np.ndarray:
-    """Softmax probabilities (N, classes) in fp32; with flip, the average over the image and its mirror."""
+def predict_both(model, images: np.ndarray, mean, std, mirror: bool, batch: int = 500):
+    """Softmax probabilities (N, classes) in fp32, and with mirror also their average over the image and
+    its mirror image (else None): one pass over the images for both."""
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    out = []
+    plain, averaged = [], []
     for i in range(0, len(images), batch):
         x = (torch.from_numpy(images[i:i + batch]).permute(0, 3, 1, 2).float() / 255.0 - m) / s
         p = model(x).softmax(1)
-        if flip:
-            p = (p + model(x.flip(-1)).softmax(1)) / 2
-        out.append(p.numpy())
-    return np.concatenate(out)
+        plain.append(p.numpy())
+        if mirror:
+            averaged.append(((p + model(x.flip(-1)).softmax(1)) / 2).numpy())
+    return np.concatenate(plain), (np.concatenate(averaged) if mirror else None)
+
+
+def predict(model, images: np.ndarray, mean, std, flip: bool = False, batch: int = 500) -> np.ndarray:
+    """Softmax probabilities (N, classes) in fp32; with flip, the average over the image and its mirror."""
+    plain, averaged = predict_both(model, images, mean, std, flip, batch)
+    return averaged if flip else plain
 
 
 def confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
@@ -79,20 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     classes = list(meta.get("classes", data.classes))
     labels = data.test.labels
     print(f"{a.checkpoint} on {len(labels)} test images of {a.data}")
-    plain = predict(loaded.model, data.test.images, mean, std)
+    plain, probs = predict_both(loaded.model, data.test.images, mean, std, a.flip)
     print(report(confusion(labels, plain.argmax(1), len(classes)), classes, "no test-time augmentation"))
     if a.flip:
-        probs = predict(loaded.model, data.test.images, mean, std, flip=True)
         print(report(confusion(labels, probs.argmax(1), len(classes)), classes, "horizontal-flip averaging"))
     if others:
         total = plain.copy()
         total_flip = probs.copy() if a.flip else None
         for c, o in zip(a.ensemble, others):
-            o_mean, o_std = o.meta.get("mean", mean), o.meta.get("std", std)
-            p_o = predict(o.model, data.test.images, o_mean, o_std)
+            p_o, f_o = predict_both(o.model, data.test.images, o.meta.get("mean", mean), o.meta.get("std", std),
+                                    a.flip)
             note = ""
             if a.flip:
-                f_o = predict(o.model, data.test.images, o_mean, o_std, flip=True)
                 total_flip += f_o
                 note = f", {(f_o.argmax(1) == labels).mean():.4f} with flip averaging"
             print(f"member {c}: accuracy {(p_o.argmax(1) == labels).mean():.4f}{note}")

@@ -82,17 +82,12 @@ def batch_seed(seed: int, epoch: int, index: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + index) % (2**63 - 1)
 
 
-def to_input(images: np.ndarray | torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 32, 32, 3) images -> normalised float (N, 3, 32, 32), on the images' device."""
-    x = torch.from_numpy(images) if isinstance(images, np.ndarray) else images
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    return (x - mean.to(x.device).view(1, 3, 1, 1)) / std.to(x.device).view(1, 3, 1, 1)
-
-
-def on_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A uint8 batch moved to the device before it is converted and augmented there: a quarter of the
-    bytes of float, and on a GPU the conversion and augmentation no longer hold up the CPU."""
-    return torch.from_numpy(images).to(device)
+def to_input(images: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (N, 32, 32, 3) images -> normalised float (N, 3, 32, 32) on the device. The uint8 batch moves
+    first (a quarter of the bytes of float), so on a GPU the conversion, and the augmentation after it,
+    no longer hold up the CPU."""
+    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    return (x - mean.to(device).view(1, 3, 1, 1)) / std.to(device).view(1, 3, 1, 1)
 
 
 @torch.no_grad()
@@ -101,7 +96,7 @@ def evaluate_accuracy(model, images: np.ndarray, labels: np.ndarray, mean, std, 
     model.eval()
     correct = 0
     for i in range(0, len(images), batch):
-        x = to_input(on_device(images[i:i + batch], device), mean, std)
+        x = to_input(images[i:i + batch], mean, std, device)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             pred = model(x).argmax(1).cpu()
@@ -179,7 +174,7 @@ class Trainer:
         views = self.views
         if views.load(self.views_path):
             self.log(f"teacher views: {views.done}/{views.views} from {self.views_path}")
-        images = (lambda idx: to_input(on_device(self.train_x[idx.numpy()], self.device), self.mean, self.std))
+        images = (lambda idx: to_input(self.train_x[idx.numpy()], self.mean, self.std, self.device))
         t0 = time.perf_counter()
         while views.done < views.views:
             if self.stop_requested:
@@ -228,14 +223,14 @@ class Trainer:
 
     def augmented(self, epoch: int, index: int, idx: np.ndarray) -> torch.Tensor:
         """Training images idx, augmented with the draws of batch (epoch, index), on the device."""
-        x = augment(to_input(on_device(self.train_x[idx], self.device), self.mean, self.std),
+        x = augment(to_input(self.train_x[idx], self.mean, self.std, self.device),
                     self.batch_rng(epoch, index), cutout=self.cfg.cutout)
         return x.contiguous(memory_format=torch.channels_last)
 
     def viewed(self, epoch: int, index: int, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """With --teacher-views: training images idx, each as one of its fixed views (chosen with the
         draws of batch (epoch, index)), and the teachers' stored targets on them, on the device."""
-        x, target = self.views.batch(to_input(on_device(self.train_x[idx], self.device), self.mean, self.std),
+        x, target = self.views.batch(to_input(self.train_x[idx], self.mean, self.std, self.device),
                                      torch.from_numpy(idx), self.batch_rng(epoch, index))
         return x.contiguous(memory_format=torch.channels_last), target.to(self.device)
 
