@@ -31,12 +31,14 @@ def launch(args) -> int:
         raise UsageError(str(e)) from None
     pygame.display.init()  # display and fonts only: no audio device is needed
     pygame.font.init()
-    worker = Worker(Pipeline(built.model, built.layers, built.spec, bf16=args.bf16))
+    print(f"precision: {built.precision.reason}", flush=True)
+    worker = Worker(Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16))
     try:
         screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)
         pygame.display.set_caption(f"CNN viewer - {built.name}")
-        app = App(screen, source, worker, built.layers, built.classes, built.name, "cpu", Path(args.save_dir),
-                  start_layer=args.layer, method=Method(args.method))
+        app = App(screen, source, worker, built.layers, built.classes, built.name,
+                  f"cpu, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
+                  method=Method(args.method))
         app.run(max_frames=args.max_frames, fps=args.fps)
     finally:
         worker.shutdown()

@@ -68,7 +68,8 @@ def test_swa_run_averages_the_last_epochs_and_resumes_exactly(tmp_path):
     for k in params:
         assert torch.allclose(ck["state_dict"][k], (w2[k] + w3[k]) / 2, atol=1e-6), k
     assert any(not torch.equal(w2[k], w3[k]) for k in params)  # the average is not trivially one of them
-    assert "swa_test_acc_bf16" in ck["meta"]["history"][-1]
+    last = ck["meta"]["history"][-1]  # the averaged network's per-epoch look, in training's precision
+    assert ("swa_test_acc_bf16" if ck["meta"]["train_config"]["bf16"] else "swa_test_acc_fp32") in last
     # an uninterrupted run and one stopped inside the averaged epochs give the same checkpoint
     other = tmp_path / "other.pt"
     assert train.main(["--data", str(data), "--out", str(other), *args, "--max-steps", "12"]) == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from .core.attribution import ChannelTarget, UnitTarget
 from .core.checkpoint import CheckpointError, load_model
 from .core.graph import LayerInfo, build_graph
+from .core.precision import Precision, PrecisionChoice, choose_precision
 from .core.preprocess import InputSpec
 from .core.rules import Method
 
@@ -49,8 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="reconstruction method (default: guided)")
     p.add_argument("--input-size", type=int, help="side of the square model input (default: from the "
                    "checkpoint, else 32); All-CNN-C is fully convolutional and accepts any size")
-    p.add_argument("--bf16", action="store_true", help="run the model's forward pass in bfloat16: about 2x "
-                   "faster on CPUs with bf16 support; activations and reconstructions differ slightly from fp32")
+    p.add_argument("--precision", choices=[v.value for v in Precision], default=None,
+                   help="fp32, bf16 or auto (default): bf16 (forward pass and whole-layer view) only where this "
+                        "machine runs it natively (AVX512_BF16/AMX CPUs, by their ISA flags and a timed "
+                        "convolution; bf16 GPUs), else fp32. fp32 results are exact (~1e-7 from autograd and "
+                        "Captum); bf16 ones differ slightly. On AVX2-only CPUs bf16 is emulated, 40-70x slower")
+    p.add_argument("--bf16", action="store_true", help="short for --precision bf16")
     p.add_argument("--leaves", action="store_true", help="show every leaf module as a layer (not just blocks)")
     p.add_argument("--window", default="1280x800", help="window size WxH (default 1280x800)")
     p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")
@@ -71,6 +76,7 @@ class Built:
     spec: InputSpec
     classes: list[str]
     name: str
+    precision: PrecisionChoice
 
 
 def build(args: argparse.Namespace) -> Built:
@@ -94,7 +100,12 @@ def build(args: argparse.Namespace) -> Built:
         raise UsageError(f"unknown layer '{args.layer}' (layers: {', '.join(l.name for l in layers)})")
     n_out = layers[-1].shape[0]
     classes = list(loaded.meta.get("classes", [str(i) for i in range(n_out)]))
-    return Built(loaded.model, layers, spec, classes, Path(args.model).name if ":" not in args.model else args.model)
+    if args.bf16 and args.precision not in (None, Precision.BF16.value):
+        raise UsageError(f"--bf16 and --precision {args.precision} contradict each other: give one")
+    requested = Precision.BF16 if args.bf16 else Precision(args.precision or Precision.AUTO.value)
+    precision = choose_precision(requested)
+    return Built(loaded.model, layers, spec, classes, Path(args.model).name if ":" not in args.model else args.model,
+                 precision)
 
 
 def parse_units(specs: list[str] | None, layer: str):

@@ -68,14 +68,16 @@ def load_teacher(path: Path, mean: torch.Tensor, std: torch.Tensor, num_classes:
 
 
 @torch.no_grad()
-def teacher_probs(teachers: list[Teacher], x: torch.Tensor, temperature: float, flip: bool = False) -> torch.Tensor:
+def teacher_probs(teachers: list[Teacher], x: torch.Tensor, temperature: float, flip: bool = False,
+                  bf16: bool = False) -> torch.Tensor:
     """Mean of the teachers' softmax(logits / T) on the student's normalised batch x, in fp32; with flip,
-    each teacher's is the mean over x and its mirror image (the teachers' test-time augmentation)."""
+    each teacher's is the mean over x and its mirror image (the teachers' test-time augmentation); with
+    bf16, the teachers run under bf16 autocast (training's precision, viewer/core/precision.py)."""
     inputs = [x, x.flip(-1)] if flip else [x]
     total = None
     for t in teachers:
         for xi in inputs:
-            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = t.model(xi * t.scale + t.shift)
             p = F.softmax(logits.float() / temperature, dim=1)
             total = p if total is None else total + p

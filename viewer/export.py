@@ -54,7 +54,8 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
                         "inactive": r.inactive, "files": [f"{stem}_{method.value}.png", f"{stem}_{method.value}_heat.png"]})
     order = np.argsort(-base.probs)[:5]
     info = {"source": source_name, "layer": layer, "method": method.value,
-            "input_size": list(pipe.spec.size), "feature_map_scale": scale,
+            "input_size": list(pipe.spec.size), "precision": "bf16" if pipe.bf16 else "fp32",
+            "feature_map_scale": scale,
             "predictions": [{"class": classes[i] if i < len(classes) else str(i), "index": int(i),
                              "probability": float(base.probs[i])} for i in order],
             "units": records}
@@ -80,7 +81,7 @@ def export(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"{out}: cannot create the output folder ({e.strerror})") from None
-    pipe = Pipeline(built.model, built.layers, built.spec, bf16=args.bf16)
+    pipe = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16)
     method = Method(args.method)
     try:
         if isinstance(src, FolderSource):

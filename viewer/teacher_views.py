@@ -60,14 +60,14 @@ class TeacherViews:
 
     def compute_next(self, teachers: list[Teacher], images: Callable[[torch.Tensor], torch.Tensor],
                      temperature: float, device: torch.device, batch: int = 500, bar=None,
-                     flip: bool = False) -> None:
+                     flip: bool = False, bf16: bool = False) -> None:
         """Fill in view number `done`: images(idx) gives the normalised training images idx (n, c, h, w)."""
         v = self.done
         for start in range(0, self.n, batch):
             idx = torch.arange(start, min(start + batch, self.n))
             x = apply(images(idx), self.draws.take((torch.full_like(idx, v), idx)), self.pad, self.cutout)
             p = teacher_probs(teachers, x.to(device).contiguous(memory_format=torch.channels_last), temperature,
-                              flip)
+                              flip, bf16)
             if self.probs is None:
                 self.probs = torch.zeros(self.views, self.n, p.shape[1], dtype=torch.float16)
             self.probs[v, idx] = p.cpu().to(torch.float16)

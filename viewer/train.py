@@ -4,7 +4,9 @@
 only as a distillation teacher (--teacher) for All-CNN-C: airbench is about 2.2x faster here, the ResNets
 slower (and, in their papers, more accurate).
 
-bf16 autocast + channels_last on the CPU (about 2x fp32 on this machine), a one-cycle learning-rate
+bf16 autocast where the machine runs it natively (--precision auto: a GPU with bf16, or a CPU with
+AVX512_BF16 / AMX, about 2x fp32 there; fp32 elsewhere, where bf16 would be emulated and 40-70x slower;
+viewer/core/precision.py) + channels_last, a one-cycle learning-rate
 schedule, random translations (reflect-pad 4 + crop) and horizontal flips, label smoothing, and with
 --cutout N a random N x N square of each training image set to the mean colour (DeVries & Taylor 2017,
 not in the paper). With --swa N the last N epochs keep a constant learning rate and their weights are
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from .augment import augment
 from .core.checkpoint import atomic_save, make_checkpoint
 from .core.models import ARCHITECTURES, build_model
+from .core.precision import Precision, choose_precision
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
 from .distill import describe, distill_loss, load_teacher, read_finished, teacher_probs
 from .swa import WeightAverage, recompute_bn
@@ -65,6 +68,7 @@ class TrainConfig:
     arch: str = "allcnn_c"           # or a teacher network: "airbench", "resnet9", "resnet18"
     teacher_views: int = 0           # > 0: distil from this many fixed views per image (viewer/teacher_views.py)
     teacher_flip: bool = False       # each teacher's target averages the image and its mirror image
+    bf16: bool = False               # bf16 autocast (chosen by --precision; runs before this field: bf16)
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -182,7 +186,7 @@ class Trainer:
             with tqdm(total=views.n, disable=not progress, unit="img", dynamic_ncols=True,
                       desc=f"teacher view {views.done + 1}/{views.views}") as bar:
                 views.compute_next(self.teachers, images, self.cfg.distill_temp, self.device, bar=bar,
-                                   flip=self.cfg.teacher_flip)
+                                   flip=self.cfg.teacher_flip, bf16=self.cfg.bf16)
             views.save(self.views_path)
             self.log(f"teacher views: {views.done}/{views.views} ({(time.perf_counter() - t0) / 60:.1f} min)")
         return True
@@ -201,7 +205,8 @@ class Trainer:
         st = torch.load(self.state_path, map_location=self.device, weights_only=True)
         if st.get("format") != RESUME_FORMAT:
             raise DataError(f"{self.state_path}: not a training resume state")
-        saved = {**TrainConfig().__dict__, **st["config"]}  # a key added since then has its default
+        # a key added since then has its default; states saved before --precision all trained in bf16
+        saved = {**TrainConfig().__dict__, "bf16": True, **st["config"]}
         if saved != self.cfg.__dict__:
             diff = {k: (saved.get(k), v) for k, v in self.cfg.__dict__.items() if saved.get(k) != v}
             raise DataError(f"{self.state_path}: saved with other settings {diff}; pass the same options to resume")
@@ -241,12 +246,13 @@ class Trainer:
             x, target = self.viewed(epoch, index, idx)
         else:
             x = self.augmented(epoch, index, idx)
-            target = teacher_probs(self.teachers, x, cfg.distill_temp, cfg.teacher_flip) if self.teachers else None
+            target = (teacher_probs(self.teachers, x, cfg.distill_temp, cfg.teacher_flip, cfg.bf16)
+                      if self.teachers else None)
         y = torch.from_numpy(self.train_y[idx]).to(self.device)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(epoch * self.steps_per_epoch + index, self.cycle_steps, cfg)
         self.model.train()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = self.model(x)
             if target is None:
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
@@ -289,18 +295,19 @@ class Trainer:
             bar.close()
             self.wall += time.perf_counter() - t0
             test_acc = evaluate_accuracy(self.model, self.data.test.images, self.data.test.labels, self.mean,
-                                         self.std, self.device, bf16=True)
+                                         self.std, self.device, bf16=cfg.bf16)
+            acc_key = "test_acc_bf16" if cfg.bf16 else "test_acc_fp32"  # the per-epoch look, in training's precision
             entry = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(seen, 1),
-                     "train_acc": correct / max(seen, 1), "test_acc_bf16": test_acc, "wall_s": self.wall}
+                     "train_acc": correct / max(seen, 1), acc_key: test_acc, "wall_s": self.wall}
             swa_note = ""
             if self.epoch + 1 > cfg.epochs - cfg.swa:  # an averaged epoch
                 self.swa_avg.add(self.model)
                 swa_model = self.swa_model(limit=10_000)  # BatchNorm measured on 10k images: a quick look
                 entry["swa_models"] = self.swa_avg.count
-                entry["swa_test_acc_bf16"] = evaluate_accuracy(
+                entry["swa_" + acc_key] = evaluate_accuracy(
                     swa_model, self.data.test.images, self.data.test.labels, self.mean, self.std, self.device,
-                    bf16=True)
-                swa_note = f", average of {self.swa_avg.count}: {entry['swa_test_acc_bf16']:.4f}"
+                    bf16=cfg.bf16)
+                swa_note = f", average of {self.swa_avg.count}: {entry['swa_' + acc_key]:.4f}"
             self.history.append(entry)
             self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: loss {entry['train_loss']:.4f} train acc "
                      f"{entry['train_acc']:.4f} test acc {test_acc:.4f}{swa_note} ({self.wall / 60:.1f} min total)")
@@ -325,7 +332,7 @@ class Trainer:
     def swa_model(self, limit: int | None = None) -> torch.nn.Module:
         """The averaged weights with BatchNorm statistics measured on `limit` training images (all: None)."""
         model = self.swa_avg.averaged(self.model)
-        recompute_bn(model, self.bn_batches(limit), bf16=True)
+        recompute_bn(model, self.bn_batches(limit), bf16=self.cfg.bf16)
         return model
 
     def final_checkpoint(self, argv: list[str], interim: bool = False) -> dict:
@@ -420,6 +427,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--max-steps", type=int, default=None, help="stop (saving the resume state) after N steps")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--precision", choices=[v.value for v in Precision], default=Precision.AUTO.value,
+                   help="bf16 autocast or fp32; auto (default): bf16 only where this machine runs it natively "
+                        "(a CPU with AVX512_BF16/AMX, checked by its ISA flags and a timed convolution, or a GPU "
+                        "with bf16), fp32 elsewhere (AVX2-only CPUs emulate bf16 40-70x slower)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
     a = p.parse_args(argv)
     if a.cutout < 0:
@@ -440,15 +451,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parse_args(argv)
-    cfg = TrainConfig(a.epochs, a.batch_size, a.lr, a.weight_decay, a.label_smoothing, a.warmup,
-                      a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
-                      str(Path(a.init).resolve()) if a.init else None, a.cutout,
-                      tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp,
-                      a.swa, a.swa_lr, a.arch, a.teacher_views, a.teacher_flip)
     out = Path(a.out)
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if a.device == "auto" else a.device))
+    precision = choose_precision(Precision(a.precision), device)
+    print(f"precision: {precision.reason}", flush=True)
+    cfg = TrainConfig(a.epochs, a.batch_size, a.lr, a.weight_decay, a.label_smoothing, a.warmup,
+                      a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
+                      str(Path(a.init).resolve()) if a.init else None, a.cutout,
+                      tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp,
+                      a.swa, a.swa_lr, a.arch, a.teacher_views, a.teacher_flip, precision.bf16)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
     try:

@@ -53,11 +53,12 @@ class Pipeline:
     """Model + analyzer + input spec: computes a Result from a Request (on whatever thread calls it)."""
 
     def __init__(self, model: torch.nn.Module, layers: list[LayerInfo], spec: InputSpec, bf16: bool = False):
-        """bf16: run the forward pass in bfloat16 (--bf16; faster, slightly different from fp32)."""
-        self.model, self.layers, self.spec = model, {l.name: l for l in layers}, spec
+        """bf16 (the --precision choice, viewer/core/precision.py): run the forward pass under bf16 autocast
+        and the whole-layer view's cone in bf16 (faster where bf16 is native, slightly different from fp32).
+        One unit's reconstruction always runs its cone in fp32: it is cheap."""
+        self.model, self.layers, self.spec, self.bf16 = model, {l.name: l for l in layers}, spec, bf16
         self.analyzer = Analyzer(model, layers, bf16_forward=bf16)
-        # the whole-layer view reconstructs every unit of a page: bf16 there (~1.7x faster, ~3e-3 relative)
-        self.bulk = Analyzer(model, layers, bf16=True, bf16_forward=bf16)
+        self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16)
 
     def compute(self, req: Request) -> Result:
         t0 = time.perf_counter()

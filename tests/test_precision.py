@@ -1,0 +1,106 @@
+"""The precision choice: bf16 only where the machine runs it natively, with the detection faked both ways."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from viewer.core.precision import CpuBf16, Precision, choose_precision, read_cpu_flags
+
+CPU = torch.device("cpu")
+AVX2_FLAGS = "fpu vme sse sse2 ssse3 sse4_1 sse4_2 avx f16c fma avx2 bmi1 bmi2"
+SPR_FLAGS = AVX2_FLAGS + " avx512f avx512bw avx512vl avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8"
+
+
+def cpuinfo(tmp_path: Path, flags: str, key: str = "flags") -> Path:
+    p = tmp_path / "cpuinfo"
+    p.write_text("".join(f"processor\t: {i}\nmodel name\t: test CPU\n{key}\t\t: {flags}\n\n" for i in range(2)))
+    return p
+
+
+def test_flags_of_an_avx2_cpu_say_no_native_bf16(tmp_path):
+    got = read_cpu_flags(cpuinfo(tmp_path, AVX2_FLAGS))
+    assert got.native is False and "AVX2" in got.detail
+    # AVX-512 without the BF16 extension (Skylake-X) also emulates bf16
+    assert read_cpu_flags(cpuinfo(tmp_path, AVX2_FLAGS + " avx512f avx512bw")).native is False
+
+
+def test_flags_of_sapphire_rapids_and_an_arm_cpu_say_native(tmp_path):
+    got = read_cpu_flags(cpuinfo(tmp_path, SPR_FLAGS))
+    assert got.native is True and "AMX_BF16" in got.detail and "AVX512_BF16" in got.detail
+    assert read_cpu_flags(cpuinfo(tmp_path, "fp asimd evtstrm aes sve bf16 i8mm", key="Features")).native is True
+
+
+def test_no_cpuinfo_means_unknown(tmp_path):
+    assert read_cpu_flags(tmp_path / "missing").native is None
+
+
+def never_called(_device):
+    raise AssertionError("no timing where the flags already say bf16 is emulated")
+
+
+def test_auto_on_an_emulating_cpu_is_fp32_without_timing():
+    got = choose_precision(Precision.AUTO, CPU, flags=lambda: CpuBf16(False, "AVX2, no AVX512_BF16/AMX_BF16"),
+                           speedup=never_called)
+    assert got.bf16 is False and "no native bfloat16" in got.reason and "AVX2" in got.reason
+
+
+def test_auto_on_a_native_cpu_is_bf16_when_the_timing_agrees():
+    got = choose_precision(Precision.AUTO, CPU, flags=lambda: CpuBf16(True, "AMX_BF16"), speedup=lambda d: 2.4)
+    assert got.bf16 is True and "2.4x" in got.reason and "AMX_BF16" in got.reason
+    # flags that claim bf16 but a convolution that is not faster: the measurement wins
+    slow = choose_precision(Precision.AUTO, CPU, flags=lambda: CpuBf16(True, "AMX_BF16"), speedup=lambda d: 0.9)
+    assert slow.bf16 is False and "0.90x" in slow.reason
+
+
+def test_auto_without_flags_lets_the_timing_decide():
+    unknown = lambda: CpuBf16(None, "no /proc/cpuinfo")  # noqa: E731
+    assert choose_precision(Precision.AUTO, CPU, flags=unknown, speedup=lambda d: 1.8).bf16 is True
+    assert choose_precision(Precision.AUTO, CPU, flags=unknown, speedup=lambda d: 0.02).bf16 is False
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_an_explicit_request_is_honoured_and_emulation_is_named(native):
+    flags = lambda: CpuBf16(native, "x")  # noqa: E731
+    assert choose_precision(Precision.FP32, CPU, flags=flags, speedup=never_called).bf16 is False
+    got = choose_precision(Precision.BF16, CPU, flags=flags, speedup=never_called)
+    assert got.bf16 is True and (("emulated" in got.reason) is (not native))
+
+
+def test_the_real_timing_probe_measures_a_positive_ratio():
+    from viewer.core.precision import bf16_speedup
+    assert bf16_speedup(CPU, repeat=1) > 0
+
+
+def test_the_viewer_follows_the_choice(monkeypatch):
+    """--precision (and --bf16, its short form) reaches the built viewer; a contradiction is refused."""
+    from viewer import cli
+    monkeypatch.setattr(cli, "choose_precision", lambda req: choose_precision(
+        req, CPU, flags=lambda: CpuBf16(False, "AVX2"), speedup=never_called))
+    built = cli.build(cli.parse_args(["--source", "demo"]))
+    assert built.precision.bf16 is False and "auto" in built.precision.reason
+    assert cli.build(cli.parse_args(["--bf16"])).precision.bf16 is True
+    with pytest.raises(cli.UsageError, match="contradict"):
+        cli.build(cli.parse_args(["--bf16", "--precision", "fp32"]))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_training_follows_the_choice_and_a_resume_keeps_it(monkeypatch, tmp_path, capsys, native):
+    """auto trains in bf16 on a native CPU and in fp32 on an emulating one (the detection faked), records it,
+    and a resume under another precision is refused (it would be another run)."""
+    from test_train import write_batches_folder
+    from viewer import train
+    monkeypatch.setattr(train, "choose_precision", lambda req, dev: choose_precision(
+        req, dev, flags=lambda: CpuBf16(native, "faked"), speedup=lambda d: 2.0))
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    out = tmp_path / "m.pt"
+    args = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "8", "--train-limit", "16",
+            "--test-limit", "8", "--no-progress"]
+    assert train.main([*args, "--max-steps", "1"]) == 0
+    assert f"precision: {'bf16' if native else 'fp32'} (auto)" in capsys.readouterr().out
+    other = "fp32" if native else "bf16"
+    assert train.main([*args, "--resume", "--precision", other]) == 2
+    assert "bf16" in capsys.readouterr().err
+    assert train.main([*args, "--resume"]) == 0
+    meta = torch.load(out, weights_only=True)["meta"]
+    assert meta["train_config"]["bf16"] is native
+    assert ("test_acc_bf16" if native else "test_acc_fp32") in meta["history"][-1]
