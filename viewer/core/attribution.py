@@ -21,6 +21,7 @@ from torch import nn
 
 from .cone import Op, TracingReluMode, chain_to, compile_chain, cone_backward
 from .graph import CallCounter, LayerInfo, candidate_modules, layer_name
+from .replay import Tape, TapeRecorder, Unreplayable, same_pass
 from .rules import Method, RuleState
 
 LOGITS = "logits"
@@ -96,12 +97,16 @@ class Analyzer:
     convolutions (cone.py); elsewhere, and with fast=False, through autograd. Both are exact in fp32;
     bf16=True runs the cone's transposed convolutions in bfloat16 (faster, about 1e-2 relative error);
     bf16_forward=True runs the forward pass under bfloat16 autocast (about 2-3x faster on CPUs with bf16
-    units; activations, and so the ReLU masks near zero, differ slightly from fp32)."""
+    units; activations, and so the ReLU masks near zero, differ slightly from fp32). replay=True replays
+    the first traced pass at an input size as plain calls on later frames (replay.py; a pass without an
+    autograd graph then costs about what the plain forward costs)."""
 
     def __init__(self, model: nn.Module, layers: list[LayerInfo], fast: bool = True, bf16: bool = False,
-                 bf16_forward: bool = False):
-        self.model, self.fast, self.bf16, self.bf16_forward = model, fast, bf16, bf16_forward
+                 bf16_forward: bool = False, replay: bool = True):
+        self.model, self.fast, self.bf16, self.bf16_forward, self.replay = model, fast, bf16, bf16_forward, replay
         self._want_graph = not fast
+        self._tapes: dict[tuple, tuple[Tape, dict, int] | None] = {}  # input key -> verified tape, or None
+        self.replay_refused = ""  # why the last tape was not used (empty when it was, or none was tried)
         self.layers = {l.name: l for l in layers}
         wanted = {l.module_name for l in layers}
         self._modules = [(n, m) for n, m in candidate_modules(model, leaves=True) + candidate_modules(model)
@@ -115,17 +120,25 @@ class Analyzer:
         graph on demand where a layer needs autograd. grad=None: with a graph once some layer needed one."""
         grad = self._want_graph if grad is None else grad
         leaf = x.detach().clone().requires_grad_(grad)
+        key = (tuple(leaf.shape), leaf.dtype, leaf.device, self.bf16_forward)
+        use_tape = self.replay and not grad
+        if use_tape and self._tapes.get(key) is not None:
+            return self._replayed(leaf, *self._tapes[key])
         outputs: dict[str, torch.Tensor] = {}
         relus_before: dict[str, int] = {}
         state = RuleState()
-        mode = TracingReluMode(state)
+        recorder = TapeRecorder(leaf) if use_tape and key not in self._tapes else None
+        mode = TracingReluMode(state, recorder)
 
         def record(name, call, output):
             lname = layer_name(name, call)
             if lname in self.layers and isinstance(output, torch.Tensor):
                 outputs[lname] = output
                 relus_before[lname] = mode.calls
-                return output.clone()  # in-place ops further on modify the clone, not what we keep
+                clone = output.clone()  # in-place ops further on modify the clone, not what we keep
+                if recorder is not None:
+                    recorder.mark_capture(clone)
+                return clone
             return None
         # eval mode and parameters without grad for the call, restored after it (only what needs changing:
         # a model already in eval mode, or a pass without a graph, costs nothing here)
@@ -146,7 +159,31 @@ class Analyzer:
                 p.requires_grad_(r)
         if not isinstance(logits, torch.Tensor):
             raise AttributionError(f"the model returned {type(logits).__name__}, not a tensor of logits")
+        if recorder is not None:
+            self._tapes[key] = self._verified(recorder, leaf, outputs, logits, relus_before, mode.calls, mode.ops)
         return ForwardPass(leaf, outputs, logits, relus_before, mode.calls, state, mode.ops)
+
+    def _replayed(self, leaf: torch.Tensor, tape: Tape, relus_before: dict, relus_total: int) -> ForwardPass:
+        with torch.no_grad(), torch.autocast(leaf.device.type, dtype=torch.bfloat16, enabled=self.bf16_forward):
+            outputs, logits, ops, _ = tape.replay(leaf)
+        return ForwardPass(leaf, outputs, logits, dict(relus_before), relus_total, RuleState(), ops)
+
+    def _verified(self, recorder: TapeRecorder, leaf, outputs, logits, relus_before, relus_total, ops):
+        """The recorded tape if replaying it on the same input gives bit-identical outputs and the same chain
+        ops (but the identities that the replay leaves out), else None."""
+        try:
+            tape = recorder.tape(outputs, logits)
+        except Unreplayable as e:
+            self.replay_refused = str(e)
+            return None
+        entry = (tape, dict(relus_before), relus_total)
+        again = self._replayed(leaf, *entry)
+        kinds = lambda d: sorted(o.kind for o in d.values() if o.kind != "identity")  # noqa: E731
+        if not same_pass((outputs, logits), (again.outputs, again.logits)) or kinds(ops) != kinds(again.ops):
+            self.replay_refused = "replaying the tape did not reproduce the traced pass"
+            return None
+        self.replay_refused = ""
+        return entry
 
     def _with_graph(self, fp: ForwardPass) -> ForwardPass:
         """fp itself if it has an autograd graph, else the same pass recomputed with one (cached)."""

@@ -206,23 +206,30 @@ SAME_OBJECT_IDENTITY = {F.dropout, F.dropout2d, F.dropout1d, F.alpha_dropout, to
 class TracingReluMode(ReluRuleMode):
     """ReluRuleMode that also records the chain ops of the forward pass (output id -> Op)."""
 
-    def __init__(self, state: RuleState):
+    def __init__(self, state: RuleState, recorder=None):
+        """recorder: a replay.TapeRecorder that is shown every call (passes without an autograd graph)."""
         super().__init__(state)
         self.ops: dict[int, Op] = {}
         self._alive: list[torch.Tensor] = []  # ids must stay unique while the trace is in use
+        self.recorder = recorder
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = super().__torch_function__(func, types, args, kwargs)
+        op = None
         if isinstance(out, torch.Tensor) and out.dim() == 4 and args and isinstance(args[0], torch.Tensor):
             if out is args[0]:
                 # handing back the input unchanged (eval dropout) is no link; anything else that returns
                 # its input changed it in place (`out += x`): that tensor is no longer a chain's output
                 if func not in SAME_OBJECT_IDENTITY:
-                    self.ops[id(out)] = Op("unsupported", -1, id(out))
+                    op = self.ops[id(out)] = Op("unsupported", -1, id(out))
                     self._alive.append(out)
-                return out
-            op = relu_op(args[0], out) if func in self.relu_funcs else trace_op(func, args, kwargs or {}, out)
-            if op is not None:
-                self.ops[op.output_id] = op
-                self._alive += [args[0], out]
+            else:
+                op = relu_op(args[0], out) if func in self.relu_funcs else trace_op(func, args, kwargs or {}, out)
+                if op is not None:
+                    self.ops[op.output_id] = op
+                    self._alive += [args[0], out]
+        if self.recorder is not None:
+            if func in self.relu_funcs:  # what the mode ran: an out-of-place clamp (no graph, no rule)
+                func, args, kwargs = torch.clamp_min, (args[0], 0), {}
+            self.recorder.record(func, args, kwargs or {}, out, op)
         return out

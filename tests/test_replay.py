@@ -1,0 +1,110 @@
+"""The replayed forward (replay.py) against the traced one it replaces: same outputs, same reconstructions,
+refused where replaying could be wrong."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nets
+from viewer.core.attribution import Analyzer, ChannelTarget, ClassTarget
+from viewer.core.graph import build_graph
+from viewer.core.models import AllCNNC
+from viewer.core.rules import Method
+
+
+def allcnn():
+    torch.manual_seed(0)
+    return AllCNNC().eval()
+
+
+MODELS = {"allcnn": allcnn, "plain": nets.PlainReLU, "inplace": nets.InplaceReLU, "shared": nets.SharedReLU,
+          "functional": nets.FunctionalReLU, "resnet": nets.make_tiny_resnet, "norelu": nets.NoReLU}
+
+
+def pair(model, size=16):
+    layers = build_graph(model, (3, size, size))
+    return layers, Analyzer(model, layers), Analyzer(model, layers, replay=False)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_replayed_pass_equals_the_traced_pass(name):
+    model = MODELS[name]()
+    layers, fast, traced = pair(model)
+    g = torch.Generator().manual_seed(1)
+    fast.forward(torch.rand(1, 3, 16, 16, generator=g))          # records and checks the tape
+    assert fast.replay_refused == "" and any(t is not None for t in fast._tapes.values())
+    for _ in range(2):                                           # later frames: replayed
+        x = torch.rand(1, 3, 16, 16, generator=g)
+        a, b = traced.forward(x), fast.forward(x)
+        assert a.outputs.keys() == b.outputs.keys()
+        for k in a.outputs:
+            assert torch.equal(a.outputs[k], b.outputs[k]), k
+        assert torch.equal(a.logits, b.logits)
+        spatial = [l for l in layers if len(l.shape) == 3]
+        for method in (Method.GUIDED, Method.GRADIENT) if name != "norelu" else (Method.GRADIENT,):
+            some = spatial if method is Method.GRADIENT else [l for l in spatial if b.relus_before[l.name]]
+            targets = [ChannelTarget(l.name, c) for l in some for c in range(min(3, l.shape[0]))]
+            assert targets
+            ra, rb = traced.attribute(a, targets, method), fast.attribute(b, targets, method)
+            assert torch.equal(ra.images, rb.images), method
+            assert ra.units == rb.units
+        assert torch.equal(traced.attribute(a, [ClassTarget(1)], Method.GRADIENT).images,
+                           fast.attribute(b, [ClassTarget(1)], Method.GRADIENT).images)
+    if name == "allcnn":  # the cone path, not the autograd fallback, serves the replayed pass
+        assert b.plans["conv6"] is not None
+
+
+def test_in_place_ops_keep_the_captured_outputs_intact():
+    """The residual `out += x` changes a tensor in place: the replay keeps the protecting clones."""
+    model = nets.make_tiny_resnet()
+    layers, fast, traced = pair(model)
+    fast.forward(torch.rand(1, 3, 16, 16))
+    tape = next(t for t in fast._tapes.values() if t is not None)[0]
+    assert not any(c.alias for c in tape.calls)
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        stem = model.stem(x)  # the stem's output as the model computes it, before any block adds to it
+    assert torch.allclose(fast.forward(x).outputs["stem.2"], stem, atol=1e-6)
+
+
+class Branchy(nn.Module):
+    """Control flow on the data: a tape of one frame would be wrong for the other branch."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = F.relu(self.c(x))
+        return (y * 2 if y.mean() > 0.5 else -y).mean((2, 3))
+
+
+class ViaNumpy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = F.relu(self.c(x))
+        return torch.from_numpy(y.detach().numpy() * 2).mean((2, 3))
+
+
+@pytest.mark.parametrize("model_cls", [Branchy, ViaNumpy])
+def test_data_dependent_python_values_refuse_the_tape(model_cls):
+    torch.manual_seed(0)
+    model = model_cls().eval()
+    layers, fast, _ = pair(model)
+    fast.forward(torch.zeros(1, 3, 16, 16))
+    assert fast.replay_refused and all(t is None for t in fast._tapes.values())
+    for x in (torch.zeros(1, 3, 16, 16), torch.full((1, 3, 16, 16), 5.0), -torch.ones(1, 3, 16, 16)):
+        with torch.no_grad():
+            assert torch.allclose(fast.forward(x).logits, model(x))   # traced every time: always right
+
+
+def test_a_new_input_size_records_a_new_tape():
+    model = allcnn()
+    layers, fast, traced = pair(model, 32)
+    for size in (32, 40, 32, 40):
+        x = torch.rand(1, 3, size, size)
+        assert torch.equal(fast.forward(x).logits, traced.forward(x).logits)
+    assert len(fast._tapes) == 2 and all(t is not None for t in fast._tapes.values())
