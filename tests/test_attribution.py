@@ -262,3 +262,42 @@ def test_bf16_forward_is_close_to_fp32(allcnn):
     assert torch.nn.functional.cosine_similarity(g.flatten(), g16.flatten(), dim=0) > 0.95
     cam, gcam = an16.gradcam(fp16, 1, "conv6")  # autograd fallback under bf16 too
     assert cam.dtype == torch.float32 and gcam.dtype == torch.float32
+
+
+class OddChain(nn.Module):
+    """A chain the cone must get right beyond All-CNN-C: dilation, groups, a conv straight into a conv (no
+    ReLU between, so its padding must be cleared by hand), stride 2 after a dilated conv, a 1-channel input."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.c1 = nn.Conv2d(1, 8, 3, padding=2, dilation=2)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.c3 = nn.Conv2d(8, 12, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(12)
+        self.c4 = nn.Conv2d(12, 6, 1)
+        for p in self.parameters():
+            p.data = torch.randn(p.shape, generator=g) * 0.5
+        self.bn.running_var.uniform_(0.5, 1.5, generator=g)
+
+    def forward(self, x):
+        x = torch.relu(self.c2(self.c1(x)))
+        x = torch.relu(self.bn(self.c3(x)))
+        return torch.relu(self.c4(x)).mean((2, 3))
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_cone_equals_autograd_on_dilated_grouped_unclipped_chains(method):
+    model = OddChain().eval()
+    layers = build_graph(model, (1, 15, 15))
+    fast, slow = Analyzer(model, layers), Analyzer(model, layers, fast=False)
+    x = image(20, size=15)[:, :1]
+    fpf, fps = fast.forward(x), slow.forward(x)
+    for layer in ("c3", "bn", "c4"):  # conv and BN outputs: seeds before a ReLU, BN folded into c3
+        c, h, w = fps.outputs[layer].shape[1:]
+        targets = [UnitTarget(layer, ch, y, xx) for ch in range(c) for (y, xx) in ((0, 0), (h - 1, w - 1), (h // 2, 1))]
+        a, b = fast.attribute(fpf, targets, method).images, slow.attribute(fps, targets, method).images
+        assert fpf.plans[layer] is not None
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+        one = fast.attribute(fpf, targets[1:2], method).images
+        assert (one[0] - b[1]).abs().max() <= 1e-5 * b.abs().max()

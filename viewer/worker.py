@@ -12,6 +12,7 @@ import torch
 
 from .core.attribution import Analyzer, AttributionError, ChannelTarget, Target, UnitTarget
 from .core.graph import LayerInfo
+from .core.memory import keep_freed_memory
 from .core.preprocess import InputSpec, model_view, to_tensor
 from .core.rules import Method
 
@@ -55,7 +56,9 @@ class Pipeline:
     def __init__(self, model: torch.nn.Module, layers: list[LayerInfo], spec: InputSpec, bf16: bool = False):
         """bf16 (the --precision choice, viewer/core/precision.py): run the forward pass under bf16 autocast
         and the whole-layer view's cone in bf16 (faster where bf16 is native, slightly different from fp32).
-        One unit's reconstruction always runs its cone in fp32: it is cheap."""
+        One unit's reconstruction always runs its cone in fp32: it is cheap. Creating a pipeline also keeps
+        freed memory in the process (core/memory.py): a result then costs no fresh pages."""
+        keep_freed_memory()
         self.model, self.layers, self.spec, self.bf16 = model, {l.name: l for l in layers}, spec, bf16
         self.analyzer = Analyzer(model, layers, bf16_forward=bf16)
         self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16)

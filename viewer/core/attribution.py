@@ -107,6 +107,7 @@ class Analyzer:
         self._want_graph = not fast
         self._tapes: dict[tuple, tuple[Tape, dict, int] | None] = {}  # input key -> verified tape, or None
         self.replay_refused = ""  # why the last tape was not used (empty when it was, or none was tried)
+        self._folded: dict = {}   # BatchNorm-folded weights of the cone, kept across frames (cone.fold_weight)
         self.layers = {l.name: l for l in layers}
         wanted = {l.module_name for l in layers}
         self._modules = [(n, m) for n, m in candidate_modules(model, leaves=True) + candidate_modules(model)
@@ -273,7 +274,7 @@ class Analyzer:
         if layer not in fp.plans:
             chain = chain_to(fp.ops, id(fp.x), id(out)) if out.dim() == 4 else None
             try:
-                fp.plans[layer] = compile_chain(chain) if chain else None
+                fp.plans[layer] = compile_chain(chain, self._folded) if chain else None
             except ValueError:
                 fp.plans[layer] = None
         return fp.plans[layer]

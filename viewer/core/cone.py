@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .geometry import arg, conv2d_args
-from .rules import Method, ReluRuleMode, RuleState, apply_rule
+from .rules import Method, ReluRuleMode, RuleState
 
 
 @dataclass(frozen=True)
@@ -84,68 +84,99 @@ def chain_to(ops: dict[int, Op], input_id: int, target_id: int) -> list[Op] | No
 @dataclass(frozen=True)
 class Step:
     kind: str                    # "relu" or "conv"
-    tensor: torch.Tensor         # relu: 0/1 mask (C, H, W), float; conv: weight with BN folded in
+    tensor: torch.Tensor         # relu: the forward input f (C, H, W); conv: weight with BN folded in
     margin: int = 0              # relu: how far a window can reach outside the tensor
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     in_hw: tuple[int, int] = (0, 0)
+    clip: bool = True            # conv: zero the padding positions now (False: the ReLU mask below does)
 
 
-def compile_chain(chain: list[Op]) -> tuple[list[Step], int, dict]:
-    """Backward-order steps with each BatchNorm scale folded into the convolution below it
-    (R * s then conv^T(W)  ==  conv^T(W * s) per output channel), and each ReLU's mask 1[f > 0] with the
-    margin its windows can reach outside the tensor. Returns the steps, the seeded tensor's channel count
-    and a cache for batches."""
+def fold_weight(w: torch.Tensor, bns: list[tuple], cache: dict | None) -> torch.Tensor:
+    """The convolution's weight with the BatchNorm scales above it folded in (R * s then conv^T(W) ==
+    conv^T(W * s) per output channel). Weights do not change between frames: with a cache (held by the
+    caller across forward passes) each fold is computed once per weight version."""
+    sources = (w, *(t for bn in bns for t in bn[:2] if t is not None))
+    key = tuple((id(t), t._version) for t in sources) + tuple(bn[2] for bn in bns)
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None and all(a is b for a, b in zip(hit[0], sources)):
+        return hit[1]
+    for bn in bns:
+        w = w * _bn_scale(*bn).view(-1, 1, 1, 1)
+    w = w.detach().contiguous()
+    if cache is not None:
+        cache[key] = (sources, w)  # the sources are kept alive, so their ids are not reused
+    return w
+
+
+def compile_chain(chain: list[Op], weights: dict | None = None) -> tuple[list[Step], int, dict]:
+    """Backward-order steps with each BatchNorm folded into the convolution below it, and each ReLU's
+    forward input f (its mask 1[f > 0] is taken where a window needs it) with the margin its windows can
+    reach outside the tensor. Returns the steps, the seeded tensor's channel count and a cache for
+    batches. weights: a cache of folded weights that outlives this forward pass (fold_weight)."""
     steps: list[Step] = []
-    scale = None
+    bns: list[tuple] = []
     size = [1, 1]  # window size (h, w) at the current tensor, in backward order
     for op in chain:
         if op.kind == "bn":
-            s = _bn_scale(*op.params)
-            scale = s if scale is None else scale * s
+            bns.append(op.params)
         elif op.kind == "relu":
-            if scale is not None:  # BN directly above a ReLU, no conv below it: left to autograd
+            if bns:  # BN directly above a ReLU, no conv below it: left to autograd
                 raise ValueError("unsupported order")
             f, version = op.params
             if f._version != version:  # changed in place after the relu read it: the mask is gone
                 raise ValueError("relu input modified in place")
-            steps.append(Step("relu", (f.detach()[0] > 0).float(), max(size)))  # float: no promotion later
+            steps.append(Step("relu", f.detach()[0], max(size)))
         elif op.kind == "conv":
             w, stride, padding, dil, groups = op.params
-            if scale is not None:
-                w = w * scale.view(-1, 1, 1, 1)
-                scale = None
+            w = fold_weight(w, bns, weights)
+            bns = []
             steps.append(Step("conv", w, 0, stride, padding, dil, groups, op.in_shape[1:]))
             for a in range(2):
                 size[a] = (size[a] - 1) * stride[a] + dil[a] * (w.shape[2 + a] - 1) + 1
-    if scale is not None:
+    if bns:
         raise ValueError("unsupported order")
+    # a convolution followed (below) by a ReLU needs no clipping of its padding positions: the ReLU's
+    # mask is 0 outside the tensor (not for deconvnet, whose rule ignores the mask: cone_backward checks)
+    for i, st in enumerate(steps):
+        if st.kind == "conv" and i + 1 < len(steps) and steps[i + 1].kind == "relu":
+            steps[i] = Step(**{**st.__dict__, "clip": False})
     first = chain[0]
     channels = first.params[0].shape[0] if first.kind == "conv" else first.in_shape[0]
     return steps, channels, {}
 
 
-def _padded_rows(st: Step, cache: dict) -> torch.Tensor:
-    """The mask zero-padded by the margin, channels last ((H + 2m) * (W + 2m), C): a window position is
-    one row, so K windows are one index_select. Built once per plan, only for batches."""
-    if id(st) not in cache:
-        m = st.margin
-        cache[id(st)] = F.pad(st.tensor, (m, m, m, m)).permute(1, 2, 0).reshape(-1, st.tensor.shape[0])
-    return cache[id(st)]
+def _padded_rows(st: Step, cache: dict, dtype: torch.dtype) -> torch.Tensor:
+    """The mask 1[f > 0] zero-padded by the margin, channels last ((H + 2m) * (W + 2m), C): a window
+    position is one row, so K windows are one index_select. Built once per plan, only for batches."""
+    key = (id(st), dtype)
+    if key not in cache:
+        m, mask = st.margin, (st.tensor > 0).to(dtype)
+        cache[key] = F.pad(mask, (m, m, m, m)).permute(1, 2, 0).reshape(-1, mask.shape[0])
+    return cache[key]
 
 
-def _window(mask: torch.Tensor, y0: int, x0: int, h: int, w: int) -> torch.Tensor:
-    """mask[:, y0:y0+h, x0:x0+w] with zeros where the window leaves the tensor: (1, C, h, w)."""
-    c, H, W = mask.shape
+def _window(f: torch.Tensor, y0: int, x0: int, h: int, w: int, dtype: torch.dtype) -> torch.Tensor:
+    """1[f > 0] of f[:, y0:y0+h, x0:x0+w], zeros where the window leaves the tensor: (1, C, h, w)."""
+    c, H, W = f.shape
     t, l, b, r = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
     if (t, l, b, r) == (y0, x0, y0 + h, x0 + w):
-        return mask[None, :, t:b, l:r]
-    out = mask.new_zeros((1, c, h, w))
+        return (f[None, :, t:b, l:r] > 0).to(dtype)
+    out = torch.zeros((1, c, h, w), dtype=dtype)
     if t < b and l < r:
-        out[0, :, t - y0:b - y0, l - x0:r - x0] = mask[:, t:b, l:r]
+        out[0, :, t - y0:b - y0, l - x0:r - x0] = f[:, t:b, l:r] > 0
     return out
+
+
+def _relu_(pos: torch.Tensor, r: torch.Tensor, method: Method) -> torch.Tensor:
+    """apply_rule in place on r (a fresh tensor of this backward pass): the same values, no allocation."""
+    if method is Method.GRADIENT:
+        return r.mul_(pos)
+    if method is Method.DECONVNET:
+        return r.clamp_min_(0)
+    return r.clamp_min_(0).mul_(pos)
 
 
 def cone_backward(plan: tuple[list[Step], int, dict], channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
@@ -153,50 +184,117 @@ def cone_backward(plan: tuple[list[Step], int, dict], channels: torch.Tensor, ys
     """Reconstructions (K, C, H, W) of K units (channel, y, x) of the chain's last tensor."""
     steps, c_out, cache = plan
     k = len(channels)
+    if k == 1:
+        return _cone_one(steps, c_out, int(channels[0]), int(ys[0]), int(xs[0]), input_shape, method)
+    dtype = torch.bfloat16 if bf16 else torch.float32
     kk = torch.arange(k)
-    r = torch.zeros((k, c_out, 1, 1), dtype=torch.bfloat16 if bf16 else torch.float32)
+    r = torch.zeros((k, c_out, 1, 1), dtype=dtype)
     r[kk, channels, 0, 0] = 1.0                                         # (K, C, 1, 1) one-hot seeds
     oy, ox = ys.long().clone(), xs.long().clone()                       # window origins, (K,)
-    for st in steps:
+    onehot = True                                                       # r is still v_k * e(channel_k)
+    for i, st in enumerate(steps):
         h, w = r.shape[-2:]
+        if st.kind == "conv" and onehot and _gathers(st):
+            # conv^T of a one-hot 1x1 signal is the seeded channel's weight slice: a gather, not a conv
+            r = st.tensor.to(dtype).index_select(0, channels) * r[kk, channels, 0, 0].view(k, 1, 1, 1)
+            oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
+            r = _clip(r, oy, ox, st, method)
+            onehot = False
+            continue
+        if st.kind == "conv":
+            onehot = False
         if st.kind == "relu":
-            if k == 1:
-                pos = _window(st.tensor, int(oy[0]), int(ox[0]), h, w).to(r.dtype)
-            else:  # one index_select of every window's positions (rows of C), channels-last result
-                m, mask = st.margin, _padded_rows(st, cache).to(r.dtype)
+            if method is not Method.DECONVNET:  # deconvnet's rule does not read the mask
+                m, mask = st.margin, _padded_rows(st, cache, dtype)
                 wp = st.tensor.shape[2] + 2 * m
                 lin = ((oy + m)[:, None, None] + torch.arange(h)[None, :, None]) * wp \
                     + (ox + m)[:, None, None] + torch.arange(w)[None, None, :]        # (K, h, w)
                 pos = mask.index_select(0, lin.flatten()).view(k, h, w, -1).permute(0, 3, 1, 2)
-            r = apply_rule(pos, r, method)  # outside the tensor the mask is False and r is already 0
+            else:
+                pos = None
+            r = _relu_(pos, r, method)  # outside the tensor the mask is False (or r was clipped to 0)
         else:
-            weight = st.tensor.to(r.dtype)
-            if k > 1:  # channels_last: oneDNN's faster layout for batched convolutions (1.3x fp32, 1.4x bf16)
-                r = r.contiguous(memory_format=torch.channels_last)
-            r = F.conv_transpose2d(r, weight, stride=st.stride, dilation=st.dilation, groups=st.groups)
+            r = _conv_t(r.contiguous(memory_format=torch.channels_last), st.tensor.to(dtype), st)
             oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
-            h, w = r.shape[-2:]
-            H, W = st.in_hw
-            if int(oy.min()) < 0 or int(ox.min()) < 0 or int(oy.max()) + h > H or int(ox.max()) + w > W:
-                vy = ((oy[:, None] + torch.arange(h)) >= 0) & ((oy[:, None] + torch.arange(h)) < H)
-                vx = ((ox[:, None] + torch.arange(w)) >= 0) & ((ox[:, None] + torch.arange(w)) < W)
-                r = r * (vy[:, :, None] & vx[:, None, :])[:, None]      # padding positions get nothing
+            r = _clip(r, oy, ox, st, method)
     c, H, W = input_shape
     h, w = r.shape[-2:]
-    r = r.float()
-    if k == 1:
-        out = torch.zeros((1, c, H, W))
-        y0, x0 = int(oy[0]), int(ox[0])
-        t, l, b, rr = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
-        if t < b and l < rr:
-            out[0, :, t:b, l:rr] = r[0, :, t - y0:b - y0, l - x0:rr - x0]
-        return out
     m = max(h, w)
     canvas = torch.zeros((k, H + 2 * m, W + 2 * m, c))                  # channels last for one index_put
     iy = (oy + m)[:, None] + torch.arange(h)
     ix = (ox + m)[:, None] + torch.arange(w)
-    canvas[kk[:, None, None], iy[:, :, None], ix[:, None, :]] = r.permute(0, 2, 3, 1)
+    canvas[kk[:, None, None], iy[:, :, None], ix[:, None, :]] = r.permute(0, 2, 3, 1).float()
     return canvas[:, m:m + H, m:m + W].permute(0, 3, 1, 2).contiguous()
+
+
+def _gathers(st: Step) -> bool:
+    return st.groups == 1 and st.dilation == (1, 1)
+
+
+def _conv_t(r: torch.Tensor, weight: torch.Tensor, st: Step) -> torch.Tensor:
+    """conv^T of a channels-last batch. Into few channels (the input image's 3), oneDNN's kernels run at a
+    fifth of their speed: there one matrix product into the columns of each kernel tap, then col2im (fold),
+    does the same sums about 1.3x faster."""
+    cin = weight.shape[1]
+    if cin > 4 or st.groups != 1:  # channels_last: oneDNN's faster layout for batches (1.3x fp32, 1.4x bf16)
+        return F.conv_transpose2d(r, weight, stride=st.stride, dilation=st.dilation, groups=st.groups)
+    k, cout, h, w = r.shape
+    kh, kw = weight.shape[2:]
+    (sy, sx), (dy, dx) = st.stride, st.dilation
+    cols = r.permute(0, 2, 3, 1).reshape(k * h * w, cout) @ weight.reshape(cout, cin * kh * kw)
+    cols = cols.view(k, h, w, cin, kh, kw)
+    out = r.new_zeros((k, (h - 1) * sy + dy * (kh - 1) + 1, (w - 1) * sx + dx * (kw - 1) + 1, cin))
+    for i in range(kh):          # col2im in the channels-last layout: one strided add per kernel tap
+        for j in range(kw):
+            out[:, i * dy:i * dy + (h - 1) * sy + 1:sy, j * dx:j * dx + (w - 1) * sx + 1:sx] += cols[..., i, j]
+    return out.permute(0, 3, 1, 2)  # (K, C, H, W), channels-last in memory
+
+
+def _clip(r: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, st: Step, method: Method) -> torch.Tensor:
+    """Zero the positions of K windows (origins oy, ox) that lie in the padding of the conv's input."""
+    h, w = r.shape[-2:]
+    H, W = st.in_hw
+    if not (st.clip or method is Method.DECONVNET):
+        return r
+    if int(oy.min()) < 0 or int(ox.min()) < 0 or int(oy.max()) + h > H or int(ox.max()) + w > W:
+        vy = ((oy[:, None] + torch.arange(h)) >= 0) & ((oy[:, None] + torch.arange(h)) < H)
+        vx = ((ox[:, None] + torch.arange(w)) >= 0) & ((ox[:, None] + torch.arange(w)) < W)
+        r = r.mul_((vy[:, :, None] & vx[:, None, :])[:, None])  # padding positions get nothing
+    return r
+
+
+def _cone_one(steps: list[Step], c_out: int, channel: int, y: int, x: int, input_shape: tuple[int, int, int],
+              method: Method) -> torch.Tensor:
+    """cone_backward for one unit, in fp32, with the window origin as Python ints (no index tensors)."""
+    r = torch.zeros((1, c_out, 1, 1))
+    r[0, channel, 0, 0] = 1.0
+    onehot = True
+    for st in steps:
+        h, w = r.shape[-2:]
+        if st.kind == "relu":
+            pos = _window(st.tensor, y, x, h, w, r.dtype) if method is not Method.DECONVNET else None
+            r = _relu_(pos, r, method)
+        else:
+            if onehot and _gathers(st):  # the seeded channel's weight slice (see cone_backward)
+                r = st.tensor[channel:channel + 1] * r[0, channel, 0, 0]
+            else:
+                r = F.conv_transpose2d(r, st.tensor, stride=st.stride, dilation=st.dilation, groups=st.groups)
+            onehot = False
+            y, x = y * st.stride[0] - st.padding[0], x * st.stride[1] - st.padding[1]
+            h, w = r.shape[-2:]
+            H, W = st.in_hw
+            if (st.clip or method is Method.DECONVNET) and (y < 0 or x < 0 or y + h > H or x + w > W):
+                r[..., :max(0, -y), :] = 0                              # padding positions get nothing
+                r[..., max(0, H - y):, :] = 0
+                r[..., :, :max(0, -x)] = 0
+                r[..., :, max(0, W - x):] = 0
+    c, H, W = input_shape
+    h, w = r.shape[-2:]
+    out = torch.zeros((1, c, H, W))
+    t, l, b, rr = max(0, y), max(0, x), min(H, y + h), min(W, x + w)
+    if t < b and l < rr:
+        out[0, :, t:b, l:rr] = r[0, :, t - y:b - y, l - x:rr - x]
+    return out
 
 
 SAME_OBJECT_IDENTITY = {F.dropout, F.dropout2d, F.dropout1d, F.alpha_dropout, torch.Tensor.contiguous,
