@@ -301,3 +301,15 @@ def test_cone_equals_autograd_on_dilated_grouped_unclipped_chains(method):
         assert (a - b).abs().max() <= 1e-5 * b.abs().max()
         one = fast.attribute(fpf, targets[1:2], method).images
         assert (one[0] - b[1]).abs().max() <= 1e-5 * b.abs().max()
+
+
+def test_cone_flops_of_a_conv6_unit_match_the_hand_count(allcnn):
+    """2 x multiply-adds per transposed conv over its input window (forward weight Cout x Cin x 3 x 3):
+    conv6 1x1, conv5 3x3, conv4 5x5, conv3 7x7, conv2 15x15, conv1 17x17 windows."""
+    from viewer.core.cone import cone_flops
+    _, _, an = allcnn
+    fp = an.forward(image(21))
+    plan = an._plan(fp, "conv6", fp.outputs["conv6"])
+    by_hand = 2 * 9 * (192 * 192 * 1 + 192 * 192 * 9 + 192 * 96 * 25 + 96 * 96 * 49 + 96 * 96 * 225 + 96 * 3 * 289)
+    assert by_hand == 61_881_408
+    assert cone_flops(plan) == by_hand

@@ -47,6 +47,7 @@ class Result:
     layer_inactive: np.ndarray | None = None  # (count,) bool
     error: str = ""
     compute_ms: float = 0.0
+    stages: tuple[tuple[str, float], ...] = ()   # (stage, ms) of compute: where the time of this result went
     t_done: float = field(default_factory=time.perf_counter)
 
 
@@ -65,30 +66,45 @@ class Pipeline:
 
     def compute(self, req: Request) -> Result:
         t0 = time.perf_counter()
+        stages: list[tuple[str, float]] = []
+        lap = [t0]
+
+        def done(stage: str) -> None:
+            now = time.perf_counter()
+            stages.append((stage, (now - lap[0]) * 1000))
+            lap[0] = now
         view = model_view(req.frame, self.spec)
-        fp = self.analyzer.forward(to_tensor(view, self.spec))
-        act = fp.activation(req.layer)
-        act = act if act.dim() == 3 else act.view(-1, 1, 1)
-        probs = fp.logits.detach()[0].float().softmax(0).numpy()
+        x = to_tensor(view, self.spec)
+        done("preprocess")
+        fp = self.analyzer.forward(x)
+        done("forward")
         extra: dict = {}
         try:
             if req.target is not None:
                 res = self.analyzer.attribute(fp, [req.target], req.method)
                 extra.update(unit=res.units[0], value=res.values[0], inactive=res.inactive(0),
                              recon=res.images[0].numpy())
-            if req.layer_units is not None and act.shape[1] * act.shape[2] >= 1:
+                done("unit")
+            if req.layer_units is not None:
                 first, count = req.layer_units
                 res = self.bulk.attribute(fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)],
                                           req.method)
                 extra.update(layer_recons=res.images.numpy(),
                              layer_inactive=np.array([res.inactive(k) for k in range(count)]))
+                done("whole layer")
             if req.gradcam:
-                top = int(probs.argmax())
+                top = int(fp.logits.detach()[0].argmax())
                 cam, gcam = self.analyzer.gradcam(fp, top, req.layer)
                 extra.update(cam=cam.numpy(), guided_cam=gcam.numpy(), cam_class=top)
+                done("grad-cam")
         except AttributionError as e:
             extra["error"] = str(e)
-        return Result(req, view, act.numpy().copy(), probs, compute_ms=(time.perf_counter() - t0) * 1000,
+        act = fp.activation(req.layer)
+        act = act if act.dim() == 3 else act.view(-1, 1, 1)
+        probs = fp.logits.detach()[0].float().softmax(0).numpy()
+        act = act.numpy().copy()
+        done("to numpy")
+        return Result(req, view, act, probs, compute_ms=(time.perf_counter() - t0) * 1000, stages=tuple(stages),
                       **extra)
 
 
