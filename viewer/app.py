@@ -225,18 +225,30 @@ class App:
         self._cache.pop("unit", None)
 
     # --- drawing ------------------------------------------------------------------------------------
-    def draw(self, surface: pygame.Surface | None = None) -> None:
+    def draw(self, surface: pygame.Surface | None = None, laps: list | None = None) -> None:
+        """Draw the window; laps (the benchmark's profile): gets (pane, ms) for each pane drawn."""
         surface = surface or self.screen
         now = time.perf_counter()
         self.meters.tick(self.meters.draw_times, now)
+        t = [now]
+
+        def lap(pane: str) -> None:
+            if laps is not None:
+                laps.append((pane, (time.perf_counter() - t[0]) * 1000))
+                t[0] = time.perf_counter()
         surface.fill(draw.BG)
         L = self.layout
         labels = [(l.name, "x".join(str(v) for v in l.shape), l.kind.value) for l in self.layers]
         draw.strip(surface, L.blocks, labels, self.state.layer, L.strip[1] + L.strip[3])
+        lap("network strip")
         panels.draw_inputs(self, surface)
+        lap("input pane")
         panels.draw_grid(self, surface)
+        lap("feature maps (colormap, tiles)")
         panels.draw_unit(self, surface)
+        lap("unit panel")
         panels.draw_status(self, surface, now)
+        lap("status bar")
         if self.state.help:
             draw.overlay_panel(surface, help_lines(), "Keys and mouse  (H or F1 closes)")
         self.frames_drawn += 1

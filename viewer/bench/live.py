@@ -1,0 +1,143 @@
+"""The live table: one frame's profile, the real app loop, and 224x224 input (python -m viewer.bench live)."""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from ..core.attribution import ChannelTarget
+from ..core.graph import build_graph
+from ..core.precision import Precision, choose_precision
+from ..core.rules import Method
+from .common import Row, load_allcnn, median_ms
+from .core import forward_gflop
+
+
+def frame_profile(app, pipe, src, frames: int) -> list[Row]:
+    """Where the milliseconds of one live frame go when every frame gets a fresh result (the sync loop):
+    source, the worker's stages (Result.stages), then each pane drawn with the new result."""
+    import pygame
+    from ..worker import Request
+    off = pygame.Surface(app.screen.get_size())
+    laps: dict[str, list[float]] = defaultdict(list)
+    order: list[str] = []
+    for i in range(frames + 5):
+        t0 = time.perf_counter()
+        frame = src.read()
+        t1 = time.perf_counter()
+        res = pipe.compute(Request(frame, i, "conv6", ChannelTarget("conv6", 5), Method.GUIDED))
+        t2 = time.perf_counter()
+        app._accept(res)
+        panes: list = []
+        app.draw(off, laps=panes)
+        t3 = time.perf_counter()
+        if i < 5:  # warm-up
+            continue
+        stages = [("source read (demo frame)", (t1 - t0) * 1000), *res.stages,
+                  ("worker, rest", (t2 - t1) * 1000 - sum(ms for _, ms in res.stages)),
+                  *[("draw: " + name, ms) for name, ms in panes],
+                  ("draw, rest (fill, blits)", (t3 - t2) * 1000 - sum(ms for _, ms in panes)),
+                  ("whole frame", (t3 - t0) * 1000)]
+        for name, ms in stages:
+            if name not in laps:
+                order.append(name)
+            laps[name].append(ms)
+    total = statistics.median(laps["whole frame"])
+    return [(name, statistics.median(laps[name]),
+             f"{1000 / total:.0f} frames/s" if name == "whole frame" else
+             f"{statistics.median(laps[name]) / total:.0%}") for name in order]
+
+
+def run_app(app, frames: int, title: str, bare_ms: float | None = None, fps: int = 0) -> list[Row]:
+    """Drive the real loop (events, update, draw, flip); fps caps the drawing rate as the app does (60)."""
+    import pygame
+    app.update()
+    app.worker.wait_idle(30)
+    start_done = app.worker.completed
+    clock = pygame.time.Clock()
+    t0 = time.perf_counter()
+    n0 = app.frames_drawn
+    while app.frames_drawn - n0 < frames:
+        pygame.event.pump()
+        app.update()
+        app.draw()
+        pygame.display.flip()
+        if fps:
+            clock.tick(fps)
+    dt = time.perf_counter() - t0
+    draw_fps = (app.frames_drawn - n0) / dt
+    if app.sync:
+        return [(f"app loop, {title}: frames/s", 1000 / draw_fps, f"{draw_fps:.0f} frames/s with a fresh result each")]
+    model_fps = (app.worker.completed - start_done) / dt
+    note = f"draw {draw_fps:.0f} frames/s, model {model_fps:.1f} results/s"
+    if bare_ms:
+        note += f" ({model_fps * bare_ms / 1000:.0%} of the bare forward + backward rate)"
+    return [(f"app loop, {title}", 1000 / draw_fps, note)]
+
+
+def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[Row], list[Row]]:
+    """(profile of one frame, app loop and 224x224 rows)."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import pygame
+
+    from ..app import App
+    from ..core.preprocess import InputSpec
+    from ..sources import DemoSource
+    from ..worker import Pipeline, Request, Worker
+
+    model, label, spec, classes = load_allcnn(checkpoint)
+    layers = build_graph(model)
+    choice = choose_precision(Precision.AUTO)
+    rows: list[Row] = []
+    pygame.display.init()
+    pygame.font.init()
+    try:
+        screen = pygame.display.set_mode((1280, 800))
+        pipe = Pipeline(model, layers, spec, bf16=choice.bf16)
+
+        def app_with(pipeline, sync: bool, lay=layers):
+            return App(screen, DemoSource(), Worker(pipeline), lay, classes, label, sync=sync)
+        app = app_with(pipe, True)
+        profile = frame_profile(app, pipe, DemoSource(), max(30, repeat))
+        rows += run_app(app, frames, f"All-CNN-C 32x32, {choice.label}, sync: every frame recomputed")
+        app.worker.shutdown()
+        for title, fps in (("threaded worker, drawing uncapped", 0), ("threaded worker, drawing capped at 60/s (default)", 60)):
+            app = app_with(pipe, False)
+            rows += run_app(app, frames, f"All-CNN-C 32x32, {choice.label}, {title}", fps=fps)
+            app.worker.shutdown()
+        # the webcam-scale case: the same network on 224x224 input (fully convolutional)
+        big = InputSpec((224, 224), spec.mean, spec.std)
+        big_layers = build_graph(model, (3, 224, 224))
+        big_pipe = Pipeline(model, big_layers, big, bf16=choice.bf16)
+        xb = torch.rand(1, 3, 224, 224)
+        gf = forward_gflop(model, xb)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=choice.bf16):
+            fwd = median_ms(lambda: model(xb), 5, warmup=1)
+        rows.append((f"224x224: plain forward, {choice.label}", fwd, f"{gf:.1f} GFLOP, {gf / fwd * 1000:.0f} GFLOP/s, "
+                     f"so at most {1000 / fwd:.1f} results/s at this rate"))
+
+        def bare():
+            xl = xb.clone().requires_grad_(True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=choice.bf16):
+                out = model(xl)
+            torch.autograd.grad(out[0, 0], xl)
+        bare_ms = median_ms(bare, 5, warmup=1)
+        rows.append(("224x224: bare forward + backward of the same model", bare_ms, f"{1000 / bare_ms:.1f} /s"))
+        req = Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED)
+        step = median_ms(lambda: big_pipe.compute(req), 5, warmup=2)
+        res = big_pipe.compute(req)
+        parts = ", ".join(f"{n} {ms:.0f}" for n, ms in res.stages)
+        rows.append(("224x224: worker step, one conv6 unit's guided backprop", step,
+                     f"{1000 / step:.1f} results/s (target >= 10/s with bf16); ms: {parts}"))
+        app = app_with(big_pipe, False, big_layers)
+        rows += run_app(app, max(120, frames // 2), "All-CNN-C 224x224, threaded worker, drawing capped at 60/s",
+                        bare_ms, fps=60)
+        app.worker.shutdown()
+    finally:
+        pygame.quit()
+    return profile, rows

@@ -1,0 +1,36 @@
+"""The command line of the benchmarks (see the package docstring)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.memory import keep_freed_memory
+from . import __doc__ as DOC
+from .common import DEFAULT_CHECKPOINT, load_allcnn, machine_lines, print_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m viewer.bench", description=DOC,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "all"], help="which benchmark")
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default 30)")
+    p.add_argument("--frames", type=int, default=300, help="frames drawn per app-loop measurement")
+    p.add_argument("--quick", action="store_true", help="skip the slow reference rows (autograd vmap, the "
+                   "peers looped over 192 units): a check that every row still runs")
+    a = p.parse_args(argv)
+    keep_freed_memory()  # as the app does (core/memory.py)
+    from .core import bench_core
+    from .live import bench_live
+    model, label, _, _ = load_allcnn(a.checkpoint)
+    print(f"All-CNN-C ({label})")
+    for line in machine_lines():
+        print(line)
+    if a.what in ("core", "all"):
+        print_table("core (32x32 input)", bench_core(model, a.repeat, a.quick))
+    if a.what in ("live", "all"):
+        profile, rows = bench_live(a.checkpoint, a.repeat, a.frames)
+        print_table("one live frame, sync (a fresh result every frame), 32x32, demo source: where the time goes",
+                    profile)
+        print_table("live pipeline", rows)
+    return 0
