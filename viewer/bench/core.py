@@ -38,13 +38,16 @@ def bench_core(model, repeat: int, quick: bool = False) -> list[Row]:
     t_rep = median_ms(lambda: an.forward(x), repeat)
     rows.append(("forward, all activations captured, replayed (every later frame)", t_rep,
                  f"{t_rep / plain:.2f}x plain (target <= 1.15x); {t_traced / t_rep:.2f}x faster than traced"))
-    anb = Analyzer(model, layers, bf16_forward=True)
-    fpb = anb.forward(x)
-    fwd_b = median_ms(lambda: anb.forward(x), repeat if native else 3, warmup=1)
-    d_act = rel_diff(fpb.activation("conv6"), fp.activation("conv6"))
-    d_img = rel_diff(anb.attribute(fpb, units[:1], Method.GUIDED).images, an.attribute(fp, units[:1], Method.GUIDED).images)
-    rows.append(("forward, replayed, bf16 autocast (--precision bf16)", fwd_b,
-                 f"{fwd_b / t_rep:.2f}x fp32; conv6 max rel diff {d_act:.1e}, a conv6 unit's guided image {d_img:.1e}{emulated}"))
+    bf16_rows = native or not quick  # --quick skips bf16 where it is emulated (seconds per row)
+    if bf16_rows:
+        anb = Analyzer(model, layers, bf16_forward=True)
+        fpb = anb.forward(x)
+        fwd_b = median_ms(lambda: anb.forward(x), repeat if native else 3, warmup=1)
+        d_act = rel_diff(fpb.activation("conv6"), fp.activation("conv6"))
+        d_img = rel_diff(anb.attribute(fpb, units[:1], Method.GUIDED).images,
+                         an.attribute(fp, units[:1], Method.GUIDED).images)
+        rows.append(("forward, replayed, bf16 autocast (--precision bf16)", fwd_b, f"{fwd_b / t_rep:.2f}x fp32; conv6 "
+                     f"max rel diff {d_act:.1e}, a conv6 unit's guided image {d_img:.1e}{emulated}"))
     one = median_ms(lambda: an.attribute(fp, units[:1], Method.GUIDED), repeat)
     one_slow = median_ms(lambda: slow.attribute(fps, units[:1], Method.GUIDED), repeat)
     rows.append(("one conv6 unit, guided backprop, given forward (cone)", one, "target <= 2 ms"))
@@ -61,12 +64,13 @@ def bench_core(model, repeat: int, quick: bool = False) -> list[Row]:
     rows.append(("all 192 conv6 units, guided backprop, batched, fp32 (cone)", allu,
                  f"{flops / allu * 1000:.0f} GFLOP/s; target <= 120 ms on AVX2, <= 33 ms with bf16; "
                  f"max rel diff to autograd {d32:.1e}"))
-    an16 = Analyzer(model, layers, bf16=True)
-    fp16 = an16.forward(x)
-    all16 = median_ms(lambda: an16.attribute(fp16, units, Method.GUIDED), r if native else 1, warmup=1)
-    d16 = rel_diff(an16.attribute(fp16, units, Method.GUIDED).images, ref)
-    rows.append(("all 192 conv6 units, guided backprop, batched, bf16 (cone)", all16,
-                 f"{flops / all16 * 1000:.0f} GFLOP/s, {allu / all16:.2f}x fp32; max rel diff to fp32 {d16:.1e}{emulated}"))
+    if bf16_rows:
+        an16 = Analyzer(model, layers, bf16=True)
+        fp16 = an16.forward(x)
+        all16 = median_ms(lambda: an16.attribute(fp16, units, Method.GUIDED), r if native else 1, warmup=1)
+        d16 = rel_diff(an16.attribute(fp16, units, Method.GUIDED).images, ref)
+        rows.append(("all 192 conv6 units, guided backprop, batched, bf16 (cone)", all16, f"{flops / all16 * 1000:.0f} "
+                     f"GFLOP/s, {allu / all16:.2f}x fp32; max rel diff to fp32 {d16:.1e}{emulated}"))
     if not quick:
         allslow = median_ms(lambda: slow.attribute(fps, units, Method.GUIDED), 3, warmup=1)
         rows.append(("all 192 conv6 units, batched seeds through autograd (vmap)", allslow,
