@@ -228,6 +228,12 @@ def test_cone_fast_path_equals_autograd(allcnn, method):
         assert (a - b).abs().max() <= 1e-5 * b.abs().max()
         one = fast.attribute(fpf, targets[:1], method).images  # the K = 1 code path
         assert (one[0] - b[0]).abs().max() <= 1e-5 * b.abs().max()
+        # many units at few positions: the windows are gathered once per position (a path of its own)
+        shared = [UnitTarget(layer, c, y, xx) for c in range(0, fpf.activation(layer).shape[0], 2)[:24]
+                  for (y, xx) in ((0, w - 1), (h // 2, w // 2))]
+        a = fast.attribute(fpf, shared, method).images
+        b = slow.attribute(fps, shared, method).images
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
 
 
 def test_cone_bf16_is_close_to_fp32(allcnn):

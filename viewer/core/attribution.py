@@ -232,10 +232,6 @@ class Analyzer:
             units.append(UnitTarget(t.layer, t.channel, flat // w, flat % w))
         return units
 
-    def _value(self, out: torch.Tensor, u: UnitTarget) -> float:
-        a = out.detach()[0]
-        return float(a[u.channel, u.y, u.x] if a.dim() == 3 else a[u.channel])
-
     # --- attribution --------------------------------------------------------------------------------
     def attribute(self, fp: ForwardPass, targets: list[Target], method: Method) -> Attribution:
         """Input-space reconstructions of K targets, (K, C, H, W); targets may be in different layers."""
@@ -266,8 +262,14 @@ class Analyzer:
             for i, u in enumerate(sel):
                 seeds[(i, 0, u.channel, u.y, u.x) if out.dim() == 4 else (i, 0, u.channel)] = 1.0
             images[ks] = self._backward(gfp, out, seeds, method)[:, 0].to(images.dtype).cpu()
-        values = tuple(self._value(fp._output(u.layer), u) for u in units)
-        return Attribution(images, tuple(units), values, method)
+        values = [0.0] * len(units)
+        for layer, ks in by_layer.items():  # one gather per layer, not three index ops per unit
+            a = fp._output(layer).detach()[0].float()
+            idx = [[units[k].channel for k in ks]] + ([[units[k].y for k in ks], [units[k].x for k in ks]]
+                                                       if a.dim() == 3 else [])
+            for k, v in zip(ks, a[tuple(torch.tensor(i) for i in idx)].tolist()):
+                values[k] = v
+        return Attribution(images, tuple(units), tuple(values), method)
 
     def _plan(self, fp: ForwardPass, layer: str, out: torch.Tensor):
         """The compiled cone of a layer, once per forward pass; None where the path is not a chain."""

@@ -203,6 +203,13 @@ def cone_backward(plan: tuple[list[Step], int, dict], channels: torch.Tensor, ys
     if k == 1:
         return _cone_one(steps, c_out, int(channels[0]), int(ys[0]), int(xs[0]), input_shape, method)
     dtype = torch.bfloat16 if bf16 else torch.float32
+    # units with the same position share every window's origin: order them so that they are neighbours
+    key = ys.long() * (int(xs.max()) + 1) + xs.long()
+    _, group, counts = torch.unique(key, return_inverse=True, return_counts=True)
+    order = torch.argsort(group, stable=True)                           # row i of r is unit order[i]
+    channels, ys, xs = channels[order], ys[order], xs[order]
+    ends = counts.cumsum(0).tolist()
+    groups = list(zip([0, *ends[:-1]], ends))                           # (first row, end row) per position
     kk = torch.arange(k)
     r = torch.zeros((k, c_out, 1, 1), dtype=dtype)
     r[kk, channels, 0, 0] = 1.0                                         # (K, C, 1, 1) one-hot seeds
@@ -220,15 +227,20 @@ def cone_backward(plan: tuple[list[Step], int, dict], channels: torch.Tensor, ys
         if st.kind == "conv":
             onehot = False
         if st.kind == "relu":
-            if method is not Method.DECONVNET:  # deconvnet's rule does not read the mask
-                m, mask = st.margin, _padded_rows(st, cache, dtype)
-                wp = st.tensor.shape[2] + 2 * m
-                lin = ((oy + m)[:, None, None] + torch.arange(h)[None, :, None]) * wp \
-                    + (ox + m)[:, None, None] + torch.arange(w)[None, None, :]        # (K, h, w)
-                pos = mask.index_select(0, lin.flatten()).view(k, h, w, -1).permute(0, 3, 1, 2)
+            if method is Method.DECONVNET:  # deconvnet's rule does not read the mask
+                r = r.clamp_min_(0)
+            elif len(groups) * 2 <= k and h * w * st.tensor.shape[0] >= 4096:
+                # large windows shared by several units: gather each position's window once and apply it to
+                # its rows in place (writing K gathered windows would cost more than the rule itself)
+                first = torch.tensor([a for a, _ in groups])
+                pos = _gather_windows(st, cache, dtype, oy[first], ox[first], h, w)
+                if method is Method.GUIDED:
+                    r = r.clamp_min_(0)
+                for g, (a, b) in enumerate(groups):
+                    r[a:b].mul_(pos[g])
             else:
-                pos = None
-            r = _relu_(pos, r, method)  # outside the tensor the mask is False (or r was clipped to 0)
+                r = _relu_(_gather_windows(st, cache, dtype, oy, ox, h, w), r, method)
+                # outside the tensor the mask is False (or r was clipped to 0)
         else:
             r = _conv_t(r.contiguous(memory_format=torch.channels_last), st.tensor.to(dtype), st)
             oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
@@ -239,8 +251,19 @@ def cone_backward(plan: tuple[list[Step], int, dict], channels: torch.Tensor, ys
     canvas = torch.zeros((k, H + 2 * m, W + 2 * m, c))                  # channels last for one index_put
     iy = (oy + m)[:, None] + torch.arange(h)
     ix = (ox + m)[:, None] + torch.arange(w)
-    canvas[kk[:, None, None], iy[:, :, None], ix[:, None, :]] = r.permute(0, 2, 3, 1).float()
+    canvas[order[:, None, None], iy[:, :, None], ix[:, None, :]] = r.permute(0, 2, 3, 1).float()  # back in order
     return canvas[:, m:m + H, m:m + W].permute(0, 3, 1, 2).contiguous()
+
+
+def _gather_windows(st: Step, cache: dict, dtype: torch.dtype, oy: torch.Tensor, ox: torch.Tensor,
+                    h: int, w: int) -> torch.Tensor:
+    """1[f > 0] in the h x w windows at origins (oy, ox), zero outside the tensor: (N, C, h, w) in a
+    channels-last layout, one index_select of rows of the padded mask."""
+    m, mask = st.margin, _padded_rows(st, cache, dtype)
+    wp = st.tensor.shape[2] + 2 * m
+    lin = ((oy + m)[:, None, None] + torch.arange(h)[None, :, None]) * wp \
+        + (ox + m)[:, None, None] + torch.arange(w)[None, None, :]                  # (N, h, w)
+    return mask.index_select(0, lin.flatten()).view(len(oy), h, w, -1).permute(0, 3, 1, 2)
 
 
 def _gathers(st: Step) -> bool:
