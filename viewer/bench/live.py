@@ -110,6 +110,18 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
             app = app_with(pipe, False)
             rows += run_app(app, frames, f"All-CNN-C 32x32, {choice.label}, {title}", fps=fps)
             app.worker.shutdown()
+        # the whole-layer view (W): every conv6 unit's reconstruction on every result
+        app = app_with(pipe, False)
+        app.state.whole_layer = True
+        geom = app.grid_geom()
+        whole = Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED,
+                        layer_units=(geom.first, geom.count))
+        step = median_ms(lambda: pipe.compute(whole), max(3, repeat // 5), warmup=1)
+        rows.append((f"worker step, whole-layer view (W): {geom.count} conv6 units + one unit, {choice.label}", step,
+                     f"{1000 / step:.1f} results/s"))
+        rows += run_app(app, max(120, frames // 2), f"All-CNN-C 32x32, whole-layer view (W), {choice.label}, "
+                        "threaded worker, drawing capped at 60/s", fps=60)
+        app.worker.shutdown()
         # the webcam-scale case: the same network on 224x224 input (fully convolutional)
         big = InputSpec((224, 224), spec.mean, spec.std)
         big_layers = build_graph(model, (3, 224, 224))
