@@ -58,6 +58,7 @@ def test_export_writes_its_files(random_checkpoint, tmp_path, capsys):
     assert rc == 0, err
     info = json.loads((out / "result.json").read_text())
     assert info["layer"] == "conv4" and len(info["predictions"]) == 5
+    assert info["precision"] in ("fp32", "bf16")  # what --precision auto chose on this machine
     assert abs(sum(p["probability"] for p in info["predictions"])) <= 1.0 + 1e-6
     assert [(u["layer"], u["channel"]) for u in info["units"]][:2] == [("conv4", 3), ("conv4", 7)]
     assert (info["units"][1]["y"], info["units"][1]["x"]) == (2, 5)
@@ -67,6 +68,9 @@ def test_export_writes_its_files(random_checkpoint, tmp_path, capsys):
             assert cv2.imread(str(out / f)) is not None
     assert cv2.imread(str(out / "feature_maps.png")) is not None
     assert cv2.imread(str(out / "model_input.png")).shape[:2] == (256, 256)
+    rc, _, err = run(["--model", str(random_checkpoint), "--export", str(out), "--source", str(img),
+                      "--precision", "fp32"], capsys)
+    assert rc == 0 and json.loads((out / "result.json").read_text())["precision"] == "fp32"
 
 
 def test_export_folder(random_checkpoint, tmp_path, capsys):

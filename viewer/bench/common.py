@@ -29,6 +29,21 @@ def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
+def interleaved_ms(fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 3) -> dict[str, float]:
+    """Medians of several functions timed in turn (a, b, c, a, b, c, ...): the machine's drift between
+    runs, 10-30% on shared machines, then shifts all of them alike, so their ratios hold."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(max(1, repeat)):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 

@@ -9,7 +9,7 @@ from ..core.cone import cone_flops
 from ..core.graph import build_graph
 from ..core.precision import Precision, choose_precision
 from ..core.rules import Method
-from .common import Row, conv_peak, median_ms, rel_diff
+from .common import Row, conv_peak, interleaved_ms, median_ms, rel_diff
 from .peers import bench_peers
 
 
@@ -30,12 +30,14 @@ def bench_core(model, repeat: int, quick: bool = False) -> list[Row]:
     fp, fps = an.forward(x), slow.forward(x)       # the first pass of `an` records its tape
     units = an._resolve_many(fp, [ChannelTarget("conv6", c) for c in range(192)])
     rows: list[Row] = []
-    with torch.no_grad():
-        plain = median_ms(lambda: model(x), repeat)
+    def plain_forward():
+        with torch.no_grad():
+            model(x)
+    t = interleaved_ms({"plain": plain_forward, "traced": lambda: traced.forward(x), "replayed": lambda: an.forward(x)},
+                       max(repeat, 20))
+    plain, t_traced, t_rep = t["plain"], t["traced"], t["replayed"]
     rows.append(("plain forward, no capture (reference)", plain, f"{gf * 1000:.0f} MFLOP, {gf / plain * 1000:.0f} GFLOP/s"))
-    t_traced = median_ms(lambda: traced.forward(x), repeat)
     rows.append(("forward, all activations captured, traced (first frame)", t_traced, f"{t_traced / plain:.2f}x plain"))
-    t_rep = median_ms(lambda: an.forward(x), repeat)
     rows.append(("forward, all activations captured, replayed (every later frame)", t_rep,
                  f"{t_rep / plain:.2f}x plain (target <= 1.15x); {t_traced / t_rep:.2f}x faster than traced"))
     bf16_rows = native or not quick  # --quick skips bf16 where it is emulated (seconds per row)
