@@ -59,7 +59,7 @@ def bench_core(model, repeat: int, quick: bool = False) -> list[Row]:
     peak_ms, peak = conv_peak()
     rows.append(("this CPU's fp32 peak: a channels-last 3x3 conv, 192 x 96 x 17 x 17", peak_ms,
                  f"{peak:.0f} GFLOP/s: the 192 cones' {flops:.1f} GFLOP need >= {flops / peak * 1000:.0f} ms at that rate"))
-    r = max(3, repeat // 5)
+    r = max(5, repeat // 3)
     allu = median_ms(lambda: an.attribute(fp, units, Method.GUIDED), r, warmup=1)
     ref = slow.attribute(fps, units, Method.GUIDED).images
     d32 = rel_diff(an.attribute(fp, units, Method.GUIDED).images, ref)
