@@ -108,3 +108,27 @@ def test_a_new_input_size_records_a_new_tape():
         x = torch.rand(1, 3, size, size)
         assert torch.equal(fast.forward(x).logits, traced.forward(x).logits)
     assert len(fast._tapes) == 2 and all(t is not None for t in fast._tapes.values())
+
+
+def test_new_weights_are_seen_and_forget_replays_sees_a_new_hook():
+    model = allcnn()
+    layers, fast, traced = pair(model, 32)
+    x = torch.rand(1, 3, 32, 32)
+    fast.forward(x)
+    t = [ChannelTarget("conv6", c) for c in range(0, 192, 8)]
+    fast.attribute(fast.forward(x), t, Method.GUIDED)      # folds conv6..conv1's BatchNorms into the cache
+    with torch.no_grad():
+        model.conv9.conv.weight.mul_(-1.0)                   # in place: the replay reads the same tensor
+        model.conv2.bn.running_var.mul_(3.0)                 # and the cone refolds a changed BatchNorm
+    a, b = fast.forward(x), traced.forward(x)
+    assert torch.equal(a.logits, b.logits)
+    assert torch.allclose(fast.attribute(a, t, Method.GUIDED).images,
+                          Analyzer(model, layers, fast=False).attribute(b, t, Method.GUIDED).images, atol=1e-6)
+    h = model.conv5.register_forward_hook(lambda m, i, o: torch.zeros_like(o))
+    try:
+        fast.forget_replays()                                # the hook changes what the model computes
+        zeroed = fast.forward(x)
+        assert float(zeroed.outputs["conv5"].abs().max()) == 0.0
+        assert float(fast.forward(x).outputs["conv5"].abs().max()) == 0.0   # and its new tape agrees
+    finally:
+        h.remove()

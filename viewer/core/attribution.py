@@ -99,7 +99,10 @@ class Analyzer:
     bf16_forward=True runs the forward pass under bfloat16 autocast (about 2-3x faster on CPUs with bf16
     units; activations, and so the ReLU masks near zero, differ slightly from fp32). replay=True replays
     the first traced pass at an input size as plain calls on later frames (replay.py; a pass without an
-    autograd graph then costs about what the plain forward costs)."""
+    autograd graph then costs about what the plain forward costs). A replayed pass runs the recorded calls,
+    not the model's Python code: new parameter values are seen (the weights are the same tensors), but
+    hooks registered on the model later or a changed forward are not; call forget_replays() after such a
+    change."""
 
     def __init__(self, model: nn.Module, layers: list[LayerInfo], fast: bool = True, bf16: bool = False,
                  bf16_forward: bool = False, replay: bool = True):
@@ -113,6 +116,10 @@ class Analyzer:
         self._modules = [(n, m) for n, m in candidate_modules(model, leaves=True) + candidate_modules(model)
                          if n in wanted]
         self._modules = list(dict(self._modules).items())
+
+    def forget_replays(self) -> None:
+        """Drop the recorded tapes: the next pass at each input size is traced (and recorded) again."""
+        self._tapes.clear()
 
     # --- forward ------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, grad: bool | None = None) -> ForwardPass:

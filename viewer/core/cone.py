@@ -99,15 +99,16 @@ def fold_weight(w: torch.Tensor, bns: list[tuple], cache: dict | None) -> torch.
     conv^T(W * s) per output channel). Weights do not change between frames: with a cache (held by the
     caller across forward passes) each fold is computed once per weight version."""
     sources = (w, *(t for bn in bns for t in bn[:2] if t is not None))
-    key = tuple((id(t), t._version) for t in sources) + tuple(bn[2] for bn in bns)
+    key = tuple(id(t) for t in sources) + tuple(bn[2] for bn in bns)   # one entry per convolution
+    versions = tuple(t._version for t in sources)                       # a weight changed in place: refold
     hit = cache.get(key) if cache is not None else None
-    if hit is not None and all(a is b for a, b in zip(hit[0], sources)):
-        return hit[1]
+    if hit is not None and hit[1] == versions and all(a is b for a, b in zip(hit[0], sources)):
+        return hit[2]
     for bn in bns:
         w = w * _bn_scale(*bn).view(-1, 1, 1, 1)
     w = w.detach().contiguous()
     if cache is not None:
-        cache[key] = (sources, w)  # the sources are kept alive, so their ids are not reused
+        cache[key] = (sources, versions, w)  # the sources are kept alive, so their ids are not reused
     return w
 
 
