@@ -87,9 +87,9 @@ def test_training_with_a_teacher_records_it_and_resumes_exactly(tmp_path, capsys
     assert train.main(["--data", str(data), "--out", str(plain), *ARGS]) == 0
     c = torch.load(plain, weights_only=True)["state_dict"]
     assert any(not torch.equal(v, c[k]) for k, v in a["state_dict"].items() if v.is_floating_point())
-    # resuming without the teacher is refused
-    assert train.main(["--data", str(data), "--out", str(resumed), *run, "--max-steps", "2"]) == 0
-    assert train.main(["--data", str(data), "--out", str(resumed), *ARGS, "--resume"]) == 2
+    # resuming without the teacher is refused (--force: start over on the finished run's files)
+    assert train.main(["--data", str(data), "--out", str(resumed), *run, "--max-steps", "2", "--force"]) == 0
+    assert train.main(["--data", str(data), "--out", str(resumed), *ARGS, "--resume", "--force"]) == 2
     assert "teachers" in capsys.readouterr().err
 
 

@@ -115,11 +115,11 @@ def test_teachers_run_v_times_and_an_interrupted_precomputation_gives_the_same_s
         assert torch.equal(v, b["state_dict"][k]), k
     # a fresh run with the same settings reuses the finished file; another temperature does not
     calls.update(views=0)
-    assert train.main(["--data", str(data), "--out", str(resumed), *run]) == 0
+    assert train.main(["--data", str(data), "--out", str(resumed), *run, "--force"]) == 0
     assert "teacher views: 3/3 from" in capsys.readouterr().out and calls["views"] == 0
-    assert train.main(["--data", str(data), "--out", str(resumed), *run, "--distill-temp", "2"]) == 0
+    assert train.main(["--data", str(data), "--out", str(resumed), *run, "--distill-temp", "2", "--force"]) == 0
     assert calls["views"] == 3
-    assert train.main(["--data", str(data), "--out", str(resumed), *run, "--teacher-flip"]) == 0
+    assert train.main(["--data", str(data), "--out", str(resumed), *run, "--teacher-flip", "--force"]) == 0
     assert calls["views"] == 6
     # views change training: online distillation with the same seed gives other weights
     online = tmp_path / "online.pt"
@@ -135,3 +135,15 @@ def test_teacher_views_and_flip_option_errors(tmp_path, capsys, extra, named):
     with pytest.raises(SystemExit) as e:
         train.main(["--out", str(tmp_path / "m.pt"), *extra])
     assert e.value.code == 2 and named in capsys.readouterr().err
+
+
+def test_a_views_file_that_cannot_be_used_says_why(tmp_path):
+    views = TeacherViews(2, 4, seed=1, key={"temperature": 4.0}, cutout=0)
+    path = tmp_path / "run.resume.views"
+    assert views.load(path) == ""                                   # no file: nothing to say
+    path.write_bytes(b"not a torch file")
+    assert "could not be read" in views.load(path) and views.done == 0
+    torch.save({"key": {**views.key, "temperature": 2.0}, "done": 2, "probs": torch.zeros(2, 4, 10)}, path)
+    assert "other settings" in views.load(path) and views.done == 0
+    torch.save({"key": views.key, "done": 1, "probs": torch.ones(2, 4, 10)}, path)
+    assert views.load(path) == "" and views.done == 1

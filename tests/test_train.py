@@ -216,9 +216,9 @@ def test_cutout_option_reaches_training_and_is_recorded(tmp_path, capsys):
     out = tmp_path / "c.pt"
     assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--cutout", "8"]) == 0
     assert torch.load(out, weights_only=True)["meta"]["train_config"]["cutout"] == 8
-    # a resume must use the same cutout
-    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--max-steps", "2"]) == 0
-    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--cutout", "8", "--resume"]) == 2
+    # a resume must use the same cutout (--force: start over on the finished run's files)
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--max-steps", "2", "--force"]) == 0
+    assert train.main(["--data", str(data), "--out", str(out), *ARGS, "--cutout", "8", "--resume", "--force"]) == 2
     assert "cutout" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         train.main(["--data", str(data), "--out", str(out), "--cutout", "-3"])
@@ -238,3 +238,29 @@ def test_main_gives_the_callers_signal_handlers_back(tmp_path):
     finally:
         for s, h in before.items():
             signal.signal(s, h)
+
+
+def test_training_never_overwrites_what_it_did_not_make(tmp_path, capsys, monkeypatch):
+    """Not the shipped model by default, not a finished run's checkpoint or resume state without --force."""
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    monkeypatch.chdir(tmp_path)
+    shipped = tmp_path / "checkpoints" / "allcnn_c_cifar10.pt"  # as if run from the repository's root
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"the shipped model")
+    run = ["--data", str(data), "--epochs", "1", "--batch-size", "16", "--no-progress"]
+    assert train.main(run) == 0
+    assert shipped.read_bytes() == b"the shipped model"
+    out = tmp_path / "allcnn_c_trained.pt"
+    assert out.exists() and "wrote allcnn_c_trained.pt" in capsys.readouterr().out
+    before = out.read_bytes()
+    assert train.main(run) == 2                              # a second run would overwrite the first
+    assert "exists" in capsys.readouterr().err and out.read_bytes() == before
+    out.unlink()
+    assert train.main(run) == 2                              # its resume state is still there: refused too
+    assert "--resume" in capsys.readouterr().err
+    assert train.main([*run, "--out", str(shipped)]) == 2   # the shipped model only with --force
+    assert shipped.read_bytes() == b"the shipped model"
+    assert train.main([*run, "--force"]) == 0 and out.exists()
+    snap = tmp_path / "snap.pt"
+    snap.write_bytes(b"mine")
+    assert train.main([*run, "--snapshot", str(snap)]) == 2 and snap.read_bytes() == b"mine"

@@ -42,18 +42,19 @@ class TeacherViews:
         self.probs: torch.Tensor | None = None  # (V, n, classes) float16, rows [0, done) valid
         self.done = 0
 
-    def load(self, path: Path) -> bool:
-        """Take the finished views from `path` if it was made with the same settings; False otherwise."""
+    def load(self, path: Path) -> str:
+        """Take the views from `path` if it was made with the same settings. Returns why not ("" when it was
+        taken or there is no file): the caller says so and computes the views again."""
         if not path.exists():
-            return False
+            return ""
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:
-            return False
+        except Exception as e:  # unreadable (truncated, foreign): not ours to trust
+            return f"{path} could not be read ({type(e).__name__}); computing the views again"
         if not isinstance(saved, dict) or saved.get("key") != self.key:
-            return False
+            return f"{path} holds views made with other settings; computing them again"
         self.probs, self.done = saved["probs"], int(saved["done"])
-        return True
+        return ""
 
     def save(self, path: Path) -> None:
         atomic_save({"key": self.key, "done": self.done, "probs": self.probs}, path)

@@ -176,7 +176,10 @@ class Trainer:
         from tqdm import tqdm
 
         views = self.views
-        if views.load(self.views_path):
+        why_not = views.load(self.views_path)
+        if why_not:
+            self.log(f"teacher views: {why_not}")
+        elif views.done:
             self.log(f"teacher views: {views.done}/{views.views} from {self.views_path}")
         images = (lambda idx: to_input(self.train_x[idx.numpy()], self.mean, self.std, self.device))
         t0 = time.perf_counter()
@@ -380,7 +383,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = TrainConfig()
     p.add_argument("--data", default=str(DEFAULT_DATA), help="cifar10-jpeg.npz or a cifar-10-batches-py folder")
-    p.add_argument("--out", default="checkpoints/allcnn_c_cifar10.pt", help="final checkpoint path")
+    p.add_argument("--out", default=None, help="final checkpoint path (default: ARCH_trained.pt in the current "
+                   "folder; an existing file is never overwritten without --force)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out or --snapshot file, and start "
+                   "a fresh run over an existing resume state (which is then replaced)")
     p.add_argument("--state", default=None, help="resume state path (default: OUT.resume)")
     p.add_argument("--resume", action="store_true", help="continue from the resume state")
     p.add_argument("--snapshot", metavar="PATH", help="write the resume state's current model as a checkpoint "
@@ -451,7 +457,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parse_args(argv)
-    out = Path(a.out)
+    out = Path(a.out) if a.out else Path(f"{a.arch}_trained.pt")
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if a.device == "auto" else a.device))
@@ -468,6 +474,14 @@ def main(argv: list[str] | None = None) -> int:
         _check_writable(out)
         if (a.resume or a.snapshot) and not state_path.exists():
             raise DataError(f"{state_path}: no resume state to continue from")
+        if not a.force:  # never overwrite what this run did not make (the shipped model, a finished run)
+            if out.exists() and not a.snapshot:
+                raise DataError(f"{out} exists: choose another --out, or pass --force to overwrite it")
+            if state_path.exists() and not (a.resume or a.snapshot):
+                raise DataError(f"{state_path} holds a run in progress or finished: continue it with --resume, "
+                                "or pass --force to start over (the state is then replaced)")
+            if a.snapshot and Path(a.snapshot).exists():
+                raise DataError(f"{a.snapshot} exists: choose another --snapshot path, or pass --force")
         t = time.perf_counter()
         data = load_cifar10(a.data, limit_test=a.test_limit)
         print(f"data: {len(data.train.images)} train / {len(data.test.images)} test images from {a.data} "
