@@ -7,6 +7,7 @@ import threading
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import run_viewer
 from conftest import ROOT
@@ -59,7 +60,18 @@ def test_export_writes_its_files(random_checkpoint, tmp_path, capsys):
     info = json.loads((out / "result.json").read_text())
     assert info["layer"] == "conv4" and len(info["predictions"]) == 5
     assert info["precision"] in ("fp32", "bf16")  # what --precision auto chose on this machine
-    assert abs(sum(p["probability"] for p in info["predictions"])) <= 1.0 + 1e-6
+    # the top 5 of the model's own softmax on that image, computed here without the viewer's pipeline
+    from viewer.core.checkpoint import load_checkpoint
+    loaded = load_checkpoint(random_checkpoint)
+    rgb = cv2.imread(str(img))[:, :, ::-1]
+    crop = torch.from_numpy(rgb[:, 10:60].copy()).permute(2, 0, 1)[None].float()   # centre 50x50 of 50x70
+    x = torch.nn.functional.interpolate(crop, size=(32, 32), mode="area").round() / 255.0
+    x = (x - torch.tensor(loaded.meta["mean"]).view(1, 3, 1, 1)) / torch.tensor(loaded.meta["std"]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want = loaded.model.eval()(x)[0].softmax(0)
+    top = want.argsort(descending=True)[:5]
+    assert [p["index"] for p in info["predictions"]] == top.tolist()
+    assert np.allclose([p["probability"] for p in info["predictions"]], want[top].numpy(), atol=1e-5)
     assert [(u["layer"], u["channel"]) for u in info["units"]][:2] == [("conv4", 3), ("conv4", 7)]
     assert (info["units"][1]["y"], info["units"][1]["x"]) == (2, 5)
     assert info["units"][2]["layer"] == "logits"

@@ -71,8 +71,25 @@ def test_no_trace_after_raising_calls():
     with pytest.raises(RuntimeError):
         build_graph(model, (4, 32, 32))
     assert_same(model, snap)
-    # the method used by the forward pass's nodes is reset too
+
+
+def test_the_rule_is_reset_when_a_backward_pass_raises(monkeypatch):
+    """attribute() sets the forward pass's rule to the method for its backward pass: an error inside that
+    backward (here autograd.grad itself) must leave the rule as it was, or later passes use the wrong one."""
+    model = AllCNNC()
+    an = Analyzer(model, build_graph(model), fast=False)  # the autograd path, where the rule is read
+    fp = an.forward(torch.randn(1, 3, 32, 32))
     assert fp.state.method is Method.GRADIENT
+    seen = []
+
+    def failing_grad(*args, **kwargs):
+        seen.append(fp.state.method)
+        raise RuntimeError("out of memory (simulated)")
+    monkeypatch.setattr(torch.autograd, "grad", failing_grad)
+    with pytest.raises(RuntimeError, match="simulated"):
+        an.attribute(fp, [ChannelTarget("conv6", 3)], Method.GUIDED)
+    assert seen == [Method.GUIDED]               # the rule was switched for the backward pass...
+    assert fp.state.method is Method.GRADIENT    # ...and switched back after it raised
 
 
 def test_core_imports_no_pygame_or_cv2():
