@@ -1,4 +1,5 @@
-"""Command line: argument parsing, building the pieces, and the headless export command."""
+"""Command line: argument parsing and building the model, its layers, input spec and precision (the headless
+export itself is viewer/export.py)."""
 from __future__ import annotations
 
 import argparse

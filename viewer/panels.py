@@ -99,7 +99,7 @@ def draw_grid(app, surface) -> None:
         if tiles is not None:
             local = GridGeometry((0, 0, *L.grid[2:]), geom.rows, geom.cols, geom.tile, geom.gap, geom.first,
                                  len(tiles))
-            draw.grid(grid_surf, local, tiles, -1)
+            draw.grid(grid_surf, local, tiles)
         else:
             draw.placeholder(grid_surf, (0, 0, *L.grid[2:]), note)
         cached = app._cache["grid"] = (grid_surf, note)

@@ -245,7 +245,7 @@ class DemoSource(Source):
         u = self.xx * math.cos(theta) + self.yy * math.sin(theta)
         v = -self.xx * math.sin(theta) + self.yy * math.cos(theta)
         bar = ((np.abs(u) < 0.06) & (np.abs(v) < 0.35)).astype(np.float32)
-        img = 0.15 + 0.8 * bar[:, :, None] * np.array([1.0, 1.0, 1.0], np.float32)
+        img = np.repeat(0.15 + 0.8 * bar[:, :, None], 3, axis=2)  # white bar on grey
         return (img * 255).astype(np.uint8)
 
     def _rings(self, t, _):

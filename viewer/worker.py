@@ -1,6 +1,7 @@
 """The inference thread: takes an immutable Request, runs the model and the attribution, publishes an
 immutable Result of CPU numpy arrays. A newer request replaces a pending one (latest wins). The thread
-never touches pygame. run_sync() computes a result on the caller's thread (tests, export)."""
+never touches pygame. run_sync() computes a result on the caller's thread (the sync app loop, tests); export calls
+Pipeline.compute directly."""
 from __future__ import annotations
 
 import threading

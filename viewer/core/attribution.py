@@ -113,9 +113,9 @@ class Analyzer:
         self._folded: dict = {}   # BatchNorm-folded weights of the cone, kept across frames (cone.fold_weight)
         self.layers = {l.name: l for l in layers}
         wanted = {l.module_name for l in layers}
-        self._modules = [(n, m) for n, m in candidate_modules(model, leaves=True) + candidate_modules(model)
-                         if n in wanted]
-        self._modules = list(dict(self._modules).items())
+        # the modules that produce a layer, each once (a block and its leaves are both candidates)
+        self._modules = list(dict((n, m) for n, m in candidate_modules(model, leaves=True) + candidate_modules(model)
+                                  if n in wanted).items())
 
     def forget_replays(self) -> None:
         """Drop the recorded tapes: the next pass at each input size is traced (and recorded) again."""

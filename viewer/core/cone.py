@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from .geometry import arg, conv2d_args
-from .rules import Method, ReluRuleMode, RuleState
+from .rules import RELU_FUNCS, Method, ReluRuleMode, RuleState
 
 
 @dataclass(frozen=True)
 class Op:
-    kind: str                    # "conv", "bn", "relu", "identity"
+    kind: str                    # "conv", "bn", "relu", "identity", or "unsupported" (changed in place: no link)
     input_id: int
     output_id: int
     params: tuple = ()           # conv: (weight, stride, padding, dilation, groups); bn: (weight, var, eps);
@@ -362,12 +362,12 @@ class TracingReluMode(ReluRuleMode):
                     op = self.ops[id(out)] = Op("unsupported", -1, id(out))
                     self._alive.append(out)
             else:
-                op = relu_op(args[0], out) if func in self.relu_funcs else trace_op(func, args, kwargs or {}, out)
+                op = relu_op(args[0], out) if func in RELU_FUNCS else trace_op(func, args, kwargs or {}, out)
                 if op is not None:
                     self.ops[op.output_id] = op
                     self._alive += [args[0], out]
         if self.recorder is not None:
-            if func in self.relu_funcs:  # what the mode ran: an out-of-place clamp (no graph, no rule)
+            if func in RELU_FUNCS:  # what the mode ran: an out-of-place clamp (no graph, no rule)
                 func, args, kwargs = torch.clamp_min, (args[0], 0), {}
             self.recorder.record(func, args, kwargs or {}, out, op)
         return out

@@ -90,7 +90,8 @@ def conv2d_args(args, kwargs):
 
 
 def _window_params(func, args, kwargs):
-    """(kernel, stride, padding, dilation) of a conv / pool call, or None for any other function."""
+    """(kernel, stride, padding, dilation) of a conv / pool call; "unknown" for a conv whose arguments cannot
+    be read (string padding other than "valid": the chain ends there); None for any other function."""
     if func is torch.conv2d or func is F.conv2d:
         conv = conv2d_args(args, kwargs)
         if conv is None:

@@ -71,14 +71,11 @@ class RuleReLU(torch.autograd.Function):
         return apply_rule(positive, r, ctx.state.method), None
 
 
-RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_,
-              torch.nn.functional.relu}
+RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
 
 
 class ReluRuleMode(TorchFunctionMode):
     """Routes every relu call to RuleReLU; counts the calls so callers know whether a rule was reached."""
-
-    relu_funcs = RELU_FUNCS
 
     def __init__(self, state: RuleState):
         super().__init__()

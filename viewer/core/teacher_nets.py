@@ -2,7 +2,7 @@
 
 Bigger or faster than All-CNN-C, and of other designs, so that their errors differ from its own: an
 ensemble of unlike networks is more accurate than one of like ones, and All-CNN-C learns from its average.
-Every ReLU is its own module, so the viewer can open these too (guided backprop hooks modules).
+Every ReLU is its own module, so the viewer can open these too (its layers are found by module hooks).
 """
 from __future__ import annotations
 

@@ -43,11 +43,9 @@ def array_surface(arr: np.ndarray) -> pygame.Surface:
     return pygame.image.frombuffer(arr.tobytes(), (arr.shape[1], arr.shape[0]), "RGB").copy()
 
 
-def blit_image(surface: pygame.Surface, arr: np.ndarray, rect: Rect, smooth: bool = False) -> None:
+def blit_image(surface: pygame.Surface, arr: np.ndarray, rect: Rect) -> None:
     """Scale an RGB array to fill rect (nearest neighbour keeps unit pixels crisp)."""
-    img = array_surface(arr)
-    scale = pygame.transform.smoothscale if smooth else pygame.transform.scale
-    surface.blit(scale(img, (rect[2], rect[3])), rect[:2])
+    surface.blit(pygame.transform.scale(array_surface(arr), (rect[2], rect[3])), rect[:2])
 
 
 def frame(surface: pygame.Surface, rect: Rect, colour=DIM, width: int = 1) -> None:
@@ -108,14 +106,13 @@ def predictions(surface: pygame.Surface, rect: Rect, rows: list[tuple[str, float
         text(surface, f"{100 * p:5.1f}%", (x + w - 55, yy + 2), 19, TEXT)
 
 
-def grid(surface: pygame.Surface, geom: GridGeometry, tiles: np.ndarray, selected: int) -> None:
+def grid(surface: pygame.Surface, geom: GridGeometry, tiles: np.ndarray) -> None:
     """tiles: (count, h, w, 3) uint8 for the channels geom.first .. geom.first + count - 1, drawn as one
-    mosaic image (one blit instead of a scale and a blit per tile)."""
+    mosaic image (one blit instead of a scale and a blit per tile). The selection frame is the caller's:
+    it changes more often than the tiles."""
     from .images import mosaic
     img = mosaic(tiles, geom.cols, geom.tile, geom.gap, BG)
     surface.blit(array_surface(img), geom.tile_rect(geom.first)[:2])
-    if geom.first <= selected < geom.first + geom.count:
-        frame(surface, geom.tile_rect(selected), ACCENT, 2)
 
 
 def box(surface: pygame.Surface, rect: Rect, colour=ACCENT, width: int = 2) -> None:
