@@ -7,7 +7,7 @@ from viewer.core.models import AllCNNC, build_model
 
 
 def test_allcnn_c_parameter_count_matches_paper():
-    # DESIGN.md section 5 / paper Table 2: 1,369,738 parameters without BatchNorm
+    # docs/definitions.md section 6 / paper Table 2: 1,369,738 parameters without BatchNorm
     assert sum(p.numel() for p in AllCNNC(bn=False).parameters()) == 1_369_738
 
 

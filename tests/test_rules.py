@@ -1,4 +1,4 @@
-"""The ReLU rules on DESIGN.md's 3x3 example and on a tiny net worked out by hand."""
+"""The ReLU rules on the 3x3 example of docs/definitions.md section 1 and on a tiny net worked out by hand."""
 import torch
 from torch import nn
 

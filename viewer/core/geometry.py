@@ -3,7 +3,7 @@
 Per axis: r (size in input pixels), j (jump: input pixels between neighbouring units) and c0 (input
 coordinate of the centre of unit 0). A k-wide window with stride s, padding p and dilation d maps
 (r, j, c0) to (r + (k_eff - 1) j, j s, c0 + ((k_eff - 1) / 2 - p) j), k_eff = d (k - 1) + 1
-(DESIGN.md section 3). Element-wise ops keep the geometry; ops that join tensors of the same spatial size
+(docs/definitions.md section 3). Element-wise ops keep the geometry; ops that join tensors of the same spatial size
 (residual adds, concatenation) take the union of the windows; anything else ends the chain (None).
 """
 from __future__ import annotations

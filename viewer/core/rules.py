@@ -31,7 +31,7 @@ class Method(enum.Enum):
 
 
 def relu_backward(f: torch.Tensor, r: torch.Tensor, method: Method) -> torch.Tensor:
-    """R' from the forward input f and the signal R; strict '>' in both masks (DESIGN.md section 3)."""
+    """R' from the forward input f and the signal R; strict '>' in both masks (docs/definitions.md section 1)."""
     return apply_rule(f > 0, r, method)
 
 
