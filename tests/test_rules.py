@@ -62,3 +62,13 @@ def test_hand_net_all_methods():
     for method, expected in EXPECTED.items():
         res = an.attribute(fp, [UnitTarget("3", 0, 0, 0)], method)
         assert res.images[0].flatten().tolist() == expected, method
+
+
+def test_a_method_without_a_rule_is_refused_not_taken_for_guided_backprop():
+    import pytest
+    from viewer.core import cone
+    from viewer.core.rules import apply_rule
+    f = torch.tensor([1.0, -1.0])
+    for fn in (lambda m: apply_rule(f > 0, f.clone(), m), lambda m: cone._relu_(f > 0, f.clone(), m)):
+        with pytest.raises(ValueError, match="no ReLU rule"):
+            fn("integrated gradients")

@@ -193,7 +193,9 @@ def _relu_(pos: torch.Tensor, r: torch.Tensor, method: Method) -> torch.Tensor:
         return r.mul_(pos)
     if method is Method.DECONVNET:
         return r.clamp_min_(0)
-    return r.clamp_min_(0).mul_(pos)
+    if method is Method.GUIDED:
+        return r.clamp_min_(0).mul_(pos)
+    raise ValueError(f"no ReLU rule for {method!r}")
 
 
 def cone_backward(plan: tuple[list[Step], int, dict], channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,

@@ -42,7 +42,9 @@ def apply_rule(positive: torch.Tensor, r: torch.Tensor, method: Method) -> torch
         return r * positive
     if method is Method.DECONVNET:
         return r.clamp_min(0)
-    return r.clamp_min(0) * positive
+    if method is Method.GUIDED:
+        return r.clamp_min(0) * positive
+    raise ValueError(f"no ReLU rule for {method!r}")
 
 
 class RuleState:
