@@ -1,66 +1,17 @@
 #!/usr/bin/env python3
 """Launch the viewer:  python run_viewer.py [--source demo] [--model ...]  (see --help).
 
-Parses the arguments, builds the pieces, runs the window. The only place pygame is initialised.
+The same as the `cnn-viewer` command and `python -m viewer` (viewer/launch.py); this file lets the tool run
+from a checkout without installing it.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def launch(args) -> int:
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    import pygame
-
-    from viewer.app import App
-    from viewer.cli import UsageError, build
-    from viewer.core.rules import Method
-    from viewer.sources import SourceError, default_source, open_source
-    from viewer.worker import Pipeline, Worker
-
-    built = build(args)
-    try:
-        w, h = (int(v) for v in args.window.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--window '{args.window}': write WIDTHxHEIGHT, e.g. 1280x800") from None
-    try:
-        source = open_source(args.source) if args.source else default_source()
-    except SourceError as e:
-        raise UsageError(str(e)) from None
-    pygame.display.init()  # display and fonts only: no audio device is needed
-    pygame.font.init()
-    print(f"precision: {built.precision.reason}", flush=True)
-    worker = Worker(Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16))
-    try:
-        screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)
-        pygame.display.set_caption(f"CNN viewer - {built.name}")
-        app = App(screen, source, worker, built.layers, built.classes, built.name,
-                  f"cpu, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
-                  method=Method(args.method))
-        app.run(max_frames=args.max_frames, fps=args.fps)
-    finally:
-        worker.shutdown()
-        source.close()
-        pygame.quit()
-    return 0
-
-
-def main(argv=None) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from viewer.cli import UsageError, parse_args
-
-    args = parse_args(argv)
-    try:
-        if args.export:
-            from viewer.export import export
-            return export(args)
-        return launch(args)
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
+from viewer.launch import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,6 +3,7 @@ export itself is viewer/export.py)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,9 @@ class UsageError(Exception):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="run_viewer.py", description=DESCRIPTION,
+    called = Path(sys.argv[0]).name
+    p = argparse.ArgumentParser(prog=called if called in ("run_viewer.py", "cnn-viewer") else "cnn-viewer",
+                                description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(DEFAULT_MODEL),
                    help="checkpoint file (this tool's format or TorchScript) or package.module:callable "

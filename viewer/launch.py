@@ -1,0 +1,58 @@
+"""The viewer's entry point (`cnn-viewer`, `python run_viewer.py`, `python -m viewer`): parse the arguments,
+build the pieces, run the window (or the headless export). The only place the app initialises pygame."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def launch(args) -> int:
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import pygame
+
+    from .app import App
+    from .cli import UsageError, build
+    from .core.rules import Method
+    from .sources import SourceError, default_source, open_source
+    from .worker import Pipeline, Worker
+
+    built = build(args)
+    try:
+        w, h = (int(v) for v in args.window.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--window '{args.window}': write WIDTHxHEIGHT, e.g. 1280x800") from None
+    try:
+        source = open_source(args.source) if args.source else default_source()
+    except SourceError as e:
+        raise UsageError(str(e)) from None
+    pygame.display.init()  # display and fonts only: no audio device is needed
+    pygame.font.init()
+    print(f"precision: {built.precision.reason}", flush=True)
+    worker = Worker(Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16))
+    try:
+        screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)
+        pygame.display.set_caption(f"CNN viewer - {built.name}")
+        app = App(screen, source, worker, built.layers, built.classes, built.name,
+                  f"cpu, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
+                  method=Method(args.method))
+        app.run(max_frames=args.max_frames, fps=args.fps)
+    finally:
+        worker.shutdown()
+        source.close()
+        pygame.quit()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import UsageError, parse_args
+
+    args = parse_args(argv)
+    try:
+        if args.export:
+            from .export import export
+            return export(args)
+        return launch(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
