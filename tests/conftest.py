@@ -17,8 +17,9 @@ import pytest  # noqa: E402
 def random_checkpoint(tmp_path_factory):
     """An All-CNN-C checkpoint with random weights (the app tests do not need a trained model)."""
     import torch
+
     from viewer.core.checkpoint import make_checkpoint
-    from viewer.core.models import AllCNNC
+    from viewer.nets import AllCNNC
     torch.manual_seed(0)
     m = AllCNNC()
     path = tmp_path_factory.mktemp("ckpt") / "random_allcnn.pt"

@@ -1,14 +1,26 @@
 """Attribution on All-CNN-C and on models written in different ways, against independent references."""
 import pytest
 import torch
+from nets import (
+    FunctionalReLU,
+    InplaceReLU,
+    NoReLU,
+    PlainReLU,
+    SharedReLU,
+    make_tiny_resnet,
+)
 from torch import nn
 
-from viewer.core.attribution import (Analyzer, AttributionError, ChannelTarget, ClassTarget, UnitTarget)
+from viewer.core.attribution import (
+    Analyzer,
+    AttributionError,
+    ChannelTarget,
+    ClassTarget,
+    UnitTarget,
+)
 from viewer.core.graph import build_graph
-from viewer.core.models import AllCNNC
 from viewer.core.rules import Method
-
-from nets import FunctionalReLU, InplaceReLU, NoReLU, PlainReLU, SharedReLU, make_tiny_resnet
+from viewer.nets import AllCNNC
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,16 @@ import pickle
 
 import pytest
 import torch
-
-from viewer.core.checkpoint import CheckpointError, atomic_save, load_checkpoint, load_model, make_checkpoint
-from viewer.core.models import AllCNNC
-
 from nets import PlainReLU
+
+from viewer.core.checkpoint import (
+    CheckpointError,
+    atomic_save,
+    load_checkpoint,
+    load_model,
+    make_checkpoint,
+)
+from viewer.nets import AllCNNC
 
 
 def save_allcnn(path, **arch_args):

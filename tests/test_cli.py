@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-import run_viewer
 from conftest import ROOT
 from test_sources import write_video
+
+import run_viewer
 from viewer.cli import build, parse_args
 from viewer.worker import Pipeline, Request, Worker
 

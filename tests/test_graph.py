@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from viewer.core.graph import LayerKind, build_graph
-from viewer.core.models import AllCNNC, build_model
+from viewer.nets import AllCNNC, build_model
 
 
 def test_allcnn_c_parameter_count_matches_paper():

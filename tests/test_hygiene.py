@@ -4,14 +4,18 @@ import sys
 
 import pytest
 import torch
-
-from viewer.core.attribution import Analyzer, AttributionError, ChannelTarget, ClassTarget
-from viewer.core.graph import build_graph
-from viewer.core.models import AllCNNC
-from viewer.core.rules import Method
-
 from conftest import ROOT
 from nets import make_tiny_resnet
+
+from viewer.core.attribution import (
+    Analyzer,
+    AttributionError,
+    ChannelTarget,
+    ClassTarget,
+)
+from viewer.core.graph import build_graph
+from viewer.core.rules import Method
+from viewer.nets import AllCNNC
 
 
 def hook_count(model):
@@ -94,7 +98,14 @@ def test_the_rule_is_reset_when_a_backward_pass_raises(monkeypatch):
 
 def test_core_imports_no_pygame_or_cv2():
     code = ("import sys, viewer.core, viewer.core.attribution, viewer.core.checkpoint, viewer.core.graph, "
-            "viewer.core.models, viewer.core.rules, viewer.core.geometry; "
+            "viewer.nets, viewer.core.rules, viewer.core.geometry; "
             "print(sorted(m for m in ('pygame', 'cv2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_tool_imports_nothing_from_the_training_lab():
+    code = ("import sys, viewer.launch, viewer.app, viewer.worker, viewer.cli, viewer.export, viewer.panels, "
+            "viewer.bench.core, viewer.bench.live; print(sorted(m for m in sys.modules if m.startswith('viewer.training')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

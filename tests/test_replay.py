@@ -1,15 +1,15 @@
 """The replayed forward (replay.py) against the traced one it replaces: same outputs, same reconstructions,
 refused where replaying could be wrong."""
+import nets
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import nets
 from viewer.core.attribution import Analyzer, ChannelTarget, ClassTarget
 from viewer.core.graph import build_graph
-from viewer.core.models import AllCNNC
 from viewer.core.rules import Method
+from viewer.nets import AllCNNC
 
 
 def allcnn():

@@ -66,6 +66,7 @@ def test_hand_net_all_methods():
 
 def test_a_method_without_a_rule_is_refused_not_taken_for_guided_backprop():
     import pytest
+
     from viewer.core import cone
     from viewer.core.rules import apply_rule
     f = torch.tensor([1.0, -1.0])

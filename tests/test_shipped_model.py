@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, SHARED_DATA
+
 from viewer.core.checkpoint import load_checkpoint
 from viewer.core.graph import build_graph
-from viewer.core.models import AllCNNC
+from viewer.nets import AllCNNC
 
 SHIPPED = ROOT / "checkpoints" / "allcnn_c_cifar10.pt"
 
@@ -35,8 +35,8 @@ def test_at_least_90_percent_on_1000_test_images_of_every_class_as_its_metadata_
     """Every 10th test image: 100 of each class (the archive is ordered by class, so its first 1,000 are all
     airplanes). The sample is fixed, so this is deterministic: >= 90% (the shipped model's bar) and within
     3 points of the accuracy its metadata claims for all 10,000 images."""
-    from viewer.data import load_cifar10
-    from viewer.evaluate import predict
+    from viewer.training.data import load_cifar10
+    from viewer.training.evaluate import predict
     loaded = load_checkpoint(SHIPPED)
     assert not loaded.meta.get("interim"), "the shipped checkpoint is an interim snapshot of a run in progress"
     data = load_cifar10(SHARED_DATA, train=False)

@@ -3,8 +3,15 @@ import cv2
 import numpy as np
 import pytest
 
-from viewer.sources import (DemoSource, FolderSource, ImageSource, SourceError, VideoSource, open_source,
-                            to_rgb8)
+from viewer.sources import (
+    DemoSource,
+    FolderSource,
+    ImageSource,
+    SourceError,
+    VideoSource,
+    open_source,
+    to_rgb8,
+)
 
 
 def write(path, img):
@@ -142,6 +149,7 @@ class FakeCapture:
 
 def test_camera_thread_keeps_newest_frame_and_survives_loss(monkeypatch):
     import time
+
     from viewer import sources
     monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCapture)
     FakeCapture.opened = 0

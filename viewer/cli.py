@@ -13,9 +13,7 @@ from .core.graph import LayerInfo, build_graph
 from .core.precision import Precision, PrecisionChoice, choose_precision
 from .core.preprocess import InputSpec
 from .core.rules import Method
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = ROOT / "checkpoints" / "allcnn_c_cifar10.pt"
+from .paths import SHIPPED_MODEL as DEFAULT_MODEL
 
 DESCRIPTION = """\
 Look inside a convolutional network while it runs. The window shows the network as a row of layer

@@ -13,10 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .paths import SAMPLES
+
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".gif"}
 MAX_SIDE = 2048  # very large images are shrunk on load; the model sees a 32x32 crop anyway
-SAMPLES = Path(__file__).resolve().parent.parent / "checkpoints" / "samples"
 
 
 class SourceError(Exception):

@@ -11,10 +11,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..core.models import AllCNNC
 from ..core.precision import Precision, choose_precision, read_cpu_flags
+from ..nets import AllCNNC
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "allcnn_c_cifar10.pt"
 Row = tuple[str, float, str]
 
 

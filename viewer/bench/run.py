@@ -5,8 +5,9 @@ import argparse
 from pathlib import Path
 
 from ..core.memory import keep_freed_memory
+from ..paths import SHIPPED_MODEL as DEFAULT_CHECKPOINT
 from . import __doc__ as DOC
-from .common import DEFAULT_CHECKPOINT, load_allcnn, machine_lines, print_table
+from .common import load_allcnn, machine_lines, print_table
 
 
 def main(argv: list[str] | None = None) -> int:

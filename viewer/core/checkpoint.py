@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .models import ARCHITECTURES, build_model
+from ..nets import ARCHITECTURES, build_model
 
 FORMAT = "cnn-viewer-checkpoint"
 VERSION = 1

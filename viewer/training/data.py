@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import CIFAR10_NPZ as DEFAULT_DATA
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar10-jpeg.npz"
 
 
 class DataError(Exception):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from viewer import train
 from viewer.core.checkpoint import load_checkpoint
-from viewer.data import DataError, load_cifar10
+from viewer.training import train
+from viewer.training.data import DataError, load_cifar10
 
 
 def write_batches_folder(root, per_batch=16, seed=0):
@@ -174,7 +174,7 @@ def test_init_refuses_missing_interim_and_foreign_checkpoints(tmp_path, capsys):
 
 
 def test_batched_augmentation_equals_cropping_each_image_by_hand():
-    from viewer.augment import apply, draw
+    from viewer.training.augment import apply, draw
     x = torch.rand(300, 3, 32, 32)
     d = draw(300, torch.Generator().manual_seed(5), cutout=12)
     out = apply(x, d, pad=4, cutout=12)

@@ -1,7 +1,7 @@
 """Training-time augmentation: random translation (reflect-pad + crop), horizontal flip, optional cutout.
 
 The random draws (`draw`) are separate from applying them (`apply`), so a fixed set of draws can be kept
-and re-applied later: `--teacher-views` (viewer/teacher_views.py) stores the teachers' outputs on fixed
+and re-applied later: `--teacher-views` (viewer/training/teacher_views.py) stores the teachers' outputs on fixed
 augmented views of each image and rebuilds exactly those views when the student trains on them.
 """
 from __future__ import annotations

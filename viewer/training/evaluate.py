@@ -1,26 +1,24 @@
 """Evaluate a checkpoint on the CIFAR-10 test split:
 
-    python -m viewer.evaluate --checkpoint checkpoints/allcnn_c_cifar10.pt [--data PATH] [--flip]
+    python -m viewer.training.evaluate --checkpoint checkpoints/allcnn_c_cifar10.pt [--data PATH] [--flip]
 
 Prints overall accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:
 predicted). --flip also reports horizontal-flip test-time averaging (mean of the two softmaxes), separately.
 --ensemble CKPT (repeatable) also reports the ensemble of --checkpoint and those (mean of the softmaxes),
-e.g. to judge teachers for `python -m viewer.train --teacher`; with --flip also the ensemble whose members
+e.g. to judge teachers for `python -m viewer.training.train --teacher`; with --flip also the ensemble whose members
 each average over the image and its mirror image (the targets of `--teacher-flip`).
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .core.checkpoint import CheckpointError, load_model
+from ..core.checkpoint import CheckpointError, load_model
+from ..paths import SHIPPED_MODEL as DEFAULT_CHECKPOINT
 from .data import DEFAULT_DATA, DataError, load_cifar10
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "allcnn_c_cifar10.pt"
 
 
 @torch.no_grad()
@@ -65,7 +63,7 @@ def report(cm: np.ndarray, classes: list[str], title: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m viewer.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m viewer.training.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint to evaluate")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="cifar10-jpeg.npz or a cifar-10-batches-py folder")

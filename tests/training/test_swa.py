@@ -5,11 +5,11 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
+from test_train import ARGS, write_batches_folder
 from torch import nn
 
-from test_train import ARGS, write_batches_folder
-from viewer import train
-from viewer.swa import WeightAverage, recompute_bn
+from viewer.training import train
+from viewer.training.swa import WeightAverage, recompute_bn
 
 
 def test_average_is_the_arithmetic_mean_of_every_parameter():
@@ -88,7 +88,8 @@ def test_swa_longer_than_the_run_is_refused(tmp_path, capsys):
 def test_bn_images_are_a_random_draw_over_the_whole_training_set(tmp_path):
     """Data sorted by class (as cifar10-jpeg.npz is) must not give one class's statistics."""
     from pathlib import Path
-    from viewer.data import load_cifar10
+
+    from viewer.training.data import load_cifar10
     data = load_cifar10(write_batches_folder(tmp_path / "cifar-10-batches-py", per_batch=40))
     order = data.train.labels.argsort(kind="stable")
     data.train.images[:], data.train.labels[:] = data.train.images[order], data.train.labels[order]

@@ -7,14 +7,13 @@ import signal
 import pytest
 import torch
 import torch.nn.functional as F
-
-from viewer import teacher_views, train
-from viewer.augment import Draws, apply
-from viewer.distill import load_teacher
-from viewer.teacher_views import TeacherViews
-
 from test_distill import _teacher_file
 from test_train import ARGS, write_batches_folder
+
+from viewer.training import teacher_views, train
+from viewer.training.augment import Draws, apply
+from viewer.training.distill import load_teacher
+from viewer.training.teacher_views import TeacherViews
 
 
 def test_apply_crops_flips_and_cuts_as_drawn():

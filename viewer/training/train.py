@@ -1,6 +1,6 @@
-"""Train All-CNN-C on CIFAR-10:  python -m viewer.train [--epochs 35] [--resume]
+"""Train All-CNN-C on CIFAR-10:  python -m viewer.training.train [--epochs 35] [--resume]
 
---arch airbench|resnet9|resnet18 trains a different network instead (viewer/core/teacher_nets.py), meant
+--arch airbench|resnet9|resnet18 trains a different network instead (viewer/nets/teachers.py), meant
 only as a distillation teacher (--teacher) for All-CNN-C: airbench is about 2.2x faster here, the ResNets
 slower (and, in their papers, more accurate).
 
@@ -14,8 +14,8 @@ averaged (stochastic weight averaging, Izmailov et al. 2018; BatchNorm statistic
 draw of a batch (order, augmentation, dropout) comes from a seed derived from (--seed, epoch, batch), so a
 run stopped at any step and resumed with --resume is the same run as an uninterrupted one.
 With --teacher T (repeatable) the student learns from finished checkpoints' softened outputs
-(viewer/distill.py); with --teacher-views V from their outputs on V fixed views of each image, computed
-once (viewer/teacher_views.py).
+(viewer/training/distill.py); with --teacher-views V from their outputs on V fixed views of each image, computed
+once (viewer/training/teacher_views.py).
 """
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core.checkpoint import atomic_save, make_checkpoint
+from ..core.precision import Precision, choose_precision
+from ..nets import ARCHITECTURES, build_model
 from .augment import augment
-from .core.checkpoint import atomic_save, make_checkpoint
-from .core.models import ARCHITECTURES, build_model
-from .core.precision import Precision, choose_precision
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
 from .distill import describe, distill_loss, load_teacher, read_finished, teacher_probs
 from .swa import WeightAverage, recompute_bn
@@ -60,13 +60,13 @@ class TrainConfig:
     train_limit: int | None = None   # use only the first N training images (smoke tests)
     init: str | None = None          # start from this checkpoint's weights (a further cycle), not random ones
     cutout: int = 0                  # side of the square blanked in each training image (0: none)
-    teachers: tuple[str, ...] = ()   # distil from these finished checkpoints (viewer/distill.py)
+    teachers: tuple[str, ...] = ()   # distil from these finished checkpoints (viewer/training/distill.py)
     distill_alpha: float = 0.9       # weight of the teachers' soft targets in the loss
     distill_temp: float = 4.0        # softmax temperature of the soft targets
-    swa: int = 0                     # average the weights of the last N epochs (viewer/swa.py)
+    swa: int = 0                     # average the weights of the last N epochs (viewer/training/swa.py)
     swa_lr: float = 0.01             # the constant learning rate of those epochs
     arch: str = "allcnn_c"           # or a teacher network: "airbench", "resnet9", "resnet18"
-    teacher_views: int = 0           # > 0: distil from this many fixed views per image (viewer/teacher_views.py)
+    teacher_views: int = 0           # > 0: distil from this many fixed views per image (viewer/training/teacher_views.py)
     teacher_flip: bool = False       # each teacher's target averages the image and its mirror image
     bf16: bool = False               # bf16 autocast (chosen by --precision; runs before this field: bf16)
 
@@ -353,7 +353,7 @@ class Trainer:
             "epochs": self.cfg.epochs, "wall_time_s": round(self.wall, 1), "test_accuracy": acc,
             "test_images": int(len(self.data.test.images)), "data_sha256": self.data.sha256,
             "data_source": Path(self.data.source).name, "date": dt.date.today().isoformat(),
-            "command": " ".join(["python -m viewer.train", *argv]), "device": str(self.device),
+            "command": " ".join(["python -m viewer.training.train", *argv]), "device": str(self.device),
             "train_config": dict(self.cfg.__dict__), "history": self.history,
             "torch": str(torch.__version__),
         }
@@ -379,7 +379,7 @@ class Trainer:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m viewer.train", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m viewer.training.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = TrainConfig()
     p.add_argument("--data", default=str(DEFAULT_DATA), help="cifar10-jpeg.npz or a cifar-10-batches-py folder")

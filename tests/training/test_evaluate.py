@@ -2,13 +2,12 @@
 import re
 
 import torch
-
-from viewer import evaluate, train
-from viewer.core.checkpoint import load_checkpoint, make_checkpoint
-from viewer.core.models import build_model
-from viewer.data import load_cifar10
-
 from test_train import write_batches_folder
+
+from viewer.core.checkpoint import load_checkpoint, make_checkpoint
+from viewer.nets import build_model
+from viewer.training import evaluate, train
+from viewer.training.data import load_cifar10
 
 
 def _by_hand(paths, images, flip=False):

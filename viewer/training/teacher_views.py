@@ -1,6 +1,6 @@
-"""Distillation from fixed augmented views:  python -m viewer.train --teacher A --teacher B --teacher-views V
+"""Distillation from fixed augmented views:  python -m viewer.training.train --teacher A --teacher B --teacher-views V
 
-Online distillation (viewer/distill.py) runs every teacher on every training batch, so each teacher adds
+Online distillation (viewer/training/distill.py) runs every teacher on every training batch, so each teacher adds
 its forward pass to every epoch of the student (an All-CNN-C teacher about a third of the student's own
 time here). With --teacher-views V the teachers instead see V fixed augmented views of each training image,
 once, before the student's first epoch; their averaged soft targets are kept (float16, V x images x
@@ -18,8 +18,8 @@ from typing import Callable
 
 import torch
 
+from ..core.checkpoint import atomic_save
 from .augment import Draws, apply, draw
-from .core.checkpoint import atomic_save
 from .distill import Teacher, teacher_probs
 
 CACHE_FORMAT = "cnn-viewer-teacher-views"

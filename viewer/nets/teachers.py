@@ -1,4 +1,4 @@
-"""Networks trained only as distillation teachers for All-CNN-C (`python -m viewer.train --arch NAME`).
+"""Networks trained only as distillation teachers for All-CNN-C (`python -m viewer.training.train --arch NAME`).
 
 Bigger or faster than All-CNN-C, and of other designs, so that their errors differ from its own: an
 ensemble of unlike networks is more accurate than one of like ones, and All-CNN-C learns from its average.
@@ -34,7 +34,7 @@ class Airbench(nn.Module):
     """A fast CIFAR-10 network after airbench94 (K. Jordan 2024, "94% on CIFAR-10 in 3.29 seconds"): a 2x2
     stem conv, three conv-pool groups of widths 64/256/256, max-pool 3 and a linear layer; ReLU for GELU
     and no fixed whitening stem. About 2.2x the images/s of All-CNN-C in training on our CPU; used as a
-    distillation teacher (`python -m viewer.train --arch airbench`), not as the viewer's model."""
+    distillation teacher (`python -m viewer.training.train --arch airbench`), not as the viewer's model."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, widths: tuple[int, int, int] = (64, 256, 256)):
         super().__init__()

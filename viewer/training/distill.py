@@ -1,4 +1,4 @@
-"""Knowledge distillation for `python -m viewer.train --teacher CKPT ...` (Hinton et al. 2015).
+"""Knowledge distillation for `python -m viewer.training.train --teacher CKPT ...` (Hinton et al. 2015).
 
 The teachers are finished checkpoints of this tool's training (All-CNN-C, or one of the teacher networks
 `airbench`, `resnet9`, `resnet18`, trained by this code on the same training set). Each batch, after
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .core.models import ARCHITECTURES, build_model
+from ..nets import ARCHITECTURES, build_model
 from .data import DataError, sha256_of
 
 

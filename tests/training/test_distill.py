@@ -5,13 +5,12 @@ import math
 
 import pytest
 import torch
-
-from viewer import train
-from viewer.distill import distill_loss, load_teacher, teacher_probs
-from viewer.core.models import build_model
-from viewer.core.checkpoint import make_checkpoint
-
 from test_train import ARGS, write_batches_folder
+
+from viewer.core.checkpoint import make_checkpoint
+from viewer.nets import build_model
+from viewer.training import train
+from viewer.training.distill import distill_loss, load_teacher, teacher_probs
 
 
 def test_distill_loss_matches_a_hand_computation():

@@ -1,13 +1,12 @@
 """The teacher architectures against published and hand-counted sizes, and the viewer's view of them."""
 import pytest
 import torch
+from test_train import ARGS, write_batches_folder
 
-from viewer import train
 from viewer.core.checkpoint import load_checkpoint
 from viewer.core.graph import build_graph
-from viewer.core.models import build_model
-
-from test_train import ARGS, write_batches_folder
+from viewer.nets import build_model
+from viewer.training import train
 
 
 def test_resnet18_has_the_published_parameter_count():

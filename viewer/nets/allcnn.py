@@ -1,4 +1,4 @@
-"""All-CNN-C and the registry of architectures by name (the teacher networks are in teacher_nets.py).
+"""All-CNN-C (the registry of architectures by name is viewer/nets/__init__.py).
 
 All-CNN-C follows Springenberg et al. 2015, Table 2 (CIFAR-10, 32x32 RGB). Each convolution is wrapped
 in a `ConvBlock` (conv -> optional BatchNorm -> ReLU) so that the block's output is the post-ReLU
@@ -6,15 +6,10 @@ activation the viewer shows and seeds. BatchNorm is an allowed, documented devia
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
 from .blocks import ConvBlock
-from .teacher_nets import Airbench, ResNet9, ResNet18
-
-__all__ = ["ARCHITECTURES", "AllCNNC", "ConvBlock", "build_model"]
 
 
 class AllCNNC(nn.Module):
@@ -47,21 +42,3 @@ class AllCNNC(nn.Module):
         x = self.drop6(self.conv6(self.conv5(self.conv4(x))))
         x = self.conv9(self.conv8(self.conv7(x)))
         return self.pool(x).flatten(1)
-
-
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "allcnn_c": AllCNNC,
-    "airbench": Airbench,
-    "resnet9": ResNet9,
-    "resnet18": ResNet18,
-}
-
-
-def build_model(arch: str, **kwargs) -> nn.Module:
-    """Build a registered architecture by name; an unknown name is a ValueError with the known ones."""
-    try:
-        factory = ARCHITECTURES[arch]
-    except KeyError:
-        known = ", ".join(sorted(ARCHITECTURES))
-        raise ValueError(f"unknown architecture '{arch}' (known: {known})") from None
-    return factory(**kwargs)

@@ -1,4 +1,4 @@
-"""Stochastic weight averaging for `python -m viewer.train --swa N` (Izmailov et al. 2018, not in the paper).
+"""Stochastic weight averaging for `python -m viewer.training.train --swa N` (Izmailov et al. 2018, not in the paper).
 
 The last N epochs of a run keep a constant learning rate (`--swa-lr`) instead of annealing to zero; the
 weights at the end of each of those epochs are averaged (arithmetic mean of every parameter, BatchNorm's

@@ -1,0 +1,36 @@
+"""Network definitions that the viewer and the training lab share, registered by name.
+
+    build_model("allcnn_c", num_classes=10)      # All-CNN-C (allcnn.py), the viewer's model
+    build_model("resnet9")                       # a distillation teacher (teachers.py)
+
+A checkpoint names its architecture and arguments (viewer/core/checkpoint.py); a new network is one new
+file here plus one line in ARCHITECTURES.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from .allcnn import AllCNNC
+from .blocks import ConvBlock
+from .teachers import Airbench, ResNet9, ResNet18
+
+__all__ = ["ARCHITECTURES", "AllCNNC", "ConvBlock", "build_model"]
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "allcnn_c": AllCNNC,
+    "airbench": Airbench,
+    "resnet9": ResNet9,
+    "resnet18": ResNet18,
+}
+
+
+def build_model(arch: str, **kwargs) -> nn.Module:
+    """Build a registered architecture by name; an unknown name is a ValueError with the known ones."""
+    try:
+        factory = ARCHITECTURES[arch]
+    except KeyError:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise ValueError(f"unknown architecture '{arch}' (known: {known})") from None
+    return factory(**kwargs)

@@ -1,0 +1,7 @@
+"""Where the project's files are: one home for the paths the tool, the training lab and the bench share."""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent                    # the checkout (installed editable)
+SHIPPED_MODEL = ROOT / "checkpoints" / "allcnn_c_cifar10.pt"     # the trained All-CNN-C the tool opens
+SAMPLES = ROOT / "checkpoints" / "samples"                       # sample photographs (with their licences)
+CIFAR10_NPZ = ROOT.parent / "shared" / "data" / "cifar10-jpeg.npz"  # the data set beside the checkout
