@@ -259,3 +259,27 @@ def test_lock_holds_both_scales_across_units(app):
     assert (app.act_scale.value, app.recon_scale.value) == (a, r)
     key(app, "l")
     assert not app.recon_scale.locked
+
+
+def test_every_action_has_a_handler_and_a_key():
+    from viewer.app import ACTIONS
+    from viewer.keys import BINDINGS, Action
+    assert set(ACTIONS) == set(Action)
+    assert {b.action for b in BINDINGS} == set(Action)
+
+
+def test_a_model_error_in_the_sync_loop_is_reported_not_raised(app, monkeypatch):
+    """run_sync reports a failing model call as the thread does: a failed Result, a message, the last
+    good result kept on screen."""
+    good = app.result
+    assert good is not None and not good.failed
+
+    def broken(req):
+        raise RuntimeError("CUDA out of memory (simulated)")
+    monkeypatch.setattr(app.worker.pipeline, "compute", broken)
+    app.state.paused = False
+    app.update()                                         # raised before: App.update crashed in sync mode
+    app.draw()
+    assert app.worker.latest().failed and "simulated" in app.worker.latest().error
+    assert app.message.startswith("model error: RuntimeError: CUDA out of memory")
+    assert app.result is good

@@ -116,53 +116,57 @@ class App:
         self.state.page = channel // per_page if per_page < self.layer.channels else 0
 
     def do(self, action: Action) -> None:
-        s = self.state
-        if action is Action.QUIT:
-            s.running = False
-        elif action is Action.PREV_LAYER:
-            self.select_layer(s.layer - 1)
-        elif action is Action.NEXT_LAYER:
-            self.select_layer(s.layer + 1)
-        elif action in (Action.PREV_UNIT, Action.NEXT_UNIT, Action.UNIT_UP, Action.UNIT_DOWN):
-            cols = self.grid_geom().cols
-            step = {Action.PREV_UNIT: -1, Action.NEXT_UNIT: 1, Action.UNIT_UP: -cols, Action.UNIT_DOWN: cols}[action]
-            self.select_channel(s.channel + step)
-        elif action in (Action.PAGE_UP, Action.PAGE_DOWN):
-            geom = self.grid_geom()
-            per_page = geom.rows * geom.cols
-            pages = math.ceil(self.layer.channels / per_page)
-            s.page = max(0, min(pages - 1, s.page + (1 if action is Action.PAGE_DOWN else -1)))
-        elif action is Action.CYCLE_METHOD:
-            s.method = METHODS[(METHODS.index(s.method) + 1) % len(METHODS)]
-            self.recon_scale.reset()
-        elif action is Action.GRADCAM:
-            s.gradcam = not s.gradcam
-        elif action is Action.CLASS_TARGET:
-            s.target_mode = TargetMode.STRONGEST if s.target_mode is TargetMode.CLASS else TargetMode.CLASS
-            self.recon_scale.reset()
-        elif action is Action.STRONGEST:
-            s.target_mode, s.position = TargetMode.STRONGEST, None
-        elif action is Action.LOCK_SCALE:  # both the feature maps' and the reconstruction's scale
-            self.act_scale.locked = self.recon_scale.locked = not self.act_scale.locked
-        elif action is Action.FILTERS:
-            s.filters, s.whole_layer = not s.filters, False
-        elif action is Action.WHOLE_LAYER:
-            s.whole_layer, s.filters = not s.whole_layer, False
-        elif action is Action.COLORMAP:
-            s.colormap = "grey" if s.colormap == "viridis" else "viridis"
-        elif action is Action.PAUSE:
-            s.paused = not s.paused
-        elif action in (Action.NEXT_IMAGE, Action.PREV_IMAGE):
-            (self.source.next if action is Action.NEXT_IMAGE else self.source.prev)()
-            frame = self.source.read()  # shown at once, paused or not
-            if frame is not None:
-                self.frame, self.frame_index, self._last_frame_obj = frame, self.source.index, None
-        elif action is Action.SAVE:
-            self._save_requested = True
-        elif action is Action.HELP:
-            s.help = not s.help
+        """Carry out an action (a key, or a test): one handler per Action, looked up in ACTIONS below."""
+        ACTIONS[action](self, action)
         self._cache.pop("grid", None)
         self._cache.pop("unit", None)
+
+    def _toggle(self, name: str, *others_off: str) -> None:
+        s = self.state
+        setattr(s, name, not getattr(s, name))
+        for other in others_off:
+            setattr(s, other, False)
+
+    def _move_unit(self, action: Action) -> None:
+        cols = self.grid_geom().cols
+        step = {Action.PREV_UNIT: -1, Action.NEXT_UNIT: 1, Action.UNIT_UP: -cols, Action.UNIT_DOWN: cols}[action]
+        self.select_channel(self.state.channel + step)
+
+    def _page(self, action: Action) -> None:
+        s, geom = self.state, self.grid_geom()
+        pages = math.ceil(self.layer.channels / (geom.rows * geom.cols))
+        s.page = max(0, min(pages - 1, s.page + (1 if action is Action.PAGE_DOWN else -1)))
+
+    def _cycle_method(self, _action: Action) -> None:
+        s = self.state
+        s.method = METHODS[(METHODS.index(s.method) + 1) % len(METHODS)]
+        self.recon_scale.reset()
+
+    def _class_target(self, _action: Action) -> None:
+        s = self.state
+        s.target_mode = TargetMode.STRONGEST if s.target_mode is TargetMode.CLASS else TargetMode.CLASS
+        self.recon_scale.reset()
+
+    def _strongest(self, _action: Action) -> None:
+        self.state.target_mode, self.state.position = TargetMode.STRONGEST, None
+
+    def _lock_scales(self, _action: Action) -> None:  # both the feature maps' and the reconstruction's scale
+        self.act_scale.locked = self.recon_scale.locked = not self.act_scale.locked
+
+    def _colormap(self, _action: Action) -> None:
+        self.state.colormap = "grey" if self.state.colormap == "viridis" else "viridis"
+
+    def _step_image(self, action: Action) -> None:
+        (self.source.next if action is Action.NEXT_IMAGE else self.source.prev)()
+        frame = self.source.read()  # shown at once, paused or not
+        if frame is not None:
+            self.frame, self.frame_index, self._last_frame_obj = frame, self.source.index, None
+
+    def _quit(self, _action: Action) -> None:
+        self.state.running = False
+
+    def _save(self, _action: Action) -> None:
+        self._save_requested = True
 
     # --- update -------------------------------------------------------------------------------------
     def target(self):
@@ -210,7 +214,7 @@ class App:
             self.worker.submit(req)
 
     def _accept(self, res: Result) -> None:
-        if res.model_image.shape[0] <= 1:  # the model itself failed on this frame: say so, keep the last result
+        if res.failed:  # the model itself failed on this frame: say so, keep the last result
             self.message = f"model error: {res.error}"
             return
         if self.message.startswith("model error"):
@@ -290,3 +294,30 @@ class App:
             pygame.display.flip()
             if fps:
                 clock.tick(fps)
+
+
+# Action -> handler(app, action): a new key is one line here and one in keys.BINDINGS
+ACTIONS = {
+    Action.QUIT: App._quit,
+    Action.PREV_LAYER: lambda app, a: app.select_layer(app.state.layer - 1),
+    Action.NEXT_LAYER: lambda app, a: app.select_layer(app.state.layer + 1),
+    Action.PREV_UNIT: App._move_unit,
+    Action.NEXT_UNIT: App._move_unit,
+    Action.UNIT_UP: App._move_unit,
+    Action.UNIT_DOWN: App._move_unit,
+    Action.PAGE_UP: App._page,
+    Action.PAGE_DOWN: App._page,
+    Action.CYCLE_METHOD: App._cycle_method,
+    Action.GRADCAM: lambda app, a: app._toggle("gradcam"),
+    Action.CLASS_TARGET: App._class_target,
+    Action.STRONGEST: App._strongest,
+    Action.LOCK_SCALE: App._lock_scales,
+    Action.FILTERS: lambda app, a: app._toggle("filters", "whole_layer"),
+    Action.WHOLE_LAYER: lambda app, a: app._toggle("whole_layer", "filters"),
+    Action.COLORMAP: App._colormap,
+    Action.PAUSE: lambda app, a: app._toggle("paused"),
+    Action.NEXT_IMAGE: App._step_image,
+    Action.PREV_IMAGE: App._step_image,
+    Action.SAVE: App._save,
+    Action.HELP: lambda app, a: app._toggle("help"),
+}

@@ -36,7 +36,7 @@ def draw_inputs(app, surface) -> None:
         draw.box(surface, (rect[0] + int(left * s), rect[1] + int(top * s), int(cw * s), int(ch * s)), draw.DIM, 1)
     r = app.result
     draw.caption(surface, L.model_input, "what the model sees")
-    if r is None or r.model_image.shape[0] <= 1:
+    if r is None or r.failed:
         draw.placeholder(surface, L.model_input, "waiting for the model...")
         return
     draw.blit_image(surface, r.model_image, L.model_input)

@@ -46,7 +46,8 @@ class Result:
     cam_class: int = -1
     layer_recons: np.ndarray | None = None   # (count, 3, h, w): each channel's strongest unit, by request.method
     layer_inactive: np.ndarray | None = None  # (count,) bool
-    error: str = ""
+    error: str = ""                    # the attribution could not be computed (the rest of the result holds)
+    failed: bool = False               # the model call itself failed: error says why, the arrays are empty
     compute_ms: float = 0.0
     stages: tuple[tuple[str, float], ...] = ()   # (stage, ms) of compute: where the time of this result went
     t_done: float = field(default_factory=time.perf_counter)
@@ -137,7 +138,7 @@ class Worker:
             return self._pending is None and not self.busy
 
     def run_sync(self, req: Request) -> Result:
-        res = self.pipeline.compute(req)
+        res = self._compute(req)
         with self._cv:
             self._result = res
         return res
@@ -158,14 +159,19 @@ class Worker:
                 if self._stop:
                     return
                 req, self._pending, self.busy = self._pending, None, True
-            try:
-                res = self.pipeline.compute(req)
-            except Exception as e:  # a bad frame or model error must not kill the thread; report it
-                res = Result(req, np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1, 1), np.float32),
-                             np.zeros(1, np.float32), error=f"{type(e).__name__}: {e}")
+            res = self._compute(req)
             with self._cv:
                 self._result, self.busy = res, False
                 self.completed += 1
+
+    def _compute(self, req: Request) -> Result:
+        """pipeline.compute, with a failure of the model call reported as a failed Result (on this thread or
+        the caller's alike): a bad frame or a model error must not kill the thread or the app."""
+        try:
+            return self.pipeline.compute(req)
+        except Exception as e:
+            return Result(req, np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0, 0), np.float32),
+                          np.zeros(0, np.float32), error=f"{type(e).__name__}: {e}", failed=True)
 
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Stop the thread and join it; True when it has ended within the timeout."""
