@@ -283,3 +283,32 @@ def test_a_model_error_in_the_sync_loop_is_reported_not_raised(app, monkeypatch)
     assert app.worker.latest().failed and "simulated" in app.worker.latest().error
     assert app.message.startswith("model error: RuntimeError: CUDA out of memory")
     assert app.result is good
+
+
+def test_the_input_pane_outlines_the_crop_the_model_used(pygame_display, random_checkpoint):
+    """A model whose input is twice as wide as high sees the middle half of a square frame's rows: the
+    Result carries that crop (hand-computed) and the source pane outlines it, not a square."""
+    from viewer.core.preprocess import InputSpec
+    from viewer.render import draw
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    spec = InputSpec((32, 64), b.spec.mean, b.spec.std)
+    from viewer.core.graph import build_graph
+    layers = build_graph(b.model, (3, 32, 64))
+
+    class Square(Source):
+        name = "square"
+
+        def read(self):
+            return np.full((100, 100, 3), 255, np.uint8)
+    screen = pygame_display.display.set_mode((1280, 800))
+    app = App(screen, Square(), Worker(Pipeline(b.model, layers, spec)), layers, b.classes, "random", sync=True)
+    app.update()
+    assert app.result.crop == (25, 0, 50, 100)            # top, left, height, width
+    app.draw()
+    x, y, w, h = app.layout.source
+    s = min(w / 100, h / 100)
+    left = x + (w - int(100 * s)) // 2
+    top = y + (h - int(100 * s)) // 2 + int(25 * s)       # the box's top edge, a quarter down the frame
+    assert tuple(screen.get_at((left + int(50 * s), top)))[:3] == draw.DIM
+    assert tuple(screen.get_at((left + int(50 * s), top - 3)))[:3] == (255, 255, 255)   # the frame above it
+    app.worker.shutdown()

@@ -10,7 +10,6 @@ import numpy as np
 import pygame
 
 from .core.attribution import LOGITS
-from .core.preprocess import centre_crop_box
 from .core.rules import Method
 from .render import draw, images
 from .core.graph import LayerInfo
@@ -32,8 +31,11 @@ def draw_inputs(app, surface) -> None:
             app._cache["source_key"] = key
             app._cache["source"] = pygame.transform.smoothscale(draw.array_surface(app.frame), rect[2:])
         surface.blit(app._cache["source"], rect[:2])
-        top, left, ch, cw = centre_crop_box(h, w, 1.0)
-        draw.box(surface, (rect[0] + int(left * s), rect[1] + int(top * s), int(cw * s), int(ch * s)), draw.DIM, 1)
+        r = app.result
+        if r is not None and not r.failed and r.request.frame.shape == app.frame.shape:  # the crop the model used
+            top, left, ch, cw = r.crop
+            draw.box(surface, (rect[0] + int(left * s), rect[1] + int(top * s), int(cw * s), int(ch * s)),
+                     draw.DIM, 1)
     r = app.result
     draw.caption(surface, L.model_input, "what the model sees")
     if r is None or r.failed:

@@ -14,7 +14,7 @@ import torch
 from .core.attribution import Analyzer, AttributionError, ChannelTarget, Target, UnitTarget
 from .core.graph import LayerInfo
 from .core.memory import keep_freed_memory
-from .core.preprocess import InputSpec, model_view, to_tensor
+from .core.preprocess import InputSpec, crop_box, model_view, to_tensor
 from .core.rules import Method
 
 
@@ -35,6 +35,7 @@ class Request:
 class Result:
     request: Request
     model_image: np.ndarray            # (h, w, 3) uint8: the exact image the model saw
+    crop: tuple[int, int, int, int]    # (top, left, h, w) of the frame it was cut from
     activation: np.ndarray             # selected layer: (C, H, W) or (C, 1, 1)
     probs: np.ndarray                  # (classes,) softmax of the logits
     unit: UnitTarget | None = None     # the resolved unit (a class target: layer "logits")
@@ -106,8 +107,8 @@ class Pipeline:
         probs = fp.logits.detach()[0].float().softmax(0).numpy()
         act = act.numpy().copy()
         done("to numpy")
-        return Result(req, view, act, probs, compute_ms=(time.perf_counter() - t0) * 1000, stages=tuple(stages),
-                      **extra)
+        return Result(req, view, crop_box(req.frame.shape, self.spec), act, probs,
+                      compute_ms=(time.perf_counter() - t0) * 1000, stages=tuple(stages), **extra)
 
 
 class Worker:
@@ -170,7 +171,7 @@ class Worker:
         try:
             return self.pipeline.compute(req)
         except Exception as e:
-            return Result(req, np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0, 0), np.float32),
+            return Result(req, np.zeros((0, 0, 3), np.uint8), (0, 0, 0, 0), np.zeros((0, 0, 0), np.float32),
                           np.zeros(0, np.float32), error=f"{type(e).__name__}: {e}", failed=True)
 
     def shutdown(self, timeout: float = 1.0) -> bool:

@@ -27,9 +27,15 @@ def centre_crop_box(h: int, w: int, aspect: float = 1.0) -> tuple[int, int, int,
     return (h - ch) // 2, (w - cw) // 2, ch, cw
 
 
+def crop_box(frame_shape: tuple[int, ...], spec: InputSpec) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the part of a frame the model sees: the largest centred crop with the
+    aspect of the model's input."""
+    return centre_crop_box(frame_shape[0], frame_shape[1], spec.size[1] / spec.size[0])
+
+
 def model_view(frame: np.ndarray, spec: InputSpec) -> np.ndarray:
     """The exact image the model sees, as RGB uint8 (H, W, 3): centre crop, area-averaged resize."""
-    top, left, ch, cw = centre_crop_box(frame.shape[0], frame.shape[1], spec.size[1] / spec.size[0])
+    top, left, ch, cw = crop_box(frame.shape, spec)
     crop = torch.from_numpy(np.ascontiguousarray(frame[top:top + ch, left:left + cw]))
     x = crop.permute(2, 0, 1)[None].float()  # (1, 3, h, w)
     if (ch, cw) != spec.size:
