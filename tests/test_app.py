@@ -243,7 +243,7 @@ def test_a_model_error_is_reported_not_fatal(app):
     app.worker.pipeline, pipe = Broken(), app.worker.pipeline
     app.sync = False
     key(app, "down")  # a new request goes to the thread, which reports the error
-    assert app.worker.wait_idle(5)
+    assert app.worker.wait_idle(30)  # returns as soon as idle; generous for a loaded machine
     app.update()
     app.draw()
     assert "model error: RuntimeError: boom" in app.message and app.result is good

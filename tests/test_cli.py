@@ -43,7 +43,7 @@ def test_worker_latest_wins_and_shutdown_joins(random_checkpoint):
     frame = np.zeros((32, 32, 3), np.uint8)
     for i in range(50):
         w.submit(Request(frame, i, "conv6", None, seq=i))
-    assert w.wait_idle(10)
+    assert w.wait_idle(30)  # returns as soon as idle; generous for a loaded machine
     assert w.latest().request.seq == 49
     assert w.completed < 50  # stale requests were dropped, not queued
     w.submit(Request(frame, 0, "conv6", None, seq=99))
