@@ -312,3 +312,36 @@ def test_the_input_pane_outlines_the_crop_the_model_used(pygame_display, random_
     assert tuple(screen.get_at((left + int(50 * s), top)))[:3] == draw.DIM
     assert tuple(screen.get_at((left + int(50 * s), top - 3)))[:3] == (255, 255, 255)   # the frame above it
     app.worker.shutdown()
+
+
+def test_a_source_that_refills_one_buffer_is_recomputed_by_its_counter(pygame_display, random_checkpoint):
+    """New frames are told by the source's sequence number, not by object identity: a source that writes
+    each frame into the same array is analysed anew, and the request keeps the frame it was made from."""
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+
+    class InPlace(Source):
+        name, seq = "in place", 0
+
+        def __init__(self):
+            self.buf = np.zeros((40, 40, 3), np.uint8)
+
+        def read(self):
+            return self.buf
+
+        def show(self, value):
+            self.buf[:] = value
+            self.seq += 1
+    src = InPlace()
+    screen = pygame_display.display.set_mode((1280, 800))
+    app = App(screen, src, Worker(Pipeline(b.model, b.layers, b.spec)), b.layers, b.classes, "random", sync=True)
+    src.show(10)
+    app.update()
+    first = app.result
+    assert int(first.model_image.mean()) == 10
+    app.update()
+    assert app.result is first                        # the same frame: not recomputed
+    src.show(200)
+    app.update()
+    assert int(app.result.model_image.mean()) == 200  # the same array, a new frame: recomputed
+    assert int(first.request.frame.mean()) == 10      # the first request's frame was not overwritten
+    app.worker.shutdown()

@@ -44,6 +44,7 @@ class App:
         self.result: Result | None = None
         self._last_submit: tuple | None = None
         self._last_frame_obj = None
+        self._frame_seq: int | None = None
         self._seq = 0
         self._cache: dict[str, object] = {}
         self.act_scale = images.SmoothScale()
@@ -158,9 +159,9 @@ class App:
 
     def _step_image(self, action: Action) -> None:
         (self.source.next if action is Action.NEXT_IMAGE else self.source.prev)()
-        frame = self.source.read()  # shown at once, paused or not
+        frame, seq = self.source.read_seq()  # shown at once, paused or not
         if frame is not None:
-            self.frame, self.frame_index, self._last_frame_obj = frame, self.source.index, None
+            self.frame, self.frame_index, self._frame_seq = frame.copy(), self.source.index, seq
 
     def _quit(self, _action: Action) -> None:
         self.state.running = False
@@ -181,13 +182,14 @@ class App:
     def update(self) -> None:
         if not self.state.paused or self.frame is None:
             try:
-                frame = self.source.read()
+                frame, seq = self.source.read_seq()
             except Exception as e:  # a bad frame never crashes the app
-                frame, self.message = None, f"source error: {type(e).__name__}: {e}"
+                frame, seq, self.message = None, None, f"source error: {type(e).__name__}: {e}"
             if frame is not None and isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3 \
                     and frame.dtype == np.uint8 and min(frame.shape[:2]) > 0:
-                if frame is not self._last_frame_obj:
-                    self.frame, self.frame_index = frame, self.source.index
+                if seq is None or seq != self._frame_seq:  # a new frame, by the source's own counter
+                    # our own copy: the request must not change under the worker if the source refills its buffer
+                    self.frame, self.frame_index, self._frame_seq = frame.copy(), self.source.index, seq
             elif frame is not None:
                 self.message = "source gave a frame that is not RGB uint8; skipped"
         if self.frame is not None:

@@ -59,9 +59,14 @@ class Source:
     name = "source"
     message = ""        # a line for the status bar (skipped files, lost camera), or ""
     index = 0           # frame or image index
+    seq: int | None = None   # +1 for every new frame; None: the source does not say (every read is new)
 
     def read(self) -> np.ndarray | None:
         raise NotImplementedError
+
+    def read_seq(self) -> tuple[np.ndarray | None, int | None]:
+        """The current frame and its sequence number, read together (a camera thread may move on between)."""
+        return self.read(), self.seq
 
     def next(self) -> None:
         """Next image (folders); other sources ignore it."""
@@ -76,7 +81,7 @@ class Source:
 class ImageSource(Source):
     def __init__(self, path: Path):
         self.frame = read_image(path)
-        self.name = path.name
+        self.name, self.seq = path.name, 1
 
     def read(self):
         return self.frame
@@ -87,7 +92,7 @@ class FolderSource(Source):
         self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
         if not self.files:
             raise SourceError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
-        self.path, self.frame, self.index = path, None, 0
+        self.path, self.frame, self.index, self.seq = path, None, 0, 0
         self._load(0, +1)
         if self.frame is None:
             raise SourceError(f"{path}: none of its {len(self.files)} images can be read")
@@ -97,7 +102,7 @@ class FolderSource(Source):
         for k in range(len(self.files)):
             i = (start + k * step) % len(self.files)
             try:
-                self.frame, self.index = read_image(self.files[i]), i
+                self.frame, self.index, self.seq = read_image(self.files[i]), i, self.seq + 1
                 break
             except SourceError:
                 skipped.append(self.files[i].name)
@@ -126,7 +131,7 @@ class VideoSource(Source):
         self.path, self.name, self.realtime = path, path.name, realtime
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.period = 1.0 / fps if fps and 1 <= fps <= 240 else 1 / 30
-        self.frame, self.index, self.t_last = to_rgb8(frame), 0, time.perf_counter()
+        self.frame, self.index, self.t_last, self.seq = to_rgb8(frame), 0, time.perf_counter(), 1
         self._first = True  # the frame read to check the file is the first one shown
 
     def read(self):
@@ -141,7 +146,7 @@ class VideoSource(Source):
             ok, frame = self.cap.read()
             self.index = -1
         if ok and frame is not None:
-            self.frame, self.index = to_rgb8(frame), self.index + 1
+            self.frame, self.index, self.seq = to_rgb8(frame), self.index + 1, self.seq + 1
         return self.frame
 
     def close(self):
@@ -152,7 +157,7 @@ class CameraSource(Source):
     """A webcam read in its own thread; only the newest frame is kept. A lost camera is retried."""
 
     def __init__(self, device: int = 0, open_timeout: float = 3.0):
-        self.device, self.name = device, f"webcam:{device}"
+        self.device, self.name, self.seq = device, f"webcam:{device}", 0
         self._lock = threading.Lock()
         self._frame: np.ndarray | None = None
         self._stop = threading.Event()
@@ -180,6 +185,7 @@ class CameraSource(Source):
             if ok and frame is not None:
                 with self._lock:
                     self._frame, self.index, self.message = to_rgb8(frame), self.index + 1, ""
+                    self.seq += 1
                 continue
             self.message = "camera lost; retrying"
             self.cap.release()
@@ -190,6 +196,10 @@ class CameraSource(Source):
     def read(self):
         with self._lock:
             return self._frame
+
+    def read_seq(self):
+        with self._lock:
+            return self._frame, self.seq
 
     def close(self):
         self._stop.set()
@@ -203,7 +213,7 @@ class DemoSource(Source):
     a rotating bar, rings, then any shipped sample photographs, slowly panned."""
 
     def __init__(self, size: int = 256, scene_frames: int = 300, samples: Path = SAMPLES):
-        self.size, self.scene_frames, self.index, self.name = size, scene_frames, 0, "demo"
+        self.size, self.scene_frames, self.index, self.name, self.seq = size, scene_frames, 0, "demo", 0
         self.photos = []
         if samples.is_dir():
             for p in sorted(samples.iterdir()):
@@ -220,7 +230,7 @@ class DemoSource(Source):
         scene, t = divmod(self.index, self.scene_frames)
         scene %= len(self.scenes)
         frame = self.scenes[scene](t / self.scene_frames, scene)
-        self.index += 1
+        self.index, self.seq = self.index + 1, self.seq + 1
         return frame
 
     def _grating(self, t, _):
