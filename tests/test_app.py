@@ -345,3 +345,21 @@ def test_a_source_that_refills_one_buffer_is_recomputed_by_its_counter(pygame_di
     assert int(app.result.model_image.mean()) == 200  # the same array, a new frame: recomputed
     assert int(first.request.frame.mean()) == 10      # the first request's frame was not overwritten
     app.worker.shutdown()
+
+
+def test_the_filters_view_gets_the_weights_with_the_result(app):
+    """F: the worker hands the layer's weights back in the Result; the pane draws from them (it no longer
+    reaches into the worker's model from the UI thread)."""
+    app.select_layer(0)                                  # conv1: RGB filters
+    key(app, "f")
+    app.update()
+    app.draw()
+    r = app.result
+    assert r.request.weights and r.request.layer == "conv1"
+    want = app.worker.pipeline.model.conv1.conv.weight.detach().numpy()
+    assert np.array_equal(r.weights, want)
+    assert app._cache["grid"][1].startswith("RGB filters")
+    app.select_layer(len(app.layers) - 1)                # the pool: no weights, said in the caption
+    app.update()
+    app.draw()
+    assert app._cache["grid"][1].endswith("has no convolution weights to show")

@@ -204,11 +204,12 @@ class App:
         if s.whole_layer and len(self.layer.shape) == 3:
             geom = self.grid_geom()
             units = (geom.first, geom.count)
-        params = (self.layer.name, self.target(), s.method, s.gradcam, units)
+        params = (self.layer.name, self.target(), s.method, s.gradcam, units, s.filters)
         if self.frame is self._last_frame_obj and params == self._last_submit:
             return
         self._seq += 1
-        req = Request(self.frame, self.frame_index, params[0], params[1], s.method, s.gradcam, self._seq, units)
+        req = Request(self.frame, self.frame_index, params[0], params[1], s.method, s.gradcam, self._seq, units,
+                      weights=s.filters)
         self._last_frame_obj, self._last_submit = self.frame, params
         if self.sync:
             self.worker.run_sync(req)

@@ -17,12 +17,12 @@ def first_weight(module: nn.Module | None):
     return None
 
 
-def filter_tiles(layer: LayerInfo, module: nn.Module | None) -> tuple[np.ndarray, str]:
-    """(C_out, k, k, 3) uint8 tiles and a caption. Colour filters for a layer that reads RGB; otherwise,
-    for each output channel, its kernel on the input channel it weighs most (grey = 0)."""
-    w = first_weight(module)
+def filter_tiles(layer: LayerInfo, w: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """(C_out, k, k, 3) uint8 tiles and a caption, or None and why not. w: the layer's first weight
+    (first_weight, taken by the pipeline on the worker's side). Colour filters for a layer that reads RGB;
+    otherwise, for each output channel, its kernel on the input channel it weighs most (grey = 0)."""
     if w is None or w.ndim != 4:
-        raise ValueError(f"{layer.name} has no convolution weights to show")
+        return None, f"{layer.name} has no convolution weights to show"
     scale = float(np.abs(w).max()) or 1.0
     if w.shape[1] == 3:
         return np.stack([images.signed_rgb(f, scale) for f in w]), f"RGB filters, grey = 0, |w| max {scale:.3g}"

@@ -55,16 +55,18 @@ def draw_inputs(app, surface) -> None:
                      0 if app.state.target_mode is TargetMode.CLASS else -1)
 
 
-def grid_tiles(app, geom: GridGeometry) -> tuple[np.ndarray, str]:
-    """The tiles of the current page and a caption."""
+def grid_tiles(app, geom: GridGeometry) -> tuple[np.ndarray | None, str]:
+    """The tiles of the current page and a caption; no tiles (None) and the reason while there are none."""
+    r = app.result
     if app.state.filters:
         from .filters import filter_tiles
-        tiles, note = filter_tiles(app.layer, module_for(app, app.layer))
-        return tiles[geom.first:geom.first + geom.count], note
-    r = app.result
+        if not r.request.weights:
+            return None, "reading the weights..."
+        tiles, note = filter_tiles(app.layer, r.weights)
+        return (None if tiles is None else tiles[geom.first:geom.first + geom.count]), note
     if app.state.whole_layer:
         if r.layer_recons is None or r.request.layer_units != (geom.first, geom.count):
-            raise ValueError("reconstructing every unit...")
+            return None, "reconstructing every unit..."
         tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in r.layer_recons])
         if r.request.method is not Method.DECONVNET:
             tiles[r.layer_inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
@@ -75,9 +77,6 @@ def grid_tiles(app, geom: GridGeometry) -> tuple[np.ndarray, str]:
     lock = " (locked)" if app.act_scale.locked else ""
     return tiles, f"scale 0..{app.act_scale.value:.3g}{lock}"
 
-
-def module_for(app, layer: LayerInfo):
-    return dict(app.worker.pipeline.model.named_modules()).get(layer.module_name)
 
 
 def draw_grid(app, surface) -> None:
@@ -92,10 +91,7 @@ def draw_grid(app, surface) -> None:
         return
     cached = app._cache.get("grid")
     if cached is None:
-        try:
-            tiles, note = grid_tiles(app, geom)
-        except ValueError as e:
-            tiles, note = None, str(e)
+        tiles, note = grid_tiles(app, geom)
         grid_surf = pygame.Surface(L.grid[2:])
         grid_surf.fill(draw.BG)
         if tiles is not None:

@@ -28,6 +28,7 @@ class Request:
     gradcam: bool = False
     seq: int = 0
     layer_units: tuple[int, int] | None = None   # (first, count): reconstruct these channels of the layer too
+    weights: bool = False              # the filters view: hand back the layer's weights
     t_submit: float = field(default_factory=time.perf_counter)
 
 
@@ -47,6 +48,7 @@ class Result:
     cam_class: int = -1
     layer_recons: np.ndarray | None = None   # (count, 3, h, w): each channel's strongest unit, by request.method
     layer_inactive: np.ndarray | None = None  # (count,) bool
+    weights: np.ndarray | None = None  # with request.weights: the layer's first conv / linear weight
     error: str = ""                    # the attribution could not be computed (the rest of the result holds)
     failed: bool = False               # the model call itself failed: error says why, the arrays are empty
     compute_ms: float = 0.0
@@ -64,8 +66,18 @@ class Pipeline:
         freed memory in the process (core/memory.py): a result then costs no fresh pages."""
         keep_freed_memory()
         self.model, self.layers, self.spec, self.bf16 = model, {l.name: l for l in layers}, spec, bf16
+        self._weights: dict[str, np.ndarray | None] = {}
         self.analyzer = Analyzer(model, layers, bf16_forward=bf16)
         self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16)
+
+    def layer_weights(self, layer: str) -> np.ndarray | None:
+        """The first conv / linear weight of the layer's module, as numpy (a copy, cached per layer)."""
+        if layer not in self._weights:
+            from .filters import first_weight
+            info = self.layers.get(layer)
+            module = dict(self.model.named_modules()).get(info.module_name) if info else None
+            self._weights[layer] = first_weight(module)
+        return self._weights[layer]
 
     def compute(self, req: Request) -> Result:
         t0 = time.perf_counter()
@@ -82,6 +94,8 @@ class Pipeline:
         fp = self.analyzer.forward(x)
         done("forward")
         extra: dict = {}
+        if req.weights:
+            extra["weights"] = self.layer_weights(req.layer)
         try:
             if req.target is not None:
                 res = self.analyzer.attribute(fp, [req.target], req.method)
