@@ -34,14 +34,6 @@ def test_robust_scale_ignores_a_few_outliers():
     assert images.robust_scale(a) == 1.0
 
 
-def test_tile_layout_row_major_with_gaps():
-    maps = np.arange(5)[:, None, None] * np.ones((5, 2, 2), int)
-    out = images.tile(maps, cols=3, pad=1, fill=-1)
-    assert out.shape == (5, 8)
-    assert out[0, 0] == 0 and out[0, 3] == 1 and out[0, 6] == 2 and out[3, 0] == 3 and out[3, 3] == 4
-    assert out[2, 0] == -1 and out[0, 2] == -1 and out[3, 6] == -1
-
-
 def test_grid_shape_is_near_square():
     assert images.grid_shape(192) == (14, 14)   # 14 columns: ceil(sqrt(192)); ceil(192 / 14) = 14 rows
     assert images.grid_shape(96, aspect=2.0) == (7, 14)

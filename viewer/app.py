@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pygame
 
+from . import panels
 from .core.attribution import ChannelTarget, ClassTarget, UnitTarget
-from .core.graph import LayerInfo
+from .core.graph import LayerInfo, default_layer
 from .core.rules import Method
 from .keys import BINDINGS, Action, help_lines
-from . import panels
-from .state import Meters, TargetMode, ViewState
 from .render import draw, images
 from .render.layout import GridGeometry, Pane, compute_layout, grid_geometry
 from .sources import Source
+from .state import Meters, TargetMode, ViewState
 from .worker import Request, Result, Worker
 
 METHODS = (Method.GUIDED, Method.DECONVNET, Method.GRADIENT)
@@ -35,7 +35,7 @@ class App:
         draw.font.cache_clear()  # fonts from an earlier pygame session are dead
         self.classes, self.model_name, self.device, self.save_dir, self.sync = classes, model_name, device, save_dir, sync
         names = [l.name for l in layers]
-        default = next((i for i, l in enumerate(layers) if l.name == "conv6"), max(0, len(layers) // 2))
+        default = default_layer(layers)
         self.state = ViewState(layer=names.index(start_layer) if start_layer in names else default, method=method)
         self.keymap = {(pygame.key.key_code(k), b.shift): b.action for b in BINDINGS for k in b.keys}
         self.frame: np.ndarray | None = None

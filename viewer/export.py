@@ -10,6 +10,7 @@ import numpy as np
 
 from .cli import UsageError, build, parse_units
 from .core.attribution import LOGITS, AttributionError, ChannelTarget, ClassTarget
+from .core.graph import default_layer
 from .core.rules import Method
 from .render import images
 from .sources import FolderSource, ImageSource, SourceError, open_source
@@ -40,7 +41,7 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
     scale = float(act.max())
     tiles = images.colormap(act, scale)
     rows, cols = images.grid_shape(act.shape[0])
-    _write(out / "feature_maps.png", _upscale(images.tile(tiles, cols, pad=1, fill=40), 512))
+    _write(out / "feature_maps.png", _upscale(images.mosaic(tiles, cols, tiles.shape[1], 1, (40, 40, 40)), 512))
     records = []
     for t in units:
         r = pipe.compute(Request(frame, 0, layer, t, method))
@@ -67,7 +68,7 @@ def export(args: argparse.Namespace) -> int:
     if args.source is None:
         raise UsageError("--export needs --source IMAGE_OR_FOLDER")
     built = build(args)
-    layer = args.layer or next((l.name for l in built.layers if l.name == "conv6"), built.layers[len(built.layers) // 2].name)
+    layer = args.layer or built.layers[default_layer(built.layers)].name
     units = parse_units(args.units, layer)
     try:
         src = open_source(args.source, realtime=False)

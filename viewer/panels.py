@@ -12,7 +12,6 @@ import pygame
 from .core.attribution import LOGITS
 from .core.rules import Method
 from .render import draw, images
-from .core.graph import LayerInfo
 from .render.layout import GridGeometry
 from .state import Meters, TargetMode
 from .worker import Result

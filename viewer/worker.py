@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .core.attribution import Analyzer, AttributionError, ChannelTarget, Target, UnitTarget
+from .core.attribution import (
+    Analyzer,
+    AttributionError,
+    ChannelTarget,
+    Target,
+    UnitTarget,
+)
 from .core.graph import LayerInfo
 from .core.memory import keep_freed_memory
 from .core.preprocess import InputSpec, crop_box, model_view, to_tensor

@@ -1,8 +1,8 @@
 """Training follows the precision choice (viewer/core/precision.py), with the detection faked both ways."""
 import pytest
 import torch
-
 from test_train import write_batches_folder
+
 from viewer.core.precision import CpuBf16, choose_precision
 from viewer.training import train
 

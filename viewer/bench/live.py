@@ -21,6 +21,7 @@ def frame_profile(app, pipe, src, frames: int) -> list[Row]:
     """Where the milliseconds of one live frame go when every frame gets a fresh result (the sync loop):
     source, the worker's stages (Result.stages), then each pane drawn with the new result."""
     import pygame
+
     from ..worker import Request
     off = pygame.Surface(app.screen.get_size())
     laps: dict[str, list[float]] = defaultdict(list)

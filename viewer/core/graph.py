@@ -156,3 +156,9 @@ def build_graph(model: nn.Module, input_shape: tuple[int, int, int] = (3, 32, 32
                                 tuple(out.shape[1:]), _count_params(module) if call == 0 else 0,
                                 tracker.lookup(out) if out.dim() == 4 else None))
     return layers
+
+
+def default_layer(layers: list[LayerInfo]) -> int:
+    """The layer selected at start: conv6 (All-CNN-C's deepest layer with a spatial map of parts), else the
+    middle one."""
+    return next((i for i, l in enumerate(layers) if l.name == "conv6"), max(0, len(layers) // 2))

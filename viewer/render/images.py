@@ -67,17 +67,6 @@ def grid_shape(n: int, aspect: float = 1.0) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def tile(maps: np.ndarray, cols: int, pad: int = 1, fill: int = 0) -> np.ndarray:
-    """(N, h, w, ...) -> one mosaic (rows*(h+pad)-pad, cols*(w+pad)-pad, ...) in row-major order."""
-    n, h, w = maps.shape[:3]
-    rows = math.ceil(n / cols)
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, *maps.shape[3:]), fill, maps.dtype)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = maps[i]
-    return out
-
-
 def mosaic(tiles: np.ndarray, cols: int, size: int, gap: int, fill: tuple[int, int, int]) -> np.ndarray:
     """(N, h, w, 3) tiles, each scaled to size x size by nearest neighbour (pixel p shows cell
     floor(p h / size)), laid out row-major with `gap` pixels between them: one RGB image."""

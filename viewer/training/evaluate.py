@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..core.checkpoint import CheckpointError, load_model
+from ..core.preprocess import normalised
 from ..paths import SHIPPED_MODEL as DEFAULT_CHECKPOINT
 from .data import DEFAULT_DATA, DataError, load_cifar10
 
@@ -25,11 +26,9 @@ from .data import DEFAULT_DATA, DataError, load_cifar10
 def predict_both(model, images: np.ndarray, mean, std, mirror: bool, batch: int = 500):
     """Softmax probabilities (N, classes) in fp32, and with mirror also their average over the image and
     its mirror image (else None): one pass over the images for both."""
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     plain, averaged = [], []
     for i in range(0, len(images), batch):
-        x = (torch.from_numpy(images[i:i + batch]).permute(0, 3, 1, 2).float() / 255.0 - m) / s
+        x = normalised(images[i:i + batch], mean, std)
         p = model(x).softmax(1)
         plain.append(p.numpy())
         if mirror:

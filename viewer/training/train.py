@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..core.checkpoint import atomic_save, make_checkpoint
 from ..core.precision import Precision, choose_precision
+from ..core.preprocess import normalised
 from ..nets import ARCHITECTURES, build_model
 from .augment import augment
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
@@ -87,11 +88,8 @@ def batch_seed(seed: int, epoch: int, index: int) -> int:
 
 
 def to_input(images: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (N, 32, 32, 3) images -> normalised float (N, 3, 32, 32) on the device. The uint8 batch moves
-    first (a quarter of the bytes of float), so on a GPU the conversion, and the augmentation after it,
-    no longer hold up the CPU."""
-    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-    return (x - mean.to(device).view(1, 3, 1, 1)) / std.to(device).view(1, 3, 1, 1)
+    """uint8 (N, 32, 32, 3) images -> normalised float (N, 3, 32, 32) on the device (core/preprocess.py)."""
+    return normalised(images, mean, std, device)
 
 
 @torch.no_grad()
