@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cone import Op, TracingReluMode, chain_to, compile_chain, cone_backward
+from .cone import ConePlan, Op, TracingReluMode, chain_to, compile_chain, cone_backward
 from .graph import CallCounter, LayerInfo, candidate_modules, layer_name
 from .replay import Tape, TapeRecorder, Unreplayable, same_pass
 from .rules import Method, RuleState
@@ -55,6 +55,12 @@ class ClassTarget:
 Target = Union[UnitTarget, ChannelTarget, ClassTarget]
 
 
+@dataclass
+class GraphPass:
+    """Where a pass without an autograd graph keeps the same pass recomputed with one, once needed."""
+    fp: "ForwardPass | None" = None
+
+
 @dataclass(frozen=True)
 class ForwardPass:
     x: torch.Tensor                          # the input leaf, (1, C, H, W), requires grad
@@ -64,8 +70,8 @@ class ForwardPass:
     relus_total: int
     state: RuleState = field(repr=False)
     ops: dict[int, Op] = field(default_factory=dict, repr=False)   # traced chain ops, for cone_backward
-    plans: dict = field(default_factory=dict, repr=False)           # layer -> compiled cone plan (or None)
-    graph: dict = field(default_factory=dict, repr=False)           # "fp": the same pass with an autograd graph
+    plans: dict[str, ConePlan | None] = field(default_factory=dict, repr=False)  # layer -> its cone, or None
+    graph: GraphPass = field(default_factory=lambda: GraphPass(), repr=False)   # the same pass with a graph
 
     def activation(self, layer: str) -> torch.Tensor:
         """The layer's output for display, detached, fp32: (C, H, W) or (C,)."""
@@ -197,10 +203,10 @@ class Analyzer:
         """fp itself if it has an autograd graph, else the same pass recomputed with one (cached)."""
         if fp.x.requires_grad:  # the leaf of a pass with a graph
             return fp
-        if "fp" not in fp.graph:
+        if fp.graph.fp is None:
             self._want_graph = True
-            fp.graph["fp"] = self.forward(fp.x, grad=True)
-        return fp.graph["fp"]
+            fp.graph.fp = self.forward(fp.x, grad=True)
+        return fp.graph.fp
 
     # --- targets ------------------------------------------------------------------------------------
     def resolve(self, fp: ForwardPass, target: Target) -> UnitTarget:

@@ -73,7 +73,9 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         raise
 
 
-def _safe_torch_load(path: Path) -> Any:
+def safe_torch_load(path: Path) -> Any:
+    """torch.load(weights_only=True) on the CPU, every failure one CheckpointError sentence (the one place
+    the project reads a .pt file it did not just write)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -134,7 +136,7 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
         except Exception as e:
             raise CheckpointError(f"{path}: TorchScript archive could not be loaded ({e.__class__.__name__})") from None
         return LoadedModel(ScriptedModel(model.eval()).eval(), {}, "torchscript", str(path))
-    obj = _safe_torch_load(path)
+    obj = safe_torch_load(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a viewer checkpoint (no '{FORMAT}' header); "
                               "to open a bare state dict, pass a factory with --model package.module:callable")
@@ -172,7 +174,7 @@ def load_factory(spec: str, weights: str | os.PathLike | None = None) -> LoadedM
     meta: dict[str, Any] = {}
     if weights is not None:
         wpath = Path(weights)
-        obj = _safe_torch_load(wpath)
+        obj = safe_torch_load(wpath)
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
             meta = dict(obj.get("meta", {}))
             obj = obj.get("state_dict")

@@ -11,7 +11,7 @@ chain: the caller falls back to autograd.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +94,15 @@ class Step:
     clip: bool = True            # conv: zero the padding positions now (False: the ReLU mask below does)
 
 
+@dataclass(frozen=True)
+class ConePlan:
+    """A layer's compiled cone: the backward-order steps, the seeded tensor's channel count, and the
+    padded masks built for batches (filled on first use)."""
+    steps: list[Step]
+    channels: int
+    masks: dict = field(default_factory=dict, repr=False)
+
+
 def fold_weight(w: torch.Tensor, bns: list[tuple], cache: dict | None) -> torch.Tensor:
     """The convolution's weight with the BatchNorm scales above it folded in (R * s then conv^T(W) ==
     conv^T(W * s) per output channel). Weights do not change between frames: with a cache (held by the
@@ -112,11 +121,11 @@ def fold_weight(w: torch.Tensor, bns: list[tuple], cache: dict | None) -> torch.
     return w
 
 
-def compile_chain(chain: list[Op], weights: dict | None = None) -> tuple[list[Step], int, dict]:
+def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
     """Backward-order steps with each BatchNorm folded into the convolution below it, and each ReLU's
     forward input f (its mask 1[f > 0] is taken where a window needs it) with the margin its windows can
-    reach outside the tensor. Returns the steps, the seeded tensor's channel count and a cache for
-    batches. weights: a cache of folded weights that outlives this forward pass (fold_weight)."""
+    reach outside the tensor. weights: a cache of folded weights that outlives this forward pass
+    (fold_weight)."""
     steps: list[Step] = []
     bns: list[tuple] = []
     size = [1, 1]  # window size (h, w) at the current tensor, in backward order
@@ -146,17 +155,16 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> tuple[list[St
             steps[i] = Step(**{**st.__dict__, "clip": False})
     first = chain[0]
     channels = first.params[0].shape[0] if first.kind == "conv" else first.in_shape[0]
-    return steps, channels, {}
+    return ConePlan(steps, channels)
 
 
-def cone_flops(plan: tuple[list[Step], int, dict]) -> int:
+def cone_flops(plan: ConePlan) -> int:
     """Multiply-adds x 2 of one unit's backward through its cone: each transposed convolution counted over
     its input window (the first one counted too, though it runs as a gather). For a conv6 unit of
     All-CNN-C about 62 MFLOP, 60% of it conv2's over a 15x15 window of 96 channels."""
-    steps, _, _ = plan
     h = w = 1
     total = 0
-    for st in steps:
+    for st in plan.steps:
         if st.kind == "conv":
             cout, cin_g, kh, kw = st.tensor.shape
             total += 2 * cout * cin_g * kh * kw * h * w
@@ -198,10 +206,10 @@ def _relu_(pos: torch.Tensor, r: torch.Tensor, method: Method) -> torch.Tensor:
     raise ValueError(f"no ReLU rule for {method!r}")
 
 
-def cone_backward(plan: tuple[list[Step], int, dict], channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
+def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
                   input_shape: tuple[int, int, int], method: Method, bf16: bool = False) -> torch.Tensor:
     """Reconstructions (K, C, H, W) of K units (channel, y, x) of the chain's last tensor."""
-    steps, c_out, cache = plan
+    steps, c_out, cache = plan.steps, plan.channels, plan.masks
     k = len(channels)
     if k == 1:
         return _cone_one(steps, c_out, int(channels[0]), int(ys[0]), int(xs[0]), input_shape, method)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..core.checkpoint import CheckpointError, safe_torch_load
 from ..nets import ARCHITECTURES, build_model
 from .data import DataError, sha256_of
 
@@ -35,11 +36,9 @@ def read_finished(path: Path, missing: str, unfinished: str) -> dict:
     """A finished checkpoint of this tool's training (weights_only), or DataError with one sentence;
     missing / unfinished: the ends of the sentences for a file that is absent / an interim snapshot."""
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: {missing}") from None
-    except Exception as e:
-        raise DataError(f"{path}: not a checkpoint this tool can load ({type(e).__name__})") from None
+        ck = safe_torch_load(Path(path))
+    except CheckpointError as e:
+        raise DataError(f"{path}: {missing}" if not Path(path).exists() else str(e)) from None
     if not isinstance(ck, dict) or ck.get("arch") not in ARCHITECTURES or "state_dict" not in ck:
         known = " or ".join(sorted(ARCHITECTURES))
         raise DataError(f"{path}: not a checkpoint of this tool's training ({known})")
