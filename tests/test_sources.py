@@ -165,3 +165,13 @@ def test_camera_thread_keeps_newest_frame_and_survives_loss(monkeypatch):
     t = time.perf_counter()
     cam.close()
     assert time.perf_counter() - t < 1.5 and not cam._thread.is_alive()
+
+
+def test_demo_says_which_sample_photographs_it_could_not_read(tmp_path):
+    import cv2
+    cv2.imwrite(str(tmp_path / "good.png"), np.full((20, 20, 3), 128, np.uint8))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    demo = DemoSource(size=32, samples=tmp_path)
+    assert len(demo.photos) == 1
+    assert demo.message == "demo: skipped unreadable sample photographs: broken.jpg"
+    assert DemoSource(size=32, samples=tmp_path / "none").message == ""

@@ -214,14 +214,15 @@ class DemoSource(Source):
 
     def __init__(self, size: int = 256, scene_frames: int = 300, samples: Path = SAMPLES):
         self.size, self.scene_frames, self.index, self.name, self.seq = size, scene_frames, 0, "demo", 0
-        self.photos = []
+        self.photos, skipped = [], []
         if samples.is_dir():
             for p in sorted(samples.iterdir()):
                 if p.suffix.lower() in IMAGE_EXTS:
                     try:
                         self.photos.append(read_image(p))
                     except SourceError:
-                        pass
+                        skipped.append(p.name)
+        self.message = f"demo: skipped unreadable sample photographs: {', '.join(skipped)}" if skipped else ""
         self.scenes = [self._grating, self._blobs, self._bar, self._rings] + [self._photo] * len(self.photos)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
         self.yy, self.xx = yy, xx
