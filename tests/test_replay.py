@@ -67,22 +67,22 @@ def test_in_place_ops_keep_the_captured_outputs_intact():
     assert torch.allclose(fast.forward(x).outputs["stem.2"], stem, atol=1e-6)
 
 
-class Branchy(nn.Module):
-    """Control flow on the data: a tape of one frame would be wrong for the other branch."""
-
+class OneConv(nn.Module):
     def __init__(self):
         super().__init__()
         self.c = nn.Conv2d(3, 4, 3, padding=1)
+
+
+class Branchy(OneConv):
+    """Control flow on the data: a tape of one frame would be wrong for the other branch."""
 
     def forward(self, x):
         y = F.relu(self.c(x))
         return (y * 2 if y.mean() > 0.5 else -y).mean((2, 3))
 
 
-class ViaNumpy(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c = nn.Conv2d(3, 4, 3, padding=1)
+class ViaNumpy(OneConv):
+    """A round trip through numpy: the tape cannot see what happens outside torch."""
 
     def forward(self, x):
         y = F.relu(self.c(x))
