@@ -202,7 +202,7 @@ def test_whole_layer_view_reconstructs_every_unit_on_the_page(app):
             assert np.corrcoef(r.layer_recons[c].ravel(), ref.ravel())[0, 1] > 0.999
         else:
             assert np.abs(r.layer_recons[c]).max() == 0
-    assert app._cache["grid"][1] == "guided backprop of each channel's strongest unit (dark: inactive)"
+    assert app._cache["grid"][1] == "guided backprop of each channel's strongest unit; dark: inactive"
     key(app, "w")
     assert not app.state.whole_layer
 
@@ -363,3 +363,34 @@ def test_the_filters_view_gets_the_weights_with_the_result(app):
     app.update()
     app.draw()
     assert app._cache["grid"][1].endswith("has no convolution weights to show")
+
+
+def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, monkeypatch):
+    """Draw the window at 1280x800 in each mode and record every caption and unit-panel line that would
+    have to be cut with an ellipsis to fit its pane (the status bar is one long line by design)."""
+    from viewer import panels
+    from viewer.render import draw
+    cut = []
+    real_text = draw.text
+
+    def measuring(surface, s, pos, size=18, colour=draw.TEXT, max_width=None):
+        if max_width is not None and draw.font(size).size(s)[0] > max_width:
+            cut.append(s)
+        return real_text(surface, s, pos, size, colour, max_width)
+    monkeypatch.setattr(draw, "text", measuring)
+    monkeypatch.setattr(panels, "draw_status", lambda app, surface, now: None)
+
+    def frame():
+        app.update()
+        app.draw()
+    frame()                                                  # conv6 feature maps, a unit's guided backprop
+    app.select_channel(191)
+    key(app, "l")                                            # locked scales: the longest captions
+    frame()
+    for k in ("b", "b", "c", "g", "w", "f"):               # deconvnet, gradient, class target, Grad-CAM, W, F
+        key(app, k)
+        frame()
+    for name in ("conv1", "conv9", "pool"):
+        app.select_layer(next(i for i, l in enumerate(app.layers) if l.name == name))
+        frame()
+    assert sorted(set(cut)) == []

@@ -69,7 +69,7 @@ def grid_tiles(app, geom: GridGeometry) -> tuple[np.ndarray | None, str]:
         tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in r.layer_recons])
         if r.request.method is not Method.DECONVNET:
             tiles[r.layer_inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
-        return tiles, f"{r.request.method.label} of each channel's strongest unit (dark: inactive)"
+        return tiles, f"{r.request.method.label} of each channel's strongest unit; dark: inactive"
     act = r.activation
     maps = act[geom.first:geom.first + geom.count]
     tiles = images.colormap(maps, app.act_scale.value, app.state.colormap)
@@ -104,7 +104,10 @@ def draw_grid(app, surface) -> None:
     surface.blit(grid_surf, L.grid[:2])
     if geom.first <= app.state.channel < geom.first + geom.count:
         draw.frame(surface, geom.tile_rect(app.state.channel), draw.ACCENT, 2)
-    draw.caption(surface, L.grid, f"{title}   {note}")
+    draw.caption(surface, L.grid, title)
+    last = geom.tile_rect(geom.first + max(0, geom.count - 1))
+    if last[1] + last[3] + 20 <= L.grid[1] + L.grid[3]:     # the note under the tiles, where it has room
+        draw.text(surface, note, (L.grid[0], last[1] + last[3] + 5), 17, draw.DIM, max_width=L.grid[2])
 
 
 def unit_images(app, r: Result) -> dict:
@@ -139,7 +142,7 @@ def draw_unit(app, surface) -> None:
         return
     imgs = unit_images(app, r)
     c = min(s.channel, r.activation.shape[0] - 1)
-    draw.caption(surface, L.unit_map, f"channel {c} (click to pick a position)")
+    draw.caption(surface, L.unit_map, f"channel {c} activation")
     draw.blit_image(surface, imgs["map"], L.unit_map)
     draw.caption(surface, L.overlay, "overlay on the model input")
     draw.blit_image(surface, imgs["overlay"], L.overlay)
@@ -151,7 +154,7 @@ def draw_unit(app, surface) -> None:
         draw.marker(surface, (cx, cy), max(4, L.unit_map[2] // (2 * w)))
     if s.gradcam and "cam" in imgs:
         cls = app.classes[r.cam_class] if r.cam_class < len(app.classes) else str(r.cam_class)
-        draw.caption(surface, L.recon, f"Grad-CAM at {app.layer.name}: {cls}")
+        draw.caption(surface, L.recon, f"Grad-CAM: {cls}")
         draw.blit_image(surface, imgs["cam"], L.recon)
         draw.caption(surface, L.recon_heat, "guided Grad-CAM")
         draw.blit_image(surface, imgs["gcam"], L.recon_heat)
@@ -162,8 +165,7 @@ def draw_unit(app, surface) -> None:
         return
     elif "recon" in imgs:
         label = r.request.method.label
-        lock = ", locked" if app.recon_scale.locked else ""
-        draw.caption(surface, L.recon, f"{label} (grey = 0, scale {app.recon_scale.value:.2g}{lock})")
+        draw.caption(surface, L.recon, f"{label}, grey = 0")
         if r.inactive and r.request.method is not Method.DECONVNET:
             draw.placeholder(surface, L.recon, "unit inactive (activation 0)", draw.WARN)
             draw.placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)
@@ -174,9 +176,15 @@ def draw_unit(app, surface) -> None:
     if u is not None:
         where = (f"class '{app.classes[u.channel] if u.channel < len(app.classes) else u.channel}' logit"
                  if u.layer == LOGITS else f"{u.layer} channel {u.channel} at (y={u.y}, x={u.x})")
-        lines = [f"target: {where}  [{s.target_mode.value}]", f"value {r.value:.4g}    method: {s.method.label}",
+        lock = " (locked: L)" if app.recon_scale.locked else ""
+        lines = [f"target: {where}", f"{s.target_mode.value}, value {r.value:.4g}",
+                 f"{s.method.label}, scale {app.recon_scale.value:.2g}{lock}",
                  f"receptive field {int(app.layer.rf.size[0])}x{int(app.layer.rf.size[1])} px"
                  if app.layer.rf else "receptive field: whole input"]
+        if s.gradcam and "cam" in imgs:
+            lines.append(f"Grad-CAM at {app.layer.name}")
+        if u.layer != LOGITS and r.activation.shape[1] > 1:
+            lines.append("click the map to pick a position")
         unit_text(app, surface, lines, draw.TEXT)
 
 
