@@ -84,7 +84,20 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 def batch_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of one random draw: batch `index` of `epoch`, or a named stream below (negative numbers,
+    which no batch uses). Every draw of a run is fixed by --seed, so a resumed run is the same run."""
     return (seed * 1_000_003 + epoch * 10_007 + index) % (2**63 - 1)
+
+
+def epoch_order_seed(seed: int, epoch: int) -> int:
+    """The shuffle of the training images in `epoch`."""
+    return batch_seed(seed, epoch, -1)
+
+
+# named seed streams: (epoch, index) pairs that no batch uses (their values fix existing runs' draws)
+BN_EPOCH = -1                 # BatchNorm re-measurement batches (swa): batch i is augmented with (-1, i)
+BN_ORDER_STREAM = (-1, -2)    # which training images BatchNorm is re-measured on
+VIEWS_STREAM = (-3, -3)       # the fixed augmentations of --teacher-views
 
 
 def to_input(images: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -166,7 +179,7 @@ class Trainer:
                    "flip": self.cfg.teacher_flip,
                    "data_sha256": self.data.sha256, "mean": self.mean.tolist(), "std": self.std.tolist()}
             self.views = TeacherViews(self.cfg.teacher_views, len(self.train_x),
-                                      batch_seed(self.cfg.seed, -3, -3), key, cutout=self.cfg.cutout)
+                                      batch_seed(self.cfg.seed, *VIEWS_STREAM), key, cutout=self.cfg.cutout)
 
     def prepare_views(self, progress: bool = True) -> bool:
         """Compute the teachers' targets on the fixed views not yet in the views file (each view saved as
@@ -275,7 +288,7 @@ class Trainer:
             return False
         while self.epoch < cfg.epochs:
             order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(
-                batch_seed(cfg.seed, self.epoch, -1)))
+                epoch_order_seed(cfg.seed, self.epoch)))
             bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, disable=not progress,
                        desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", dynamic_ncols=True)
             loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
@@ -319,7 +332,7 @@ class Trainer:
     def bn_order(self, limit: int | None = None) -> np.ndarray:
         """The training images (indices) BatchNorm statistics are measured on, in a fixed random order."""
         n = len(self.train_x)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(batch_seed(self.cfg.seed, -1, -2)))
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(batch_seed(self.cfg.seed, *BN_ORDER_STREAM)))
         return perm[:n if limit is None else min(limit, n)].numpy()
 
     def bn_batches(self, limit: int | None = None):
@@ -328,7 +341,7 @@ class Trainer:
         class, and the first images of one class would give that class's statistics)."""
         bs, order = self.cfg.batch_size, self.bn_order(limit)
         for i, start in enumerate(range(0, len(order), bs)):
-            yield self.augmented(-1, i, order[start:start + bs])
+            yield self.augmented(BN_EPOCH, i, order[start:start + bs])
 
     def swa_model(self, limit: int | None = None) -> torch.nn.Module:
         """The averaged weights with BatchNorm statistics measured on `limit` training images (all: None)."""
@@ -461,11 +474,12 @@ def main(argv: list[str] | None = None) -> int:
                           ("cpu" if a.device == "auto" else a.device))
     precision = choose_precision(Precision(a.precision), device)
     print(f"precision: {precision.reason}", flush=True)
-    cfg = TrainConfig(a.epochs, a.batch_size, a.lr, a.weight_decay, a.label_smoothing, a.warmup,
-                      a.drop_in, a.drop_mid, not a.no_bn, a.seed, a.train_limit,
-                      str(Path(a.init).resolve()) if a.init else None, a.cutout,
-                      tuple(str(Path(t).resolve()) for t in a.teacher), a.distill_alpha, a.distill_temp,
-                      a.swa, a.swa_lr, a.arch, a.teacher_views, a.teacher_flip, precision.bf16)
+    same = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "warmup", "drop_in", "drop_mid",
+            "seed", "train_limit", "cutout", "distill_alpha", "distill_temp", "swa", "swa_lr", "arch",
+            "teacher_views", "teacher_flip")    # options that are config fields of the same name
+    cfg = TrainConfig(**{k: getattr(a, k) for k in same}, bn=not a.no_bn, bf16=precision.bf16,
+                      init=str(Path(a.init).resolve()) if a.init else None,
+                      teachers=tuple(str(Path(t).resolve()) for t in a.teacher))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
     try:
