@@ -20,12 +20,10 @@ once (viewer/training/teacher_views.py).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,67 +35,21 @@ from ..core.precision import Precision, choose_precision
 from ..core.preprocess import normalised
 from ..nets import ARCHITECTURES, build_model
 from .augment import augment
+from .config import (
+    BN_EPOCH,
+    BN_ORDER_STREAM,
+    VIEWS_STREAM,
+    TrainConfig,
+    batch_seed,
+    epoch_order_seed,
+    lr_at,
+)
 from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
-from .distill import describe, distill_loss, load_teacher, read_finished, teacher_probs
+from .distill import distill_loss, load_teacher, read_finished, teacher_probs
+from .record import STAGE_KEYS, run_record
+from .resume import restore, resume_state
 from .swa import WeightAverage, recompute_bn
 from .teacher_views import TeacherViews
-
-RESUME_FORMAT = "cnn-viewer-resume"
-STAGE_KEYS = ("epochs", "wall_time_s", "test_accuracy", "command", "date", "train_config", "history")  # one run's record
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 35
-    batch_size: int = 128
-    lr: float = 0.1
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    warmup: float = 0.15        # fraction of steps spent ramping the learning rate up
-    drop_in: float = 0.0
-    drop_mid: float = 0.2
-    bn: bool = True
-    seed: int = 0
-    train_limit: int | None = None   # use only the first N training images (smoke tests)
-    init: str | None = None          # start from this checkpoint's weights (a further cycle), not random ones
-    cutout: int = 0                  # side of the square blanked in each training image (0: none)
-    teachers: tuple[str, ...] = ()   # distil from these finished checkpoints (viewer/training/distill.py)
-    distill_alpha: float = 0.9       # weight of the teachers' soft targets in the loss
-    distill_temp: float = 4.0        # softmax temperature of the soft targets
-    swa: int = 0                     # average the weights of the last N epochs (viewer/training/swa.py)
-    swa_lr: float = 0.01             # the constant learning rate of those epochs
-    arch: str = "allcnn_c"           # or a teacher network: "airbench", "resnet9", "resnet18"
-    teacher_views: int = 0           # > 0: distil from this many fixed views per image (viewer/training/teacher_views.py)
-    teacher_flip: bool = False       # each teacher's target averages the image and its mirror image
-    bf16: bool = False               # bf16 autocast (chosen by --precision; runs before this field: bf16)
-
-
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """One cycle of `total` steps: linear from lr/10 up to lr over `warmup`, then linear down to zero;
-    with --swa, the steps after the cycle (the averaged epochs) run at the constant swa_lr."""
-    if cfg.swa and step >= total:
-        return cfg.swa_lr
-    up = max(1, int(total * cfg.warmup))
-    if step < up:
-        return cfg.lr * (0.1 + 0.9 * step / up)
-    return cfg.lr * max(0.0, (total - step) / max(1, total - up))
-
-
-def batch_seed(seed: int, epoch: int, index: int) -> int:
-    """The seed of one random draw: batch `index` of `epoch`, or a named stream below (negative numbers,
-    which no batch uses). Every draw of a run is fixed by --seed, so a resumed run is the same run."""
-    return (seed * 1_000_003 + epoch * 10_007 + index) % (2**63 - 1)
-
-
-def epoch_order_seed(seed: int, epoch: int) -> int:
-    """The shuffle of the training images in `epoch`."""
-    return batch_seed(seed, epoch, -1)
-
-
-# named seed streams: (epoch, index) pairs that no batch uses (their values fix existing runs' draws)
-BN_EPOCH = -1                 # BatchNorm re-measurement batches (swa): batch i is augmented with (-1, i)
-BN_ORDER_STREAM = (-1, -2)    # which training images BatchNorm is re-measured on
-VIEWS_STREAM = (-3, -3)       # the fixed augmentations of --teacher-views
 
 
 def to_input(images: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -205,33 +157,12 @@ class Trainer:
             self.log(f"teacher views: {views.done}/{views.views} ({(time.perf_counter() - t0) / 60:.1f} min)")
         return True
 
-    # --- resume state -------------------------------------------------------------------------------
-    def state(self) -> dict:
-        return {"format": RESUME_FORMAT, "config": self.cfg.__dict__, "epoch": self.epoch,
-                "step_in_epoch": self.step_in_epoch, "wall": self.wall, "history": self.history,
-                "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "mean": self.mean, "std": self.std, "stages": self.stages, "swa": self.swa_avg.state()}
-
+    # --- resume state (resume.py) -----------------------------------------------------------------
     def save_state(self) -> None:
-        atomic_save(self.state(), self.state_path)
+        atomic_save(resume_state(self), self.state_path)
 
     def load_state(self) -> None:
-        st = torch.load(self.state_path, map_location=self.device, weights_only=True)
-        if st.get("format") != RESUME_FORMAT:
-            raise DataError(f"{self.state_path}: not a training resume state")
-        # a key added since then has its default; states saved before --precision all trained in bf16
-        saved = {**TrainConfig().__dict__, "bf16": True, **st["config"]}
-        if saved != self.cfg.__dict__:
-            diff = {k: (saved.get(k), v) for k, v in self.cfg.__dict__.items() if saved.get(k) != v}
-            raise DataError(f"{self.state_path}: saved with other settings {diff}; pass the same options to resume")
-        self.model.load_state_dict(st["model"])
-        self.opt.load_state_dict(st["opt"])
-        self.epoch, self.step_in_epoch = st["epoch"], st["step_in_epoch"]
-        self.wall, self.history = st["wall"], list(st["history"])
-        self.mean, self.std = st["mean"].cpu(), st["std"].cpu()
-        self.stages = list(st.get("stages", []))
-        swa = st.get("swa") or {}
-        self.swa_avg = WeightAverage(swa.get("avg"), swa.get("count", 0))
+        restore(self, torch.load(self.state_path, map_location=self.device, weights_only=True))
 
     # --- training -----------------------------------------------------------------------------------
     def batch_rng(self, epoch: int, index: int) -> torch.Generator:
@@ -358,34 +289,7 @@ class Trainer:
         cpu_model = model.to("cpu").to(memory_format=torch.contiguous_format)
         acc = evaluate_accuracy(cpu_model, self.data.test.images, self.data.test.labels, self.mean, self.std,
                                 torch.device("cpu"), bf16=False)
-        meta = {
-            "classes": list(self.data.classes), "input_size": [32, 32],
-            "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
-            "epochs": self.cfg.epochs, "wall_time_s": round(self.wall, 1), "test_accuracy": acc,
-            "test_images": int(len(self.data.test.images)), "data_sha256": self.data.sha256,
-            "data_source": Path(self.data.source).name, "date": dt.date.today().isoformat(),
-            "command": " ".join(["python -m viewer.training.train", *argv]), "device": str(self.device),
-            "train_config": dict(self.cfg.__dict__), "history": self.history,
-            "torch": str(torch.__version__),
-        }
-        if averaged:
-            meta["swa"] = {"models_averaged": self.swa_avg.count, "lr": self.cfg.swa_lr,
-                           "bn_images": int(len(self.train_x))}
-        if self.cfg.teachers:
-            meta["train_config"]["teachers"] = [Path(p).name for p in self.cfg.teachers]
-            meta["teachers"] = describe(self.teachers) if self.teachers else [
-                {"name": Path(p).name} for p in self.cfg.teachers]
-        if self.stages:  # --init: the weights went through earlier runs first; count them too
-            this = {k: meta[k] for k in STAGE_KEYS}
-            meta.update(stages=[*self.stages, this],
-                        epochs=sum(int(st.get("epochs") or 0) for st in self.stages) + self.cfg.epochs,
-                        wall_time_s=round(sum(float(st.get("wall_time_s") or 0) for st in self.stages)
-                                          + self.wall, 1))
-        if interim:
-            steps = f" and {self.step_in_epoch} steps" if self.step_in_epoch else ""
-            meta.update(epochs=self.epoch, planned_epochs=self.cfg.epochs, interim=True,
-                        steps_into_next_epoch=self.step_in_epoch,
-                        note=f"snapshot after epoch {self.epoch}{steps} of {self.cfg.epochs}; the run is not finished")
+        meta = run_record(self, argv, acc, averaged, interim)
         return make_checkpoint(cpu_model, self.cfg.arch, self.arch_args, meta)
 
 
