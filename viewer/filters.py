@@ -13,7 +13,7 @@ def first_weight(module: nn.Module | None):
         return None
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            return m.weight.detach().cpu().float().numpy()
+            return m.weight.detach().cpu().float().numpy().copy()  # a snapshot, not the parameter's memory
     return None
 
 

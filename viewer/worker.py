@@ -22,6 +22,7 @@ from .core.graph import LayerInfo
 from .core.memory import keep_freed_memory
 from .core.preprocess import InputSpec, crop_box, model_view, to_tensor
 from .core.rules import Method
+from .filters import first_weight
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,6 @@ class Pipeline:
     def layer_weights(self, layer: str) -> np.ndarray | None:
         """The first conv / linear weight of the layer's module, as numpy (a copy, cached per layer)."""
         if layer not in self._weights:
-            from .filters import first_weight
             info = self.layers.get(layer)
             module = dict(self.model.named_modules()).get(info.module_name) if info else None
             self._weights[layer] = first_weight(module)
