@@ -179,7 +179,7 @@ class Analyzer:
 
     def _replayed(self, leaf: torch.Tensor, tape: Tape, relus_before: dict, relus_total: int) -> ForwardPass:
         with torch.no_grad(), torch.autocast(leaf.device.type, dtype=torch.bfloat16, enabled=self.bf16_forward):
-            outputs, logits, ops, _ = tape.replay(leaf)
+            outputs, logits, ops = tape.replay(leaf)
         return ForwardPass(leaf, outputs, logits, dict(relus_before), relus_total, RuleState(), ops)
 
     def _verified(self, recorder: TapeRecorder, leaf, outputs, logits, relus_before, relus_total, ops):

@@ -19,12 +19,12 @@ recorded forward changes no tensor in place (All-CNN-C: none do).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.utils import _pytree as pytree
 
-from .cone import Op, relu_op
+from .cone import SAME_OBJECT_IDENTITY, Op, relu_op
 
 # calls whose non-tensor results depend only on shapes, dtypes and devices: constant for a fixed input size
 SHAPE_FUNCS = {torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.stride, torch.Tensor.__len__,
@@ -99,7 +99,7 @@ class TapeRecorder:
         outs = []
         for t in out_leaves:
             if id(t) in ins:  # handed back one of its inputs: changed in place (or a no-op such as eval dropout)
-                self.mutates = self.mutates or not _returns_input_unchanged(func)
+                self.mutates = self.mutates or func not in SAME_OBJECT_IDENTITY
                 outs.append(self.slot_of[id(t)] if id(t) in self.slot_of else self._new(t))
             else:
                 outs.append(self._new(t))
@@ -137,22 +137,16 @@ class TapeRecorder:
                     self.slot_of[id(logits)])
 
 
-def _returns_input_unchanged(func) -> bool:
-    from .cone import SAME_OBJECT_IDENTITY
-    return func in SAME_OBJECT_IDENTITY
-
-
 @dataclass
 class Tape:
     calls: list[_Call]
     n_slots: int
     layer_slots: dict[str, int]
     logits_slot: int
-    ops: dict[int, Op] = field(default_factory=dict)
 
-    def replay(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[int, Op], list]:
-        """The layer outputs, the logits and the chain ops (output id -> Op) of the forward on x, and the
-        slot tensors (the caller keeps them while the ops' ids are in use)."""
+    def replay(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[int, Op]]:
+        """The layer outputs, the logits and the chain ops (output id -> Op) of the forward on x. Every slot
+        is alive until the end, so the ops' ids are unique."""
         slots: list = [None] * self.n_slots
         slots[0] = x
         ops: dict[int, Op] = {}
@@ -180,7 +174,7 @@ class Tape:
                 f = slots[src]
                 ops[id(o)] = relu_op(f, o) if kind == "relu" else Op(kind, id(f), id(o), params, in_shape)
         outputs = {n: slots[s] for n, s in self.layer_slots.items()}
-        return outputs, slots[self.logits_slot], ops, slots
+        return outputs, slots[self.logits_slot], ops
 
 
 def same_pass(a: tuple[dict, torch.Tensor], b: tuple[dict, torch.Tensor]) -> bool:
