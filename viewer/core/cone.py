@@ -5,13 +5,13 @@ A unit's reconstruction depends only on the activations inside its receptive fie
 sixth of the work of a full-size backward pass. Where the path from the input to a layer is a plain chain
 of conv2d / batch_norm (eval) / relu / dropout (eval) calls, as traced during the forward pass, this
 module runs the same ReLU rules by hand on those windows, for K units at once (K windows of equal size,
-each with its own origin). Positions outside a tensor are padding: they are zeroed after every transposed
-convolution, exactly as autograd drops them. Anything else (pooling, residual additions, ...) is not a
-chain: the caller falls back to autograd.
+each with its own origin). Positions outside a tensor are padding: what lands there is dropped, exactly as
+autograd drops it (by the ReLU mask below, which is 0 outside, or cleared where no mask follows). Anything
+else (pooling, residual additions, ...) is not a chain: the caller falls back to autograd.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -152,7 +152,7 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
     # mask is 0 outside the tensor (not for deconvnet, whose rule ignores the mask: cone_backward checks)
     for i, st in enumerate(steps):
         if st.kind == "conv" and i + 1 < len(steps) and steps[i + 1].kind == "relu":
-            steps[i] = Step(**{**st.__dict__, "clip": False})
+            steps[i] = replace(st, clip=False)
     first = chain[0]
     channels = first.params[0].shape[0] if first.kind == "conv" else first.in_shape[0]
     return ConePlan(steps, channels)
