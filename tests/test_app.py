@@ -1,4 +1,6 @@
 """The window, driven by synthetic pygame events on the SDL dummy driver."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -88,8 +90,8 @@ def test_keys_do_what_the_help_says(app):
     for _ in range(3):
         key(app, "b")
         methods.append(s.method)
-    assert methods == [Method.GUIDED, Method.DECONVNET, Method.GRADIENT, Method.GUIDED]
-    assert app.result.request.method is Method.GUIDED
+    assert [m.value for m in methods] == ["guided", "deconvnet", "gradient", "guided"]
+    assert app.result.request.method.value == "guided"
     key(app, "c"); assert isinstance(app.result.request.target, ClassTarget)
     key(app, "c"); assert isinstance(app.result.request.target, ChannelTarget)
     key(app, "g"); assert app.result.cam is not None and app.result.cam.shape == (32, 32)
@@ -394,3 +396,35 @@ def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, mo
         app.select_layer(next(i for i, l in enumerate(app.layers) if l.name == name))
         frame()
     assert sorted(set(cut)) == []
+
+
+
+def test_a_new_method_is_one_class_and_one_registration(app, monkeypatch):
+    """A method the project does not have (gradient x input), registered in core.methods.METHODS only:
+    B reaches it, the worker computes it, the panes caption it, --method accepts it. No other edit."""
+    import torch
+
+    from viewer.core import methods
+    from viewer.core.attribution import Attribution
+
+    class GradientTimesInput(methods.AttributionMethod):
+        value, label, zero_when_inactive = "gradxinput", "gradient x input", True
+
+        def reconstruct(self, analyzer, fp, targets):
+            g = analyzer.attribute(fp, targets, Method.GRADIENT)
+            return Attribution(g.images * fp.x.detach(), g.units, g.values, Method.GRADIENT)
+    new = GradientTimesInput()
+    monkeypatch.setattr(methods, "METHODS", (*methods.METHODS, new))
+    for _ in range(3):
+        key(app, "b")
+    assert app.state.method is new
+    app.update()
+    app.draw()
+    r = app.result
+    assert r.request.method is new
+    grad = app.worker.pipeline.compute(dataclasses.replace(r.request, method=methods.GRADIENT))
+    x = torch.from_numpy(r.model_image).permute(2, 0, 1).float() / 255.0
+    x = (x - torch.tensor(app.worker.pipeline.spec.mean)[:, None, None]) / torch.tensor(app.worker.pipeline.spec.std)[:, None, None]
+    assert np.allclose(r.recon, grad.recon * x.numpy(), atol=1e-6)
+    from viewer.cli import parse_args as fresh_parse
+    assert fresh_parse(["--method", "gradxinput"]).method == "gradxinput"

@@ -14,9 +14,10 @@ import numpy as np
 import pygame
 
 from . import panels
+from .core import methods
 from .core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from .core.graph import LayerInfo, default_layer
-from .core.rules import Method
+from .core.methods import GUIDED, AttributionMethod
 from .keys import BINDINGS, Action, help_lines
 from .render import draw, images
 from .render.layout import GridGeometry, Pane, compute_layout, grid_geometry
@@ -24,13 +25,11 @@ from .sources import Source
 from .state import Meters, TargetMode, ViewState
 from .worker import Request, Result, Worker
 
-METHODS = (Method.GUIDED, Method.DECONVNET, Method.GRADIENT)
-
 
 class App:
     def __init__(self, screen: pygame.Surface, source: Source, worker: Worker, layers: list[LayerInfo],
                  classes: list[str], model_name: str, device: str = "cpu", save_dir: Path = Path("screenshots"),
-                 sync: bool = False, start_layer: str | None = None, method: Method = Method.GUIDED):
+                 sync: bool = False, start_layer: str | None = None, method: AttributionMethod = GUIDED):
         self.screen, self.source, self.worker, self.layers = screen, source, worker, layers
         draw.font.cache_clear()  # fonts from an earlier pygame session are dead
         self.classes, self.model_name, self.device, self.save_dir, self.sync = classes, model_name, device, save_dir, sync
@@ -140,7 +139,8 @@ class App:
 
     def _cycle_method(self, _action: Action) -> None:
         s = self.state
-        s.method = METHODS[(METHODS.index(s.method) + 1) % len(METHODS)]
+        registered = methods.METHODS                         # read now: a method registered later is in it
+        s.method = registered[(registered.index(s.method) + 1) % len(registered)]
         self.recon_scale.reset()
 
     def _class_target(self, _action: Action) -> None:

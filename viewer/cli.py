@@ -7,12 +7,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .core import methods
 from .core.attribution import ChannelTarget, UnitTarget
 from .core.checkpoint import CheckpointError, load_model
 from .core.graph import LayerInfo, build_graph
 from .core.precision import Precision, PrecisionChoice, choose_precision
 from .core.preprocess import InputSpec
-from .core.rules import Method
 from .paths import SHIPPED_MODEL as DEFAULT_MODEL
 
 DESCRIPTION = """\
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="webcam, webcam:N, a video file, an image, a folder of images, or demo "
                         "(default: the first webcam if it opens, else demo)")
     p.add_argument("--layer", help="layer selected at start (default: conv6, else a middle layer)")
-    p.add_argument("--method", choices=[m.value for m in Method], default=Method.GUIDED.value,
+    p.add_argument("--method", choices=[m.value for m in methods.METHODS], default=methods.GUIDED.value,
                    help="reconstruction method (default: guided)")
     p.add_argument("--input-size", type=int, help="side of the square model input (default: from the "
                    "checkpoint, else 32); All-CNN-C is fully convolutional and accepts any size")

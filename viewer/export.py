@@ -11,7 +11,7 @@ import numpy as np
 from .cli import UsageError, build, parse_units
 from .core.attribution import LOGITS, AttributionError, ChannelTarget, ClassTarget
 from .core.graph import default_layer
-from .core.rules import Method
+from .core.methods import AttributionMethod, method_named
 from .render import images
 from .sources import FolderSource, ImageSource, SourceError, open_source
 from .worker import Pipeline, Request
@@ -27,7 +27,7 @@ def _write(path: Path, rgb: np.ndarray) -> None:
         raise UsageError(f"{path}: could not be written")
 
 
-def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units, method: Method,
+def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units, method: AttributionMethod,
                  classes: list[str], source_name: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     base = pipe.compute(Request(frame, 0, layer, None, method))
@@ -83,7 +83,7 @@ def export(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"{out}: cannot create the output folder ({e.strerror})") from None
     pipe = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16)
-    method = Method(args.method)
+    method = method_named(args.method)
     try:
         if isinstance(src, FolderSource):
             seen = set()

@@ -13,7 +13,7 @@ def launch(args) -> int:
 
     from .app import App
     from .cli import UsageError, build
-    from .core.rules import Method
+    from .core.methods import method_named
     from .sources import SourceError, default_source, open_source
     from .worker import Pipeline, Worker
 
@@ -35,7 +35,7 @@ def launch(args) -> int:
         pygame.display.set_caption(f"CNN viewer - {built.name}")
         app = App(screen, source, worker, built.layers, built.classes, built.name,
                   f"cpu, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
-                  method=Method(args.method))
+                  method=method_named(args.method))
         app.run(max_frames=args.max_frames, fps=args.fps)
     finally:
         worker.shutdown()

@@ -10,7 +10,7 @@ import numpy as np
 import pygame
 
 from .core.attribution import LOGITS
-from .core.rules import Method
+from .core.methods import as_method
 from .render import draw, images
 from .render.layout import GridGeometry
 from .state import Meters, TargetMode
@@ -67,9 +67,9 @@ def grid_tiles(app, geom: GridGeometry) -> tuple[np.ndarray | None, str]:
         if r.layer_recons is None or r.request.layer_units != (geom.first, geom.count):
             return None, "reconstructing every unit..."
         tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in r.layer_recons])
-        if r.request.method is not Method.DECONVNET:
+        if as_method(r.request.method).zero_when_inactive:
             tiles[r.layer_inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
-        return tiles, f"{r.request.method.label} of each channel's strongest unit; dark: inactive"
+        return tiles, f"{as_method(r.request.method).label} of each channel's strongest unit; dark: inactive"
     act = r.activation
     maps = act[geom.first:geom.first + geom.count]
     tiles = images.colormap(maps, app.act_scale.value, app.state.colormap)
@@ -164,9 +164,9 @@ def draw_unit(app, surface) -> None:
         unit_text(app, surface, [r.error], draw.WARN)
         return
     elif "recon" in imgs:
-        label = r.request.method.label
+        label = as_method(r.request.method).label
         draw.caption(surface, L.recon, f"{label}, grey = 0")
-        if r.inactive and r.request.method is not Method.DECONVNET:
+        if r.inactive and as_method(r.request.method).zero_when_inactive:
             draw.placeholder(surface, L.recon, "unit inactive (activation 0)", draw.WARN)
             draw.placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from .core.rules import Method
+from .core.methods import GUIDED, AttributionMethod
 
 
 class TargetMode(enum.Enum):
@@ -19,7 +19,7 @@ class ViewState:
     channel: int = 0
     position: tuple[int, int] | None = None
     target_mode: TargetMode = TargetMode.STRONGEST
-    method: Method = Method.GUIDED
+    method: AttributionMethod = GUIDED
     gradcam: bool = False
     paused: bool = False
     help: bool = False

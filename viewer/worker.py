@@ -20,6 +20,7 @@ from .core.attribution import (
 )
 from .core.graph import LayerInfo
 from .core.memory import keep_freed_memory
+from .core.methods import GUIDED, AttributionMethod, as_method
 from .core.preprocess import InputSpec, crop_box, model_view, to_tensor
 from .core.rules import Method
 from .filters import first_weight
@@ -31,7 +32,7 @@ class Request:
     frame_index: int
     layer: str
     target: Target | None              # None: feature maps and predictions only
-    method: Method = Method.GUIDED
+    method: AttributionMethod | Method = GUIDED   # a registered method (core/methods.py), or a bare ReLU rule
     gradcam: bool = False
     seq: int = 0
     layer_units: tuple[int, int] | None = None   # (first, count): reconstruct these channels of the layer too
@@ -102,16 +103,16 @@ class Pipeline:
         extra: dict = {}
         if req.weights:
             extra["weights"] = self.layer_weights(req.layer)
+        method = as_method(req.method)
         try:
             if req.target is not None:
-                res = self.analyzer.attribute(fp, [req.target], req.method)
+                res = method.reconstruct(self.analyzer, fp, [req.target])
                 extra.update(unit=res.units[0], value=res.values[0], inactive=res.inactive(0),
                              recon=res.images[0].numpy())
                 done("unit")
             if req.layer_units is not None:
                 first, count = req.layer_units
-                res = self.bulk.attribute(fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)],
-                                          req.method)
+                res = method.reconstruct(self.bulk, fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)])
                 extra.update(layer_recons=res.images.numpy(),
                              layer_inactive=np.array([res.inactive(k) for k in range(count)]))
                 done("whole layer")
