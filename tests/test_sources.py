@@ -175,3 +175,28 @@ def test_demo_says_which_sample_photographs_it_could_not_read(tmp_path):
     assert len(demo.photos) == 1
     assert demo.message == "demo: skipped unreadable sample photographs: broken.jpg"
     assert DemoSource(size=32, samples=tmp_path / "none").message == ""
+
+
+def test_a_new_kind_of_source_is_one_class_and_one_registration(monkeypatch):
+    from viewer import sources
+
+    class Noise(sources.Source):
+        """noise:N - frames of uniform noise, N pixels square."""
+        @classmethod
+        def opens(cls, spec):
+            return spec.startswith("noise:")
+
+        @classmethod
+        def open(cls, spec, realtime=True):
+            return cls(int(spec.partition(":")[2]))
+
+        def __init__(self, n):
+            self.n, self.name, self.seq = n, f"noise {n}", 0
+
+        def read(self):
+            self.seq += 1
+            return np.random.default_rng(self.seq).integers(0, 256, (self.n, self.n, 3), dtype=np.uint8)
+    monkeypatch.setattr(sources, "SOURCES", (*sources.SOURCES, Noise))
+    src = sources.open_source("noise:24")
+    assert isinstance(src, Noise) and src.read().shape == (24, 24, 3)
+    assert isinstance(sources.open_source("demo"), sources.DemoSource)   # the others still open first

@@ -64,6 +64,15 @@ class Source:
     def read(self) -> np.ndarray | None:
         raise NotImplementedError
 
+    @classmethod
+    def opens(cls, spec: str) -> bool:
+        """Whether this kind of source is what the --source spelling `spec` names (see SOURCES)."""
+        return False
+
+    @classmethod
+    def open(cls, spec: str, realtime: bool = True) -> "Source":
+        return cls(Path(spec))
+
     def read_seq(self) -> tuple[np.ndarray | None, int | None]:
         """The current frame and its sequence number, read together (a camera thread may move on between)."""
         return self.read(), self.seq
@@ -79,6 +88,10 @@ class Source:
 
 
 class ImageSource(Source):
+    @classmethod
+    def opens(cls, spec: str) -> bool:
+        return Path(spec).is_file() and Path(spec).suffix.lower() in IMAGE_EXTS
+
     def __init__(self, path: Path):
         self.frame = read_image(path)
         self.name, self.seq = path.name, 1
@@ -88,6 +101,10 @@ class ImageSource(Source):
 
 
 class FolderSource(Source):
+    @classmethod
+    def opens(cls, spec: str) -> bool:
+        return Path(spec).is_dir()
+
     def __init__(self, path: Path):
         self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
         if not self.files:
@@ -122,6 +139,14 @@ class FolderSource(Source):
 class VideoSource(Source):
     """Loops; with realtime=True frames advance at the video's own rate, else one frame per read()."""
 
+    @classmethod
+    def opens(cls, spec: str) -> bool:
+        return Path(spec).is_file() and Path(spec).suffix.lower() in VIDEO_EXTS
+
+    @classmethod
+    def open(cls, spec: str, realtime: bool = True) -> "Source":
+        return cls(Path(spec), realtime)
+
     def __init__(self, path: Path, realtime: bool = True):
         self.cap = cv2.VideoCapture(str(path))
         ok, frame = self.cap.read() if self.cap.isOpened() else (False, None)
@@ -155,6 +180,17 @@ class VideoSource(Source):
 
 class CameraSource(Source):
     """A webcam read in its own thread; only the newest frame is kept. A lost camera is retried."""
+
+    @classmethod
+    def opens(cls, spec: str) -> bool:
+        return spec == "webcam" or spec.startswith("webcam:")
+
+    @classmethod
+    def open(cls, spec: str, realtime: bool = True) -> "Source":
+        num = spec.partition(":")[2] or "0"
+        if not num.isdigit():
+            raise SourceError(f"'{spec}': a camera is written webcam or webcam:N with N a number")
+        return cls(int(num))
 
     def __init__(self, device: int = 0, open_timeout: float = 3.0):
         self.device, self.name, self.seq = device, f"webcam:{device}", 0
@@ -211,6 +247,14 @@ class CameraSource(Source):
 class DemoSource(Source):
     """Stimuli made by the project, one scene every `scene_frames` reads: drifting gratings, colour blobs,
     a rotating bar, rings, then any shipped sample photographs, slowly panned."""
+
+    @classmethod
+    def opens(cls, spec: str) -> bool:
+        return spec == "demo"
+
+    @classmethod
+    def open(cls, spec: str, realtime: bool = True) -> "Source":
+        return cls()
 
     def __init__(self, size: int = 256, scene_frames: int = 300, samples: Path = SAMPLES):
         self.size, self.scene_frames, self.index, self.name, self.seq = size, scene_frames, 0, "demo", 0
@@ -276,24 +320,19 @@ class DemoSource(Source):
         return cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
 
 
+# the kinds of source, asked in this order which one a --source spelling names (a new kind: one line here)
+SOURCES: tuple[type[Source], ...] = (DemoSource, CameraSource, FolderSource, VideoSource, ImageSource)
+
+
 def open_source(spec: str, realtime: bool = True) -> Source:
-    """Open a source from its command-line spelling; SourceError on anything that does not open."""
-    if spec == "demo":
-        return DemoSource()
-    if spec == "webcam" or spec.startswith("webcam:"):
-        num = spec.partition(":")[2] or "0"
-        if not num.isdigit():
-            raise SourceError(f"'{spec}': a camera is written webcam or webcam:N with N a number")
-        return CameraSource(int(num))
+    """Open a source from its command-line spelling: the first kind in SOURCES that claims it; a file of
+    unknown extension is tried as an image, then as a video. SourceError on anything that does not open."""
+    for kind in SOURCES:
+        if kind.opens(spec):
+            return kind.open(spec, realtime)
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"{spec}: no such file or folder (sources: demo, webcam[:N], an image, a video, a folder)")
-    if path.is_dir():
-        return FolderSource(path)
-    if path.suffix.lower() in VIDEO_EXTS:
-        return VideoSource(path, realtime)
-    if path.suffix.lower() in IMAGE_EXTS:
-        return ImageSource(path)
     try:  # unknown extension: try as an image, then as a video
         return ImageSource(path)
     except SourceError:
