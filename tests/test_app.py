@@ -204,7 +204,7 @@ def test_whole_layer_view_reconstructs_every_unit_on_the_page(app):
             assert np.corrcoef(r.layer_recons[c].ravel(), ref.ravel())[0, 1] > 0.999
         else:
             assert np.abs(r.layer_recons[c]).max() == 0
-    assert app._cache["grid"][1] == "guided backprop of each channel's strongest unit; dark: inactive"
+    assert app.pane("GridPane").cache["grid"][1] == "guided backprop of each channel's strongest unit; dark: inactive"
     key(app, "w")
     assert not app.state.whole_layer
 
@@ -360,17 +360,17 @@ def test_the_filters_view_gets_the_weights_with_the_result(app):
     assert r.request.weights and r.request.layer == "conv1"
     want = app.worker.pipeline.model.conv1.conv.weight.detach().numpy()
     assert np.array_equal(r.weights, want)
-    assert app._cache["grid"][1].startswith("RGB filters")
+    assert app.pane("GridPane").cache["grid"][1].startswith("RGB filters")
     app.select_layer(len(app.layers) - 1)                # the pool: no weights, said in the caption
     app.update()
     app.draw()
-    assert app._cache["grid"][1].endswith("has no convolution weights to show")
+    assert app.pane("GridPane").cache["grid"][1].endswith("has no convolution weights to show")
 
 
 def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, monkeypatch):
     """Draw the window at 1280x800 in each mode and record every caption and unit-panel line that would
     have to be cut with an ellipsis to fit its pane (the status bar is one long line by design)."""
-    from viewer import panels
+    from viewer.panes import status
     from viewer.render import draw
     cut = []
     real_text = draw.text
@@ -380,7 +380,7 @@ def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, mo
             cut.append(s)
         return real_text(surface, s, pos, size, colour, max_width)
     monkeypatch.setattr(draw, "text", measuring)
-    monkeypatch.setattr(panels, "draw_status", lambda app, surface, now: None)
+    monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
 
     def frame():
         app.update()

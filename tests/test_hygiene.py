@@ -105,7 +105,7 @@ def test_core_imports_no_pygame_or_cv2():
 
 
 def test_the_tool_imports_nothing_from_the_training_lab():
-    code = ("import sys, viewer.launch, viewer.app, viewer.worker, viewer.cli, viewer.export, viewer.panels, "
+    code = ("import sys, viewer.launch, viewer.app, viewer.worker, viewer.cli, viewer.export, viewer.panes, "
             "viewer.bench.core, viewer.bench.live; print(sorted(m for m in sys.modules if m.startswith('viewer.training')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pygame
 
-from . import panels
 from .core import methods
 from .core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from .core.graph import LayerInfo, default_layer
 from .core.methods import GUIDED, AttributionMethod
 from .keys import BINDINGS, Action, help_lines
+from . import panes
 from .render import draw, images
 from .render.layout import GridGeometry, Pane, compute_layout, grid_geometry
 from .sources import Source
@@ -45,7 +45,7 @@ class App:
         self._last_frame_obj = None
         self._frame_seq: int | None = None
         self._seq = 0
-        self._cache: dict[str, object] = {}
+        self.panes = [kind() for kind in panes.PANES]   # drawn in this order; each owns its cache
         self.act_scale = images.SmoothScale()
         self.recon_scale = images.SmoothScale()
         self.meters = Meters()
@@ -61,7 +61,8 @@ class App:
 
     def relayout(self, size: tuple[int, int]) -> None:
         self.layout = compute_layout(size, [l.shape for l in self.layers])
-        self._cache.clear()
+        for p in getattr(self, "panes", ()):
+            p.forget()
 
     def grid_geom(self) -> GridGeometry:
         return grid_geometry(self.layout.grid, self.layer.channels, self.state.page)
@@ -118,8 +119,7 @@ class App:
     def do(self, action: Action) -> None:
         """Carry out an action (a key, or a test): one handler per Action, looked up in ACTIONS below."""
         ACTIONS[action](self, action)
-        self._cache.pop("grid", None)
-        self._cache.pop("unit", None)
+        self._changed()
 
     def _toggle(self, name: str, *others_off: str) -> None:
         s = self.state
@@ -228,10 +228,28 @@ class App:
             self.act_scale.update(float(res.activation.max()) if res.activation.size else 0.0)
         if res.recon is not None:
             self.recon_scale.update(images.robust_scale(res.recon))
-        self._cache.pop("grid", None)  # the source surface stays cached: it follows the frame, not the result
-        self._cache.pop("unit", None)
+        self._changed()
 
     # --- drawing ------------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        """A new result or view change: the panes that show the result redraw it from scratch."""
+        for p in self.panes:
+            if p.follows_result:
+                p.forget()
+
+    def pane(self, name: str) -> panes.Pane:
+        return next(p for p in self.panes if p.name == name or type(p).__name__ == name)
+
+    def view(self, now: float) -> panes.PaneView:
+        """What the panes may read this frame (they never see the App)."""
+        r = self.result
+        return panes.PaneView(self.layout, self.state, self.layer, self.layers, self.grid_geom(), r,
+                        r is not None and r.request.frame is self.frame, self.frame, self.source.name,
+                        self.source.message, self.classes, panes.Scale(self.act_scale.value, self.act_scale.locked),
+                        panes.Scale(self.recon_scale.value, self.recon_scale.locked), self.message, self.model_name,
+                        self.device, self.save_dir, Meters.rate(self.meters.draw_times),
+                        Meters.rate(self.meters.model_times), now)
+
     def draw(self, surface: pygame.Surface | None = None, laps: list | None = None) -> None:
         """Draw the window; laps (the benchmark's profile): gets (pane, ms) for each pane drawn."""
         surface = surface or self.screen
@@ -244,18 +262,10 @@ class App:
                 laps.append((pane, (time.perf_counter() - t[0]) * 1000))
                 t[0] = time.perf_counter()
         surface.fill(draw.BG)
-        L = self.layout
-        labels = [(l.name, "x".join(str(v) for v in l.shape), l.kind.value) for l in self.layers]
-        draw.strip(surface, L.blocks, labels, self.state.layer, L.strip[1] + L.strip[3])
-        lap("network strip")
-        panels.draw_inputs(self, surface)
-        lap("input pane")
-        panels.draw_grid(self, surface)
-        lap("feature maps (colormap, tiles)")
-        panels.draw_unit(self, surface)
-        lap("unit panel")
-        panels.draw_status(self, surface, now)
-        lap("status bar")
+        view = self.view(now)
+        for p in self.panes:
+            p.draw(surface, view)
+            lap(p.name)
         if self.state.help:
             draw.overlay_panel(surface, help_lines(), "Keys and mouse  (H or F1 closes)")
         self.frames_drawn += 1

@@ -1,0 +1,52 @@
+"""The source frame (with the crop the model used), the exact image the model sees (with the unit's
+receptive field) and the top-5 predictions."""
+from __future__ import annotations
+
+import numpy as np
+import pygame
+
+from ..core.attribution import LOGITS
+from ..render import draw
+from ..state import TargetMode
+from .base import Pane, PaneView
+
+
+class InputPane(Pane):
+    name = "input pane"
+    follows_result = False   # its cache is keyed by the frame itself
+
+    def draw(self, surface, v: PaneView) -> None:
+        L = v.layout
+        draw.caption(surface, L.source, f"source: {v.source_name}")
+        if v.frame is not None:
+            h, w = v.frame.shape[:2]
+            s = min(L.source[2] / w, L.source[3] / h)
+            fw, fh = max(1, int(w * s)), max(1, int(h * s))
+            rect = (L.source[0] + (L.source[2] - fw) // 2, L.source[1] + (L.source[3] - fh) // 2, fw, fh)
+            key = ("source", id(v.frame), rect)
+            if self.cache.get("source_key") != key:
+                self.cache["source_key"] = key
+                self.cache["source"] = pygame.transform.smoothscale(draw.array_surface(v.frame), rect[2:])
+            surface.blit(self.cache["source"], rect[:2])
+            r = v.result
+            if r is not None and not r.failed and r.request.frame.shape == v.frame.shape:  # the crop the model used
+                top, left, ch, cw = r.crop
+                draw.box(surface, (rect[0] + int(left * s), rect[1] + int(top * s), int(cw * s), int(ch * s)),
+                         draw.DIM, 1)
+        r = v.result
+        draw.caption(surface, L.model_input, "what the model sees")
+        if r is None or r.failed:
+            draw.placeholder(surface, L.model_input, "waiting for the model...")
+            return
+        draw.blit_image(surface, r.model_image, L.model_input)
+        mh, mw = r.model_image.shape[:2]
+        if r.unit is not None and r.unit.layer != LOGITS and r.unit.layer == v.layer.name and v.layer.rf:
+            t, l, b, rr = v.layer.rf.box(r.unit.y, r.unit.x, mh, mw)
+            sx, sy = L.model_input[2] / mw, L.model_input[3] / mh
+            draw.box(surface, (L.model_input[0] + int(l * sx), L.model_input[1] + int(t * sy),
+                               max(2, int((rr - l) * sx)), max(2, int((b - t) * sy))))
+        top5 = np.argsort(-r.probs)[:5]
+        names = [v.classes[i] if i < len(v.classes) else str(i) for i in top5]
+        draw.caption(surface, L.predictions, "predictions (top 5)")
+        draw.predictions(surface, L.predictions, [(n, float(r.probs[i])) for n, i in zip(names, top5)],
+                         0 if v.state.target_mode is TargetMode.CLASS else -1)

@@ -1,0 +1,99 @@
+"""The selected unit: its activation map, the overlay on the model input, its reconstruction by the current
+method (signed and as a heat map) or Grad-CAM, and a few lines about the target."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.attribution import LOGITS
+from ..core.methods import as_method
+from ..render import draw, images
+from ..worker import Result
+from .base import Pane, PaneView
+
+
+def unit_text(v: PaneView, surface, lines, colour) -> None:
+    x, y, w, h = v.layout.unit_text
+    for i, line in enumerate(lines):
+        if 20 * i + 18 > h:
+            break
+        draw.text(surface, line, (x, y + 20 * i), 19, colour, max_width=w)
+
+
+class UnitPane(Pane):
+    name = "unit panel"
+
+    def images_for(self, v: PaneView, r: Result) -> dict:
+        cached = self.cache.get("unit")
+        if cached is not None:
+            return cached
+        out: dict = {}
+        c = min(v.state.channel, r.activation.shape[0] - 1)
+        amap = r.activation[c]
+        out["map"] = images.colormap(amap, v.act_scale.value, v.state.colormap)
+        mh, mw = r.model_image.shape[:2]
+        ys = np.minimum((np.arange(mh) * amap.shape[0]) // mh, amap.shape[0] - 1)
+        xs = np.minimum((np.arange(mw) * amap.shape[1]) // mw, amap.shape[1] - 1)
+        up = images.colormap(amap[ys][:, xs], v.act_scale.value, "viridis")
+        out["overlay"] = (0.45 * r.model_image + 0.55 * up).astype(np.uint8)
+        if r.recon is not None:
+            out["recon"] = images.signed_rgb(r.recon, v.recon_scale.value)
+            out["heat"] = images.heat(r.recon, v.recon_scale.value)  # the same smoothed scale: no flicker
+        if r.cam is not None:
+            camc = images.colormap(r.cam, 1.0, "viridis")
+            out["cam"] = (0.5 * r.model_image + 0.5 * camc).astype(np.uint8)
+            out["gcam"] = images.signed_rgb(r.guided_cam, images.robust_scale(r.guided_cam))
+        self.cache["unit"] = out
+        return out
+
+    def draw(self, surface, v: PaneView) -> None:
+        L, r, s = v.layout, v.result, v.state
+        if r is None or r.request.layer != v.layer.name:
+            for rect in (L.unit_map, L.overlay, L.recon, L.recon_heat):
+                draw.placeholder(surface, rect, "computing...")
+            return
+        imgs = self.images_for(v, r)
+        c = min(s.channel, r.activation.shape[0] - 1)
+        draw.caption(surface, L.unit_map, f"channel {c} activation")
+        draw.blit_image(surface, imgs["map"], L.unit_map)
+        draw.caption(surface, L.overlay, "overlay on the model input")
+        draw.blit_image(surface, imgs["overlay"], L.overlay)
+        u = r.unit
+        if u is not None and u.layer == v.layer.name and r.activation.shape[1] > 1:
+            h, w = r.activation.shape[1:]
+            cx = L.unit_map[0] + int((u.x + 0.5) * L.unit_map[2] / w)
+            cy = L.unit_map[1] + int((u.y + 0.5) * L.unit_map[3] / h)
+            draw.marker(surface, (cx, cy), max(4, L.unit_map[2] // (2 * w)))
+        if s.gradcam and "cam" in imgs:
+            cls = v.classes[r.cam_class] if r.cam_class < len(v.classes) else str(r.cam_class)
+            draw.caption(surface, L.recon, f"Grad-CAM: {cls}")
+            draw.blit_image(surface, imgs["cam"], L.recon)
+            draw.caption(surface, L.recon_heat, "guided Grad-CAM")
+            draw.blit_image(surface, imgs["gcam"], L.recon_heat)
+        elif r.error:
+            draw.placeholder(surface, L.recon, r.error[:60], draw.WARN)
+            draw.placeholder(surface, L.recon_heat, "", draw.WARN)
+            unit_text(v, surface, [r.error], draw.WARN)
+            return
+        elif "recon" in imgs:
+            label = as_method(r.request.method).label
+            draw.caption(surface, L.recon, f"{label}, grey = 0")
+            if r.inactive and as_method(r.request.method).zero_when_inactive:
+                draw.placeholder(surface, L.recon, "unit inactive (activation 0)", draw.WARN)
+                draw.placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)
+            else:
+                draw.blit_image(surface, imgs["recon"], L.recon)
+                draw.caption(surface, L.recon_heat, f"|{label}| heat map")
+                draw.blit_image(surface, imgs["heat"], L.recon_heat)
+        if u is not None:
+            where = (f"class '{v.classes[u.channel] if u.channel < len(v.classes) else u.channel}' logit"
+                     if u.layer == LOGITS else f"{u.layer} channel {u.channel} at (y={u.y}, x={u.x})")
+            lock = " (locked: L)" if v.recon_scale.locked else ""
+            lines = [f"target: {where}", f"{s.target_mode.value}, value {r.value:.4g}",
+                     f"{s.method.label}, scale {v.recon_scale.value:.2g}{lock}",
+                     f"receptive field {int(v.layer.rf.size[0])}x{int(v.layer.rf.size[1])} px"
+                     if v.layer.rf else "receptive field: whole input"]
+            if s.gradcam and "cam" in imgs:
+                lines.append(f"Grad-CAM at {v.layer.name}")
+            if u.layer != LOGITS and r.activation.shape[1] > 1:
+                lines.append("click the map to pick a position")
+            unit_text(v, surface, lines, draw.TEXT)
