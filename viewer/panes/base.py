@@ -14,6 +14,7 @@ from ..worker import Result
 
 @dataclass(frozen=True)
 class Scale:
+    """A display scale as a pane sees it: the value the colours are stretched to, and whether L locked it."""
     value: float
     locked: bool
 
