@@ -13,13 +13,6 @@ from ..worker import Result
 
 
 @dataclass(frozen=True)
-class Scale:
-    """A display scale as a pane sees it: the value the colours are stretched to, and whether L locked it."""
-    value: float
-    locked: bool
-
-
-@dataclass(frozen=True)
 class PaneView:
     """Everything a pane may read, made by the App for each drawn frame. Panes never see the App."""
     layout: Layout
@@ -42,6 +35,14 @@ class PaneView:
     draw_fps: float
     model_fps: float
     now: float
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A display scale as a pane sees it: the value the colours are stretched to, and whether L locked it."""
+    value: float
+    locked: bool
+
 
 
 class Pane:
