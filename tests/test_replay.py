@@ -132,3 +132,17 @@ def test_new_weights_are_seen_and_forget_replays_sees_a_new_hook():
         assert float(fast.forward(x).outputs["conv5"].abs().max()) == 0.0   # and its new tape agrees
     finally:
         h.remove()
+
+
+def test_replay_under_bf16_autocast_equals_the_traced_pass():
+    model = nets.PlainReLU().eval()
+    layers = build_graph(model, (3, 16, 16))
+    fast, traced = Analyzer(model, layers, bf16_forward=True), Analyzer(model, layers, bf16_forward=True, replay=False)
+    g = torch.Generator().manual_seed(2)
+    fast.forward(torch.rand(1, 3, 16, 16, generator=g))
+    assert fast.replay_refused == "" and any(t is not None for t in fast._tapes.values())
+    x = torch.rand(1, 3, 16, 16, generator=g)
+    a, b = traced.forward(x), fast.forward(x)
+    assert b.outputs["c3"].dtype == torch.bfloat16          # autocast really ran in the replay
+    for k in a.outputs:
+        assert torch.equal(a.outputs[k], b.outputs[k]), k
