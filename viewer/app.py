@@ -61,7 +61,7 @@ class App:
 
     def relayout(self, size: tuple[int, int]) -> None:
         self.layout = compute_layout(size, [l.shape for l in self.layers])
-        for p in getattr(self, "panes", ()):
+        for p in self.panes:
             p.forget()
 
     def grid_geom(self) -> GridGeometry:
@@ -161,7 +161,7 @@ class App:
         (self.source.next if action is Action.NEXT_IMAGE else self.source.prev)()
         frame, seq = self.source.read_seq()  # shown at once, paused or not
         if frame is not None:
-            self.frame, self.frame_index, self._frame_seq = frame.copy(), self.source.index, seq
+            self._take(frame, seq)
 
     def _quit(self, _action: Action) -> None:
         self.state.running = False
@@ -188,8 +188,7 @@ class App:
             if frame is not None and isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3 \
                     and frame.dtype == np.uint8 and min(frame.shape[:2]) > 0:
                 if seq is None or seq != self._frame_seq:  # a new frame, by the source's own counter
-                    # our own copy: the request must not change under the worker if the source refills its buffer
-                    self.frame, self.frame_index, self._frame_seq = frame.copy(), self.source.index, seq
+                    self._take(frame, seq)
             elif frame is not None:
                 self.message = "source gave a frame that is not RGB uint8; skipped"
         if self.frame is not None:
@@ -197,6 +196,11 @@ class App:
         res = self.worker.latest()
         if res is not None and res is not self.result:
             self._accept(res)
+
+    def _take(self, frame: np.ndarray, seq: int | None) -> None:
+        """Show a new frame: our own copy, so that a request never changes under the worker when the source
+        refills its buffer."""
+        self.frame, self.frame_index, self._frame_seq = frame.copy(), self.source.index, seq
 
     def _submit(self) -> None:
         s = self.state
@@ -237,18 +241,20 @@ class App:
             if p.follows_result:
                 p.forget()
 
-    def pane(self, name: str) -> panes.Pane:
-        return next(p for p in self.panes if p.name == name or type(p).__name__ == name)
+    def pane(self, kind: str) -> panes.Pane:
+        """The pane of that class name ("GridPane")."""
+        return next(p for p in self.panes if type(p).__name__ == kind)
 
     def view(self, now: float) -> panes.PaneView:
         """What the panes may read this frame (they never see the App)."""
         r = self.result
-        return panes.PaneView(self.layout, self.state, self.layer, self.layers, self.grid_geom(), r,
-                        r is not None and r.request.frame is self.frame, self.frame, self.source.name,
-                        self.source.message, self.classes, panes.Scale(self.act_scale.value, self.act_scale.locked),
-                        panes.Scale(self.recon_scale.value, self.recon_scale.locked), self.message, self.model_name,
-                        self.device, self.save_dir, Meters.rate(self.meters.draw_times),
-                        Meters.rate(self.meters.model_times), now)
+        return panes.PaneView(
+            self.layout, self.state, self.layer, self.layers, self.grid_geom(), r,
+            r is not None and r.request.frame is self.frame, self.frame, self.source.name, self.source.message,
+            self.classes, panes.Scale(self.act_scale.value, self.act_scale.locked),
+            panes.Scale(self.recon_scale.value, self.recon_scale.locked), self.message, self.model_name,
+            self.device, self.save_dir, Meters.rate(self.meters.draw_times), Meters.rate(self.meters.model_times),
+            now)
 
     def draw(self, surface: pygame.Surface | None = None, laps: list | None = None) -> None:
         """Draw the window; laps (the benchmark's profile): gets (pane, ms) for each pane drawn."""
