@@ -264,3 +264,25 @@ def test_training_never_overwrites_what_it_did_not_make(tmp_path, capsys, monkey
     snap = tmp_path / "snap.pt"
     snap.write_bytes(b"mine")
     assert train.main([*run, "--snapshot", str(snap)]) == 2 and snap.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("arch", ["model_c", "strided_cnn_c"])
+def test_the_paper_s_comparison_networks_train_with_the_same_options(tmp_path, arch):
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    out = tmp_path / f"{arch}.pt"
+    assert train.main(["--data", str(data), "--out", str(out), "--arch", arch, "--epochs", "1", "--batch-size",
+                       "16", "--no-progress", "--drop-mid", "0.3", "--threads", "1"]) == 0
+    loaded = load_checkpoint(out)
+    assert loaded.arch == arch and type(loaded.model).__name__ == {"model_c": "ModelC",
+                                                                   "strided_cnn_c": "StridedCNNC"}[arch]
+    assert loaded.meta["train_config"]["arch"] == arch and loaded.meta["train_config"]["drop_mid"] == 0.3
+
+
+def test_a_long_epoch_saves_its_resume_state_as_it_goes(tmp_path, monkeypatch):
+    """--save-every: a run killed mid-epoch (no signal handler runs) loses at most that many minutes."""
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py")
+    saves = []
+    monkeypatch.setattr(train.Trainer, "save_state", lambda self: saves.append(self.step_in_epoch))
+    assert train.main(["--data", str(data), "--out", str(tmp_path / "m.pt"), "--epochs", "1", "--batch-size",
+                       "16", "--no-progress", "--save-every", "1e-9"]) == 0
+    assert saves == [1, 2, 3, 4, 5, 0]  # after every step (5 an epoch), then at the epoch's end

@@ -1,5 +1,8 @@
 """Train All-CNN-C on CIFAR-10:  python -m viewer.training.train [--epochs 35] [--resume]
 
+--arch model_c|strided_cnn_c|convpool_cnn_c trains one of the paper's comparison networks
+(viewer/nets/family_c.py) with the same options, so that one recipe trains all four.
+
 --arch airbench|resnet9|resnet18 trains a different network instead (viewer/nets/teachers.py), meant
 only as a distillation teacher (--teacher) for All-CNN-C: airbench is about 2.2x faster here, the ResNets
 slower (and, in their papers, more accurate).
@@ -33,7 +36,7 @@ import torch.nn.functional as F
 from ..core.checkpoint import atomic_save, make_checkpoint
 from ..core.precision import Precision, choose_precision
 from ..core.preprocess import normalised
-from ..nets import ARCHITECTURES, build_model
+from ..nets import ARCHITECTURES, PAPER_FAMILY, build_model
 from .augment import augment
 from .config import (
     BN_EPOCH,
@@ -89,7 +92,7 @@ class Trainer:
         self.mean = torch.tensor(x.mean(0), dtype=torch.float32)
         self.std = torch.tensor(x.std(0), dtype=torch.float32)
         self.arch_args = {"num_classes": len(data.classes)}
-        if cfg.arch == "allcnn_c":
+        if cfg.arch in PAPER_FAMILY:
             self.arch_args.update(bn=cfg.bn, drop_in=cfg.drop_in, drop_mid=cfg.drop_mid)
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.arch, **self.arch_args).to(device).to(memory_format=torch.channels_last)
@@ -104,6 +107,7 @@ class Trainer:
         self.views: TeacherViews | None = None  # with --teacher-views, made by load_teachers()
         self.views_path = state_path.with_name(state_path.name + ".views")
         self.stop_requested = False
+        self.save_every_s = 0.0  # > 0: also save the resume state this often within an epoch (--save-every)
 
     def start_from(self, path: Path) -> None:
         """Weights, mean/std and the training record of an earlier run's checkpoint (--init)."""
@@ -213,7 +217,7 @@ class Trainer:
         """Train until done (True) or until max_steps / a signal stops it (False, resume state saved)."""
         from tqdm import tqdm
 
-        cfg, steps_done = self.cfg, 0
+        cfg, steps_done, last_save = self.cfg, 0, time.perf_counter()
         if self.views is not None and not self.prepare_views(progress):
             self.save_state()
             return False
@@ -223,6 +227,7 @@ class Trainer:
             bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, disable=not progress,
                        desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", dynamic_ncols=True)
             loss_sum, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
+            t_rate = t0
             while self.step_in_epoch < self.steps_per_epoch:
                 if self.stop_requested or (max_steps is not None and steps_done >= max_steps):
                     bar.close()
@@ -232,8 +237,12 @@ class Trainer:
                 loss, ok = self.train_step(self.epoch, self.step_in_epoch, order)
                 self.step_in_epoch += 1
                 steps_done += 1
+                if self.save_every_s and time.perf_counter() - last_save > self.save_every_s:
+                    self.wall += time.perf_counter() - t0  # a kill after this loses at most save_every_s
+                    t0 = last_save = time.perf_counter()
+                    self.save_state()
                 loss_sum, correct, seen = loss_sum + loss * cfg.batch_size, correct + ok, seen + cfg.batch_size
-                el = time.perf_counter() - t0
+                el = time.perf_counter() - t_rate
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
                                 img_s=f"{seen / max(el, 1e-9):.0f}")
                 bar.update(1)
@@ -307,7 +316,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--snapshot", metavar="PATH", help="write the resume state's current model as a checkpoint "
                    "(marked interim, test accuracy measured) to PATH, then exit; the run itself is untouched")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=d.arch,
-                   help="the network: All-CNN-C (the viewer's model), or one meant only as a --teacher: "
+                   help="the network: All-CNN-C (the viewer's model), the paper's comparison networks "
+                        "model_c, strided_cnn_c, convpool_cnn_c (viewer/nets/family_c.py; same options and "
+                        "recipe), or one meant only as a --teacher: "
                         "airbench (after airbench94, Jordan 2024; about 2x faster), resnet9 (Page 2018) or "
                         "resnet18 (He et al. 2016), larger and slower, and more accurate in "
                         "their papers")
@@ -352,12 +363,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="bf16 autocast or fp32; auto (default): bf16 only where this machine runs it natively "
                         "(a CPU with AVX512_BF16/AMX, checked by its ISA flags and a timed convolution, or a GPU "
                         "with bf16), fp32 elsewhere (AVX2-only CPUs emulate bf16 40-70x slower)")
+    p.add_argument("--save-every", type=float, default=10.0, metavar="MIN",
+                   help="also save the resume state every MIN minutes within an epoch, so that a killed run "
+                        "(a lost session, a power cut) loses at most that much (0: at epoch ends only)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's own choice, all cores); give a background run "
+                        "1 so that it does not slow down other work on a small machine many times over. A "
+                        "resumed run is bit-identical to an uninterrupted one only at the same thread count")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
     a = p.parse_args(argv)
     if a.cutout < 0:
         p.error("--cutout must be 0 (off) or a positive number of pixels")
-    if a.arch != "allcnn_c" and (a.no_bn or a.drop_in != d.drop_in or a.drop_mid != d.drop_mid):
-        p.error("--no-bn, --drop-in and --drop-mid apply to --arch allcnn_c only")
+    if a.arch not in PAPER_FAMILY and (a.no_bn or a.drop_in != d.drop_in or a.drop_mid != d.drop_mid):
+        p.error("--no-bn, --drop-in and --drop-mid apply to the paper's networks only (" + ", ".join(PAPER_FAMILY) + ")")
+    if a.threads is not None and a.threads < 1:
+        p.error("--threads must be 1 or more")
     if not 0 <= a.swa <= a.epochs or (a.swa and a.swa_lr <= 0):
         p.error("--swa must be between 0 and --epochs, and --swa-lr positive")
     if not 0.0 <= a.distill_alpha <= 1.0 or a.distill_temp <= 0:
@@ -372,6 +392,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parse_args(argv)
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     out = Path(a.out) if a.out else Path(f"{a.arch}_trained.pt")
     state_path = Path(a.state) if a.state else out.with_name(out.name + ".resume")
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
@@ -403,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {len(data.train.images)} train / {len(data.test.images)} test images from {a.data} "
               f"({time.perf_counter() - t:.1f} s)", flush=True)
         trainer = Trainer(cfg, data, device, out, state_path, log=lambda s: print(s, flush=True))
+        trainer.save_every_s = 60.0 * a.save_every
         if cfg.init and not (a.resume or a.snapshot):
             trainer.start_from(Path(cfg.init))
         if a.resume or a.snapshot:
