@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from .core import methods
 from .core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from .core.graph import LayerInfo, default_layer
 from .core.methods import GUIDED, AttributionMethod
+from .core.pairing import pair_layers
 from .keys import BINDINGS, Action, help_lines
 from . import panes
 from .render import draw, images
@@ -26,10 +28,22 @@ from .state import Meters, TargetMode, ViewState
 from .worker import Request, Result, Worker
 
 
+@dataclass(frozen=True)
+class Side:
+    """One model of the window: its layers, class names and name (two of them with --compare)."""
+    layers: list[LayerInfo]
+    classes: list[str]
+    name: str
+    tag: str = "B"     # A: --model, B: --compare (the letter stays with the model when Tab swaps them)
+
+
 class App:
     def __init__(self, screen: pygame.Surface, source: Source, worker: Worker, layers: list[LayerInfo],
                  classes: list[str], model_name: str, device: str = "cpu", save_dir: Path = Path("screenshots"),
-                 sync: bool = False, start_layer: str | None = None, method: AttributionMethod = GUIDED):
+                 sync: bool = False, start_layer: str | None = None, method: AttributionMethod = GUIDED,
+                 compare: Side | None = None):
+        """compare: the second model of --compare; the worker's pipeline is then a PairPipeline whose model 0
+        is (layers, classes, model_name) and model 1 is compare."""
         self.screen, self.source, self.worker, self.layers = screen, source, worker, layers
         draw.font.cache_clear()  # fonts from an earlier pygame session are dead
         self.classes, self.model_name, self.device, self.save_dir, self.sync = classes, model_name, device, save_dir, sync
@@ -48,6 +62,10 @@ class App:
         self.panes = [kind() for kind in panes.PANES]   # drawn in this order; each owns its cache
         self.act_scale = images.SmoothScale()
         self.recon_scale = images.SmoothScale()
+        self.sides = [Side(layers, classes, model_name, "A")] + ([compare] if compare is not None else [])
+        self.front = 0                                  # which side is in front (Tab swaps)
+        self.pairing = pair_layers(layers, compare.layers) if compare is not None else {}
+        self.other_act_scale, self.other_recon_scale = images.SmoothScale(), images.SmoothScale()
         self.meters = Meters()
         self._save_requested = False
         self.saved: list[Path] = []
@@ -59,8 +77,21 @@ class App:
     def layer(self) -> LayerInfo:
         return self.layers[self.state.layer]
 
+    @property
+    def other(self) -> Side | None:
+        """The compared model not in front, or None without --compare."""
+        return self.sides[1 - self.front] if len(self.sides) == 2 else None
+
+    def other_layer(self) -> LayerInfo | None:
+        """The compared model's layer paired with the selected one (None: unpaired, or no --compare)."""
+        other = self.other
+        name = self.pairing.get(self.layer.name) if other is not None else None
+        return next((l for l in other.layers if l.name == name), None) if name else None
+
     def relayout(self, size: tuple[int, int]) -> None:
-        self.layout = compute_layout(size, [l.shape for l in self.layers])
+        other = self.other
+        self.layout = compute_layout(size, [l.shape for l in self.layers],
+                                     [l.shape for l in other.layers] if other is not None else None)
         for p in self.panes:
             p.forget()
 
@@ -88,6 +119,13 @@ class App:
             return
         if hit.pane is Pane.STRIP:
             self.select_layer(hit.index)
+        elif hit.pane is Pane.OTHER_STRIP and self.other is not None:
+            name = self.other.layers[hit.index].name
+            mine = [k for k, l in enumerate(self.layers) if self.pairing.get(l.name) == name]
+            if mine:
+                self.select_layer(mine[0])
+            else:
+                self.message = f"{self.other.name} {name} has no counterpart in {self.model_name} (Tab: swap)"
         elif hit.pane is Pane.GRID:
             self.select_channel(hit.index)
         elif hit.pane is Pane.UNIT_MAP and len(self.layer.shape) == 3:
@@ -152,7 +190,9 @@ class App:
         self.state.target_mode, self.state.position = TargetMode.STRONGEST, None
 
     def _lock_scales(self, _action: Action) -> None:  # both the feature maps' and the reconstruction's scale
-        self.act_scale.locked = self.recon_scale.locked = not self.act_scale.locked
+        locked = not self.act_scale.locked
+        for scale in (self.act_scale, self.recon_scale, self.other_act_scale, self.other_recon_scale):
+            scale.locked = locked
 
     def _colormap(self, _action: Action) -> None:
         self.state.colormap = "grey" if self.state.colormap == "viridis" else "viridis"
@@ -162,6 +202,27 @@ class App:
         frame, seq = self.source.read_seq()  # shown at once, paused or not
         if frame is not None:
             self._take(frame, seq)
+
+    def _swap(self, _action: Action) -> None:
+        """Tab: the compared model comes to the front, at the layer paired with the selected one."""
+        if self.other is None:
+            self.message = "Tab swaps the two models of --compare; this window shows one"
+            return
+        partner = self.pairing.get(self.layer.name)
+        self.front = 1 - self.front
+        side = self.sides[self.front]
+        self.layers, self.classes, self.model_name = side.layers, side.classes, side.name
+        self.pairing = pair_layers(self.layers, self.other.layers)
+        names = [l.name for l in self.layers]
+        self.state.layer = names.index(partner) if partner in names else default_layer(self.layers)
+        self.state.page, self.state.position = 0, None
+        self.state.channel = min(self.state.channel, self.layer.channels - 1)
+        if self.state.target_mode is TargetMode.POSITION:
+            self.state.target_mode = TargetMode.STRONGEST
+        for scale in (self.act_scale, self.recon_scale, self.other_act_scale, self.other_recon_scale):
+            scale.reset()
+        self.result, self._last_submit = None, None
+        self.relayout(self.screen.get_size())
 
     def _quit(self, _action: Action) -> None:
         self.state.running = False
@@ -213,12 +274,33 @@ class App:
             return
         self._seq += 1
         req = Request(self.frame, self.frame_index, params[0], params[1], s.method, s.gradcam, self._seq, units,
-                      weights=s.filters)
+                      weights=s.filters, model=self.front, other=self._other_request(params[1]))
         self._last_frame_obj, self._last_submit = self.frame, params
         if self.sync:
             self.worker.run_sync(req)
         else:
             self.worker.submit(req)
+
+    def _other_request(self, target) -> Request | None:
+        """The compared model's request on the same frame: the paired layer, the same kind of target (the
+        same channel, position or class, clipped to its layer), the same method; predictions only where
+        the layer is unpaired."""
+        if self.other is None:
+            return None
+        layer = self.other_layer()
+        if layer is None:
+            return Request(self.frame, self.frame_index, self.other.layers[-1].name, None, self.state.method,
+                           seq=self._seq, model=1 - self.front)
+        c = min(self.state.channel, layer.channels - 1)
+        if isinstance(target, ClassTarget):
+            other_target = target
+        elif isinstance(target, UnitTarget) and len(layer.shape) == 3:
+            h, w = layer.spatial
+            other_target = UnitTarget(layer.name, c, min(target.y, h - 1), min(target.x, w - 1))
+        else:
+            other_target = ChannelTarget(layer.name, c)
+        return Request(self.frame, self.frame_index, layer.name, other_target, self.state.method, seq=self._seq,
+                       model=1 - self.front)
 
     def _accept(self, res: Result) -> None:
         if res.failed:  # the model itself failed on this frame: say so, keep the last result
@@ -232,6 +314,11 @@ class App:
             self.act_scale.update(float(res.activation.max()) if res.activation.size else 0.0)
         if res.recon is not None:
             self.recon_scale.update(images.robust_scale(res.recon))
+        o = res.other
+        if o is not None and not o.failed:
+            self.other_act_scale.update(float(o.activation.max()) if o.activation.size else 0.0)
+            if o.recon is not None:
+                self.other_recon_scale.update(images.robust_scale(o.recon))
         self._changed()
 
     # --- drawing ------------------------------------------------------------------------------------
@@ -254,7 +341,16 @@ class App:
             self.classes, panes.Scale(self.act_scale.value, self.act_scale.locked),
             panes.Scale(self.recon_scale.value, self.recon_scale.locked), self.message, self.model_name,
             self.device, self.save_dir, Meters.rate(self.meters.draw_times), Meters.rate(self.meters.model_times),
-            now)
+            now, self._compare_view(r), self.sides[self.front].tag if self.other is not None else "")
+
+    def _compare_view(self, r: Result | None) -> panes.CompareView | None:
+        other = self.other
+        if other is None:
+            return None
+        return panes.CompareView(other.tag, other.name, other.classes, other.layers, self.other_layer(), self.pairing,
+                                 r.other if r is not None else None,
+                                 panes.Scale(self.other_act_scale.value, self.act_scale.locked),
+                                 panes.Scale(self.other_recon_scale.value, self.recon_scale.locked))
 
     def draw(self, surface: pygame.Surface | None = None, laps: list | None = None) -> None:
         """Draw the window; laps (the benchmark's profile): gets (pane, ms) for each pane drawn."""
@@ -339,4 +435,5 @@ ACTIONS = {
     Action.PREV_IMAGE: App._step_image,
     Action.SAVE: App._save,
     Action.HELP: lambda app, a: app._toggle("help"),
+    Action.SWAP_MODELS: App._swap,
 }

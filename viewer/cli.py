@@ -26,6 +26,7 @@ examples:
   python run_viewer.py --source demo --layer conv6
   python run_viewer.py --source photos/ --method deconvnet
   python run_viewer.py --model my.pt                     # a checkpoint in this tool's format / TorchScript
+  python run_viewer.py --compare checkpoints/model_c_cifar10.pt --method deconvnet   # two models side by side
   python run_viewer.py --model mypkg.nets:make_net --weights w.pt --input-size 64
   python run_viewer.py --export out/ --source cat.png --layer conv6 --units 3 17@2,5 class
 """
@@ -58,6 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "convolution; bf16 GPUs), else fp32. fp32 results are exact (~1e-7 from autograd and "
                         "Captum); bf16 ones differ slightly. On AVX2-only CPUs bf16 is emulated, 40-70x slower")
     p.add_argument("--bf16", action="store_true", help="short for --precision bf16")
+    p.add_argument("--compare", metavar="MODEL2",
+                   help="a second model (anything --model accepts) shown beside the first on the same frames, "
+                        "with the same method: layers paired by position (conv1 with conv1, a max-pool with "
+                        "the stride-2 convolution that replaced it), both models' feature maps, unit and "
+                        "predictions; X swaps which one is in front")
+    p.add_argument("--compare-weights", metavar="FILE", help="state dict / checkpoint for a --compare factory")
     p.add_argument("--leaves", action="store_true", help="show every leaf module as a layer (not just blocks)")
     p.add_argument("--window", default="1280x800", help="window size WxH (default 1280x800)")
     p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")
@@ -81,7 +88,20 @@ class Built:
     precision: PrecisionChoice
 
 
-def build(args: argparse.Namespace) -> Built:
+def build_compare(args: argparse.Namespace, first: Built) -> Built | None:
+    """The --compare model, built like --model (same --input-size, --leaves and precision), or None."""
+    if not args.compare:
+        return None
+    second = argparse.Namespace(**{**vars(args), "model": args.compare, "weights": args.compare_weights,
+                                   "layer": None})
+    built = build(second, precision=first.precision)
+    if built.spec.size != first.spec.size:
+        print(f"note: {built.name} sees {built.spec.size[0]}x{built.spec.size[1]} inputs, {first.name} "
+              f"{first.spec.size[0]}x{first.spec.size[1]}: each model gets its own view of the frame", flush=True)
+    return built
+
+
+def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) -> Built:
     try:
         loaded = load_model(args.model, args.weights)
     except CheckpointError as e:
@@ -104,8 +124,9 @@ def build(args: argparse.Namespace) -> Built:
     classes = list(loaded.meta.get("classes", [str(i) for i in range(n_out)]))
     if args.bf16 and args.precision not in (None, Precision.BF16.value):
         raise UsageError(f"--bf16 and --precision {args.precision} contradict each other: give one")
-    requested = Precision.BF16 if args.bf16 else Precision(args.precision or Precision.AUTO.value)
-    precision = choose_precision(requested)
+    if precision is None:
+        requested = Precision.BF16 if args.bf16 else Precision(args.precision or Precision.AUTO.value)
+        precision = choose_precision(requested)
     return Built(loaded.model, layers, spec, classes, Path(args.model).name if ":" not in args.model else args.model,
                  precision)
 

@@ -28,6 +28,7 @@ class Action(enum.Enum):
     PREV_IMAGE = "previous image (folder source)"
     SAVE = "save a screenshot PNG + JSON"
     HELP = "this help"
+    SWAP_MODELS = "--compare: swap which of the two models is in front"
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,14 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("p",), False, Action.PREV_IMAGE),
     Binding(("s",), False, Action.SAVE),
     Binding(("h", "f1"), False, Action.HELP),
+    Binding(("tab",), False, Action.SWAP_MODELS),
 )
 
 MOUSE_HELP = (
     ("click a block", "select that layer"),
     ("click a tile", "select that unit (channel)"),
     ("click unit map", "target that position of the channel"),
+    ("click 2nd strip row", "--compare: select the layer paired with that one"),
 )
 
 

@@ -11,13 +11,14 @@ def launch(args) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
 
-    from .app import App
-    from .cli import UsageError, build
+    from .app import App, Side
+    from .cli import UsageError, build, build_compare
     from .core.methods import method_named
     from .sources import SourceError, default_source, open_source
-    from .worker import Pipeline, Worker
+    from .worker import PairPipeline, Pipeline, Worker
 
     built = build(args)
+    second = build_compare(args, built)
     try:
         w, h = (int(v) for v in args.window.lower().split("x"))
     except ValueError:
@@ -29,13 +30,17 @@ def launch(args) -> int:
     pygame.display.init()  # display and fonts only: no audio device is needed
     pygame.font.init()
     print(f"precision: {built.precision.reason}", flush=True)
-    worker = Worker(Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16))
+    pipeline = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16)
+    if second is not None:
+        pipeline = PairPipeline(pipeline, Pipeline(second.model, second.layers, second.spec, bf16=built.precision.bf16))
+    worker = Worker(pipeline)
     try:
         screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)
-        pygame.display.set_caption(f"CNN viewer - {built.name}")
+        pygame.display.set_caption(f"CNN viewer - {built.name}" + (f" vs {second.name}" if second else ""))
         app = App(screen, source, worker, built.layers, built.classes, built.name,
                   f"cpu, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
-                  method=method_named(args.method))
+                  method=method_named(args.method),
+                  compare=Side(second.layers, second.classes, second.name) if second is not None else None)
         app.run(max_frames=args.max_frames, fps=args.fps)
     finally:
         worker.shutdown()

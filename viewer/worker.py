@@ -4,6 +4,7 @@ never touches pygame. run_sync() computes a result on the caller's thread (the s
 Pipeline.compute directly."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class Request:
     seq: int = 0
     layer_units: tuple[int, int] | None = None   # (first, count): reconstruct these channels of the layer too
     weights: bool = False              # the filters view: hand back the layer's weights
+    model: int = 0                     # which model of a PairPipeline computes it (--compare)
+    other: Request | None = None       # --compare: the same frame for the other model, computed right after
     t_submit: float = field(default_factory=time.perf_counter)
 
 
@@ -61,6 +64,7 @@ class Result:
     failed: bool = False               # the model call itself failed: error says why, the arrays are empty
     compute_ms: float = 0.0
     stages: tuple[tuple[str, float], ...] = ()   # (stage, ms) of compute: where the time of this result went
+    other: Result | None = None        # request.other's result (the compared model, on the same frame)
     t_done: float = field(default_factory=time.perf_counter)
 
 
@@ -132,10 +136,39 @@ class Pipeline:
                       compute_ms=(time.perf_counter() - t0) * 1000, stages=tuple(stages), **extra)
 
 
+def failed_result(req: Request, e: Exception) -> Result:
+    """The Result of a request whose model call raised: error says why, the arrays are empty."""
+    return Result(req, np.zeros((0, 0, 3), np.uint8), (0, 0, 0, 0), np.zeros((0, 0, 0), np.float32),
+                  np.zeros(0, np.float32), error=f"{type(e).__name__}: {e}", failed=True)
+
+
+class PairPipeline:
+    """Two models on the same frames (--compare): a request is computed by pipes[request.model], and its
+    `other` request, if any, by the other pipeline right after it on the same thread (both results come
+    back together, so they always belong to the same frame; a result/s of the pair is two model passes)."""
+
+    def __init__(self, first: Pipeline, second: Pipeline):
+        self.pipes = (first, second)
+
+    @property
+    def model(self):   # the first model (what a single-model caller of .pipeline.model expects)
+        return self.pipes[0].model
+
+    def compute(self, req: Request) -> Result:
+        main = self.pipes[req.model].compute(req)
+        if req.other is None:
+            return main
+        try:
+            other = self.pipes[req.other.model].compute(req.other)
+        except Exception as e:
+            other = failed_result(req.other, e)
+        return dataclasses.replace(main, other=other)
+
+
 class Worker:
     """One inference thread with a one-slot mailbox; submit() never blocks; latest() never blocks."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline | PairPipeline):
         self.pipeline = pipeline
         self._cv = threading.Condition()
         self._pending: Request | None = None
@@ -192,8 +225,7 @@ class Worker:
         try:
             return self.pipeline.compute(req)
         except Exception as e:
-            return Result(req, np.zeros((0, 0, 3), np.uint8), (0, 0, 0, 0), np.zeros((0, 0, 0), np.float32),
-                          np.zeros(0, np.float32), error=f"{type(e).__name__}: {e}", failed=True)
+            return failed_result(req, e)
 
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Stop the thread and join it; True when it has ended within the timeout."""

@@ -35,6 +35,22 @@ class PaneView:
     draw_fps: float
     model_fps: float
     now: float
+    compare: CompareView | None = None   # --compare: the model not in front
+    model_tag: str = ""                  # --compare: the front model's letter (A: --model, B: --compare)
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """The compared model (--compare) as the panes see it: the one not in front."""
+    tag: str                     # A (--model) or B (--compare), whichever is in front
+    name: str
+    classes: list[str]
+    layers: list[LayerInfo]
+    layer: LayerInfo | None      # the layer paired with the selected one (None: unpaired)
+    pairing: dict                # front layer name -> this model's layer name, or None
+    result: Result | None        # its result on the same frame as the front model's (Result.other)
+    act_scale: Scale
+    recon_scale: Scale
 
 
 @dataclass(frozen=True)

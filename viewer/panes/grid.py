@@ -44,7 +44,8 @@ class GridPane(Pane):
         pages = math.ceil(v.layer.channels / max(1, geom.rows * geom.cols))
         page = f"  page {v.state.page + 1}/{pages} (PgUp/PgDn)" if pages > 1 else ""
         what = "filters" if v.state.filters else "reconstructions" if v.state.whole_layer else "feature maps"
-        title = f"{v.layer.name} {what}: {v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}{page}"
+        who = f"{v.model_tag} {v.model_name}: " if v.compare is not None else ""
+        title = f"{who}{v.layer.name} {what}: {v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}{page}"
         if r is None or r.request.layer != v.layer.name:
             draw.caption(surface, L.grid, title)
             draw.placeholder(surface, L.grid, "computing...")

@@ -11,4 +11,8 @@ class StripPane(Pane):
 
     def draw(self, surface, v: PaneView) -> None:
         labels = [(l.name, "x".join(str(s) for s in l.shape), l.kind.value) for l in v.layers]
-        draw.strip(surface, v.layout.blocks, labels, v.state.layer, v.layout.strip[1] + v.layout.strip[3])
+        L = v.layout
+        row = L.strip_rows[0] if L.strip_rows else L.strip
+        draw.strip(surface, L.blocks, labels, v.state.layer, row[1] + row[3])
+        if L.strip_rows:
+            draw.text(surface, v.model_tag, (row[0] + 8, row[1] + row[3] // 2 - 12), 30, draw.ACCENT)

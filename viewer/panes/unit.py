@@ -19,6 +19,21 @@ def unit_text(v: PaneView, surface, lines, colour) -> None:
         draw.text(surface, line, (x, y + 20 * i), 19, colour, max_width=w)
 
 
+def caption(surface, rect, text: str, colour=draw.DIM) -> None:
+    if rect[2] > 0:   # --compare leaves the overlay and the heat map out: zero-size rectangles
+        draw.caption(surface, rect, text, colour)
+
+
+def blit_image(surface, img, rect) -> None:
+    if rect[2] > 0:
+        draw.blit_image(surface, img, rect)
+
+
+def placeholder(surface, rect, text: str, colour=draw.DIM) -> None:
+    if rect[2] > 0:
+        draw.placeholder(surface, rect, text, colour)
+
+
 class UnitPane(Pane):
     name = "unit panel"
 
@@ -49,14 +64,15 @@ class UnitPane(Pane):
         L, r, s = v.layout, v.result, v.state
         if r is None or r.request.layer != v.layer.name:
             for rect in (L.unit_map, L.overlay, L.recon, L.recon_heat):
-                draw.placeholder(surface, rect, "computing...")
+                placeholder(surface, rect, "computing...")
             return
         imgs = self.images_for(v, r)
         c = min(s.channel, r.activation.shape[0] - 1)
-        draw.caption(surface, L.unit_map, f"channel {c} activation")
-        draw.blit_image(surface, imgs["map"], L.unit_map)
-        draw.caption(surface, L.overlay, "overlay on the model input")
-        draw.blit_image(surface, imgs["overlay"], L.overlay)
+        who = f"{v.model_tag}: " if v.compare is not None else ""
+        caption(surface, L.unit_map, f"{who}{v.layer.name} channel {c}" if who else f"channel {c} activation")
+        blit_image(surface, imgs["map"], L.unit_map)
+        caption(surface, L.overlay, "overlay on the model input")
+        blit_image(surface, imgs["overlay"], L.overlay)
         u = r.unit
         if u is not None and u.layer == v.layer.name and r.activation.shape[1] > 1:
             h, w = r.activation.shape[1:]
@@ -65,25 +81,25 @@ class UnitPane(Pane):
             draw.marker(surface, (cx, cy), max(4, L.unit_map[2] // (2 * w)))
         if s.gradcam and "cam" in imgs:
             cls = v.classes[r.cam_class] if r.cam_class < len(v.classes) else str(r.cam_class)
-            draw.caption(surface, L.recon, f"Grad-CAM: {cls}")
-            draw.blit_image(surface, imgs["cam"], L.recon)
-            draw.caption(surface, L.recon_heat, "guided Grad-CAM")
-            draw.blit_image(surface, imgs["gcam"], L.recon_heat)
+            caption(surface, L.recon, f"Grad-CAM: {cls}")
+            blit_image(surface, imgs["cam"], L.recon)
+            caption(surface, L.recon_heat, "guided Grad-CAM")
+            blit_image(surface, imgs["gcam"], L.recon_heat)
         elif r.error:
-            draw.placeholder(surface, L.recon, r.error[:60], draw.WARN)
-            draw.placeholder(surface, L.recon_heat, "", draw.WARN)
+            placeholder(surface, L.recon, r.error[:60], draw.WARN)
+            placeholder(surface, L.recon_heat, "", draw.WARN)
             unit_text(v, surface, [r.error], draw.WARN)
             return
         elif "recon" in imgs:
             label = as_method(r.request.method).label
-            draw.caption(surface, L.recon, f"{label}, grey = 0")
+            caption(surface, L.recon, f"{who}{label}, grey = 0")
             if r.inactive and as_method(r.request.method).zero_when_inactive:
-                draw.placeholder(surface, L.recon, "unit inactive (activation 0)", draw.WARN)
-                draw.placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)
+                placeholder(surface, L.recon, "unit inactive (activation 0)", draw.WARN)
+                placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)
             else:
-                draw.blit_image(surface, imgs["recon"], L.recon)
-                draw.caption(surface, L.recon_heat, f"|{label}| heat map")
-                draw.blit_image(surface, imgs["heat"], L.recon_heat)
+                blit_image(surface, imgs["recon"], L.recon)
+                caption(surface, L.recon_heat, f"|{label}| heat map")
+                blit_image(surface, imgs["heat"], L.recon_heat)
         if u is not None:
             where = (f"class '{v.classes[u.channel] if u.channel < len(v.classes) else u.channel}' logit"
                      if u.layer == LOGITS else f"{u.layer} channel {u.channel} at (y={u.y}, x={u.x})")

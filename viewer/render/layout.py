@@ -21,6 +21,7 @@ class Pane(enum.Enum):
     RECON = "reconstruction"
     RECON_HEAT = "heat map"
     STATUS = "status"
+    OTHER_STRIP = "compared model's strip"
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,25 @@ class Layout:
     unit_text: Rect
     status: Rect
     blocks: tuple[Rect, ...]
+    # --compare: the second model's strip row, feature maps, unit images and predictions (empty otherwise)
+    other_blocks: tuple[Rect, ...] = ()
+    other_grid: Rect = (0, 0, 0, 0)
+    other_map: Rect = (0, 0, 0, 0)
+    other_recon: Rect = (0, 0, 0, 0)
+    other_predictions: Rect = (0, 0, 0, 0)
+    strip_rows: tuple[Rect, ...] = ()     # --compare: the two rows of the strip (front model first)
+
+    @property
+    def compare(self) -> bool:
+        return bool(self.other_blocks)
 
     def hit_test(self, pos: tuple[int, int], grid: GridGeometry | None = None) -> Hit | None:
         for i, b in enumerate(self.blocks):
             if inside(b, pos):
                 return Hit(Pane.STRIP, i)
+        for i, b in enumerate(self.other_blocks):
+            if inside(b, pos):
+                return Hit(Pane.OTHER_STRIP, i)
         if grid is not None and inside(self.grid, pos):
             k = grid.hit(pos)
             return Hit(Pane.GRID, k) if k >= 0 else None
@@ -129,10 +144,15 @@ def block_rects(strip: Rect, shapes: list[tuple[int, ...]]) -> tuple[Rect, ...]:
     return tuple(rects)
 
 
-def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]]) -> Layout:
+def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]],
+                   other_shapes: list[tuple[int, ...]] | None = None) -> Layout:
+    """The window's panes. With other_shapes (--compare) the strip has a second row for the other model,
+    and the feature maps, the unit images and the predictions are split between the two models."""
     W, H = max(size[0], 640), max(size[1], 400)
     m = 8
     strip_h = max(90, min(140, H // 6))
+    if other_shapes is not None:
+        strip_h = max(150, min(200, H // 4))
     status_h = 24
     top = strip_h + m
     body_h = H - top - status_h - m
@@ -153,5 +173,21 @@ def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]]) -> Layo
     unit_text = (rx + m, top + 2 * u + 46, right_w - 2 * m, max(20, body_h - 2 * u - 50))
     grid = (left_w + m, top + 18, W - left_w - right_w - 2 * m, body_h - 22)
     strip = (0, 0, W, strip_h)
-    return Layout((W, H), strip, source, model_input, predictions, grid, unit_map, overlay, recon, recon_heat,
-                  unit_text, (0, H - status_h, W, status_h), block_rects(strip, shapes))
+    status = (0, H - status_h, W, status_h)
+    if other_shapes is None:
+        return Layout((W, H), strip, source, model_input, predictions, grid, unit_map, overlay, recon, recon_heat,
+                      unit_text, status, block_rects(strip, shapes))
+    # compare: front model on top / on the left, the other below / on the right; no overlay, no heat map
+    row, tag_w = strip_h // 2, 34   # a column on the left names each row's model (A, B)
+    rows = ((0, 0, W, row), (0, row, W, strip_h - row))
+    blocks = block_rects((tag_w, 0, W - tag_w, row), shapes)
+    other_blocks = block_rects((tag_w, row, W - tag_w, strip_h - row), other_shapes)
+    gx, gy, gw, gh = grid
+    half = (gh - 22) // 2
+    front_grid, other_grid = (gx, gy, gw, half), (gx, gy + half + 22, gw, gh - half - 22)
+    ph = (predictions[3] - 22) // 2
+    front_pred = (predictions[0], predictions[1], predictions[2], ph)
+    other_pred = (predictions[0], predictions[1] + ph + 22, predictions[2], predictions[3] - ph - 22)
+    none = (0, 0, 0, 0)
+    return Layout((W, H), strip, source, model_input, front_pred, front_grid, unit_map, none, overlay, none,
+                  unit_text, status, blocks, other_blocks, other_grid, recon, recon_heat, other_pred, rows)

@@ -1,0 +1,145 @@
+"""--compare: the layer pairing rule, and two models on the same frames in the window."""
+import numpy as np
+import pytest
+import torch
+from test_app import centre, click, key
+
+from viewer.app import App, Side
+from viewer.cli import build, build_compare, parse_args
+from viewer.core.checkpoint import make_checkpoint
+from viewer.core.graph import build_graph
+from viewer.core.pairing import pair_layers
+from viewer.nets import build_model
+from viewer.sources import DemoSource
+from viewer.worker import PairPipeline, Pipeline, Worker
+
+
+def graph(arch):
+    return build_graph(build_model(arch).eval())
+
+
+def test_all_cnn_c_pairs_each_stride_2_convolution_with_model_c_s_pool():
+    assert pair_layers(graph("allcnn_c"), graph("model_c")) == {
+        "conv1": "conv1", "conv2": "conv2", "conv3": "pool1", "conv4": "conv3", "conv5": "conv4",
+        "conv6": "pool2", "conv7": "conv5", "conv8": "conv6", "conv9": "conv7", "pool": "pool"}
+
+
+def test_convpool_s_extra_convolutions_stay_unpaired():
+    # ConvPool-CNN-C = All-CNN-C with each stride-2 convolution replaced by conv + max-pool (paper Table 2)
+    pairs = pair_layers(graph("convpool_cnn_c"), graph("allcnn_c"))
+    assert pairs["conv3"] is None and pairs["conv6"] is None
+    assert pairs["pool1"] == "conv3" and pairs["pool2"] == "conv6" and pairs["conv9"] == "conv9"
+
+
+def test_stages_are_matched_by_size_so_a_missing_stage_stays_unpaired():
+    from torch import nn
+    a = build_graph(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1)),
+                    (3, 16, 16))
+    b = build_graph(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(4), nn.Conv2d(4, 4, 3, padding=1)),
+                    (3, 16, 16))
+    assert pair_layers(a, b) == {"0": "0", "1": None, "2": None}   # 8x8 vs 4x4: no counterpart
+
+
+@pytest.fixture(scope="module")
+def model_c_checkpoint(tmp_path_factory):
+    torch.manual_seed(3)
+    path = tmp_path_factory.mktemp("ckpt") / "model_c.pt"
+    meta = {"classes": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+            "input_size": [32, 32], "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}
+    torch.save(make_checkpoint(build_model("model_c"), "model_c", {}, meta), path)
+    return path
+
+
+@pytest.fixture()
+def compare_app(pygame_display, random_checkpoint, model_c_checkpoint, tmp_path):
+    args = parse_args(["--model", str(random_checkpoint), "--compare", str(model_c_checkpoint)])
+    a, b = build(args), None
+    b = build_compare(args, a)
+    screen = pygame_display.display.set_mode((1280, 800))
+    worker = Worker(PairPipeline(Pipeline(a.model, a.layers, a.spec), Pipeline(b.model, b.layers, b.spec)))
+    app = App(screen, DemoSource(size=64), worker, a.layers, a.classes, "allcnn", save_dir=tmp_path / "shots",
+              sync=True, compare=Side(b.layers, b.classes, "modelc"))
+    app.update()
+    app.draw()
+    yield app
+    assert worker.shutdown(1.0)
+
+
+def test_both_results_come_from_the_same_frame_and_the_paired_layer(compare_app):
+    app = compare_app
+    r = app.result
+    assert app.layer.name == "conv6" and r.other is not None
+    assert r.other.request.frame is r.request.frame and r.other.request.frame_index == r.request.frame_index
+    assert r.other.request.layer == "pool2" and r.other.request.model == 1 and r.request.model == 0
+    assert r.other.activation.shape == (192, 8, 8) and r.other.recon.shape == (3, 32, 32)
+    # the other model's numbers are its own: its logits, computed independently on the same model input
+    pipe = app.worker.pipeline.pipes[1]
+    x = torch.from_numpy(np.ascontiguousarray(r.other.model_image)).permute(2, 0, 1)[None].float() / 255
+    x = (x - torch.tensor(pipe.spec.mean).view(1, 3, 1, 1)) / torch.tensor(pipe.spec.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want = pipe.model(x)[0].softmax(0).numpy()
+    assert np.allclose(r.other.probs, want, atol=1e-5)
+
+
+def test_the_same_channel_and_position_go_to_the_other_model(compare_app):
+    app = compare_app
+    app.select_layer(next(i for i, l in enumerate(app.layers) if l.name == "conv4"))
+    app.select_channel(17)
+    click(app, centre(app.layout.unit_map))
+    o = app.result.other
+    assert o.request.layer == "conv3" and o.unit.channel == 17 and (o.unit.y, o.unit.x) == app.state.position
+
+
+def test_tab_swaps_the_front_model_at_the_paired_layer(compare_app):
+    app = compare_app
+    key(app, "tab")
+    assert app.model_name == "modelc" and app.layer.name == "pool2" and app.other.name == "allcnn"
+    assert app.result.request.model == 1 and app.result.other.request.layer == "conv6"
+    key(app, "tab")
+    assert app.model_name == "allcnn" and app.layer.name == "conv6"
+
+
+def test_clicking_the_second_strip_row_selects_the_paired_layer(compare_app):
+    app = compare_app
+    names = [l.name for l in app.other.layers]
+    click(app, centre(app.layout.other_blocks[names.index("pool1")]))
+    assert app.layer.name == "conv3" and app.result.other.request.layer == "pool1"
+
+
+def test_an_unpaired_layer_still_gives_the_other_model_s_predictions(pygame_display, random_checkpoint, tmp_path):
+    args = parse_args(["--model", str(random_checkpoint)])
+    a = build(args)
+    torch.manual_seed(0)
+    c = build_model("convpool_cnn_c").eval()
+    layers = build_graph(c)
+    worker = Worker(PairPipeline(Pipeline(c, layers, a.spec), Pipeline(a.model, a.layers, a.spec)))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), worker, layers, a.classes, "cp",
+              sync=True, compare=Side(a.layers, a.classes, "allcnn"))
+    app.select_layer([l.name for l in layers].index("conv3"))    # the extra convolution before pool1
+    app.update()
+    app.draw()
+    o = app.result.other
+    assert app.other_layer() is None and o.unit is None and o.probs.shape == (10,)
+    worker.shutdown(1.0)
+
+
+def test_every_compare_caption_fits_at_the_default_window(compare_app, monkeypatch):
+    from viewer.panes import status
+    from viewer.render import draw
+    cut = []
+    real_text = draw.text
+
+    def measuring(surface, s, pos, size=18, colour=draw.TEXT, max_width=None):
+        if max_width is not None and draw.font(size).size(s)[0] > max_width:
+            cut.append(s)
+        return real_text(surface, s, pos, size, colour, max_width)
+    monkeypatch.setattr(draw, "text", measuring)
+    monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
+    app = compare_app
+    for k in ("l", "b", "b", "c", "tab", "b"):
+        key(app, k)
+    for name in ("conv1", "pool1", "conv7", "pool"):
+        app.select_layer([l.name for l in app.layers].index(name))
+        app.update()
+        app.draw()
+    assert sorted(set(cut)) == []

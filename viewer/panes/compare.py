@@ -1,0 +1,120 @@
+"""The compared model (--compare): its strip row with lines to the paired layers, the paired layer's
+feature maps, the same unit's activation map and reconstruction, and its predictions, all from its result
+on the same frame as the front model's."""
+from __future__ import annotations
+
+import numpy as np
+import pygame
+
+from ..core.methods import as_method
+from ..render import draw, images
+from ..render.layout import grid_geometry
+from ..worker import Result
+from .base import CompareView, Pane, PaneView
+
+
+def _strip(surface, v: PaneView, c: CompareView) -> None:
+    L = v.layout
+    index = {l.name: i for i, l in enumerate(c.layers)}
+    for k, layer in enumerate(v.layers):   # a line from each front block to its counterpart
+        partner = c.pairing.get(layer.name)
+        if partner is None or partner not in index:
+            continue
+        a, b = L.blocks[k], L.other_blocks[index[partner]]
+        colour = draw.ACCENT if k == v.state.layer else (70, 74, 82)
+        top = L.strip_rows[0][1] + L.strip_rows[0][3]   # under the front row's labels
+        pygame.draw.line(surface, colour, (a[0] + a[2] // 2, top), (b[0] + b[2] // 2, b[1] - 4),
+                         2 if k == v.state.layer else 1)
+    labels = [(l.name, "x".join(str(s) for s in l.shape), l.kind.value) for l in c.layers]
+    selected = index.get(c.layer.name, -1) if c.layer is not None else -1
+    row = L.strip_rows[1]
+    draw.strip(surface, L.other_blocks, labels, selected, row[1] + row[3])
+    draw.text(surface, c.tag, (row[0] + 8, row[1] + row[3] // 2 - 12), 30, draw.ACCENT)
+    paired = {p for p in c.pairing.values() if p is not None}
+    shade = pygame.Surface((1, 1), pygame.SRCALPHA)
+    shade.fill((24, 26, 30, 150))
+    for i, l in enumerate(c.layers):       # unpaired layers of the other model: dimmed
+        if l.name not in paired:
+            r = L.other_blocks[i]
+            surface.blit(pygame.transform.scale(shade, r[2:]), r[:2])
+
+
+def _grid(surface, v: PaneView, c: CompareView, r: Result) -> None:
+    L = v.layout
+    if c.layer is None:
+        draw.caption(surface, L.other_grid, f"{c.tag} {c.name}: no layer paired with {v.layer.name}")
+        draw.placeholder(surface, L.other_grid, f"{v.layer.name} has no counterpart in {c.name}")
+        return
+    title = f"{c.tag} {c.name}: {c.layer.name} feature maps: {c.layer.channels} x {'x'.join(map(str, c.layer.shape[1:]))}"
+    geom = grid_geometry(L.other_grid, c.layer.channels, 0)
+    if geom.count < c.layer.channels:
+        title += f" (first {geom.count})"
+    draw.caption(surface, L.other_grid, title)
+    if r.request.layer != c.layer.name or r.activation.ndim != 3:
+        draw.placeholder(surface, L.other_grid, "computing...")
+        return
+    maps = r.activation[geom.first:geom.first + geom.count]
+    draw.grid(surface, geom, images.colormap(maps, c.act_scale.value, v.state.colormap))
+    if r.unit is not None and r.unit.layer == c.layer.name and geom.first <= r.unit.channel < geom.first + geom.count:
+        draw.frame(surface, geom.tile_rect(r.unit.channel), draw.ACCENT, 2)
+
+
+def _unit(surface, v: PaneView, c: CompareView, r: Result) -> None:
+    L = v.layout
+    if c.layer is None or r.request.layer != c.layer.name or r.unit is None or r.activation.ndim != 3:
+        what = "unpaired layer" if c.layer is None else "no unit of this target"
+        draw.placeholder(surface, L.other_map, what)
+        draw.placeholder(surface, L.other_recon, what)
+        return
+    u = r.unit
+    if u.layer == c.layer.name:
+        ch = min(u.channel, r.activation.shape[0] - 1)
+        draw.caption(surface, L.other_map, f"{c.tag}: {c.layer.name} channel {ch}")
+        draw.blit_image(surface, images.colormap(r.activation[ch], c.act_scale.value, v.state.colormap), L.other_map)
+        h, w = r.activation.shape[1:]
+        if h > 1 or w > 1:
+            cx = L.other_map[0] + int((u.x + 0.5) * L.other_map[2] / w)
+            cy = L.other_map[1] + int((u.y + 0.5) * L.other_map[3] / h)
+            draw.marker(surface, (cx, cy), max(4, L.other_map[2] // (2 * w)))
+    else:
+        draw.placeholder(surface, L.other_map, "class target")
+    method = as_method(r.request.method)
+    if r.error:
+        draw.placeholder(surface, L.other_recon, r.error[:60], draw.WARN)
+    elif r.recon is not None:
+        draw.caption(surface, L.other_recon, f"{c.tag}: {method.label}, grey = 0")
+        if r.inactive and method.zero_when_inactive:
+            draw.placeholder(surface, L.other_recon, "unit inactive (activation 0)", draw.WARN)
+        else:
+            draw.blit_image(surface, images.signed_rgb(r.recon, c.recon_scale.value), L.other_recon)
+
+
+def _predictions(surface, v: PaneView, c: CompareView, r: Result, front: Result | None) -> None:
+    L = v.layout
+    lag = ""
+    if front is not None:
+        lag = f", same frame, done {(r.t_done - front.t_done) * 1000:+.0f} ms after"
+    draw.caption(surface, L.other_predictions, f"{c.tag} {c.name}: top 5{lag}")
+    top5 = np.argsort(-r.probs)[:5]
+    names = [c.classes[i] if i < len(c.classes) else str(i) for i in top5]
+    draw.predictions(surface, L.other_predictions, [(n, float(r.probs[i])) for n, i in zip(names, top5)])
+
+
+class ComparePane(Pane):
+    name = "compared model"
+    follows_result = False   # draws straight from the result each frame (small images)
+
+    def draw(self, surface, v: PaneView) -> None:
+        c = v.compare
+        if c is None or not v.layout.compare:
+            return
+        _strip(surface, v, c)
+        r = c.result
+        if r is None or r.failed:
+            msg = f"model error: {r.error}" if r is not None else "computing..."
+            for rect in (v.layout.other_grid, v.layout.other_map, v.layout.other_recon, v.layout.other_predictions):
+                draw.placeholder(surface, rect, msg[:70], draw.WARN if r is not None else draw.DIM)
+            return
+        _grid(surface, v, c, r)
+        _unit(surface, v, c, r)
+        _predictions(surface, v, c, r, v.result)
