@@ -3,5 +3,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent                    # the checkout (installed editable)
 SHIPPED_MODEL = ROOT / "checkpoints" / "allcnn_c_cifar10.pt"     # the trained All-CNN-C the tool opens
+MODEL_C = ROOT / "checkpoints" / "model_c_cifar10.pt"           # the paper's Model C (--compare, bench)
 SAMPLES = ROOT / "checkpoints" / "samples"                       # sample photographs (with their licences)
 CIFAR10_NPZ = ROOT.parent / "shared" / "data" / "cifar10-jpeg.npz"  # the data set beside the checkout

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..core.memory import keep_freed_memory
+from ..paths import MODEL_C
 from ..paths import SHIPPED_MODEL as DEFAULT_CHECKPOINT
 from . import __doc__ as DOC
 from .common import load_allcnn, machine_lines, print_table
@@ -13,8 +14,10 @@ from .common import load_allcnn, machine_lines, print_table
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m viewer.bench", description=DOC,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "all"], help="which benchmark")
+    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "all"], help="which benchmark")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--model-c", type=Path, default=MODEL_C, help="Model C checkpoint for the family table "
+                   "(default: the shipped one; random weights if absent)")
     p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default 30)")
     p.add_argument("--frames", type=int, default=300, help="frames drawn per app-loop measurement")
     p.add_argument("--quick", action="store_true", help="skip the slow reference rows (autograd vmap, the "
@@ -22,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     keep_freed_memory()  # as the app does (core/memory.py)
     from .core import bench_core
+    from .family import bench_family
     from .live import bench_live
     model, label, _, _ = load_allcnn(a.checkpoint)
     print(f"All-CNN-C ({label})")
@@ -34,4 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table("one live frame, sync (a fresh result every frame), 32x32, demo source: where the time goes",
                     profile)
         print_table("live pipeline", rows)
+    if a.what in ("family", "all"):
+        print_table("the paper's networks side by side (32x32, fp32, demo frame)",
+                    bench_family(a.checkpoint, a.model_c, a.repeat))
     return 0
