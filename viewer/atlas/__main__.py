@@ -1,0 +1,118 @@
+"""python -m viewer.atlas: the unit atlas command (see viewer/atlas/__init__.py)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..paths import CIFAR10_NPZ, SHIPPED_MODEL
+
+DESCRIPTION = """\
+The unit atlas: for every channel of the chosen layers, the K images of a data set that drive it hardest,
+with the unit's receptive-field patch and its guided-backprop, deconvnet and gradient reconstructions cut
+to the same box (the Deep Visualization Toolbox's top images, the paper's Figure 3).
+
+Each image counts once per channel, at the channel's strongest position in that image (as DVT and the
+paper do); equal activations keep the earlier image. A patch whose box reaches past the image border is
+padded, and the padding is marked (a checkerboard in the figure and the window).
+
+The result is one .npz (np.load(..., allow_pickle=False)) that records the model file's sha256, the data
+set's identity and the settings: an existing --out made from the same is reused, one made from anything
+else is rebuilt. Written atomically: Ctrl-C leaves no partial file. Open it in the window with
+`python run_viewer.py --atlas FILE` (key A).
+
+examples:
+  python -m viewer.atlas                                   # shipped All-CNN-C, CIFAR-10 test set, all layers
+  python -m viewer.atlas --layers conv6 conv9 --figure docs/atlas.png
+  python -m viewer.atlas --model my.pt --data photos/ --top 16 --out my_atlas.npz
+"""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m viewer.atlas", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=str(SHIPPED_MODEL), help="a checkpoint file (default: the shipped All-CNN-C)")
+    p.add_argument("--data", default=str(CIFAR10_NPZ),
+                   help="the CIFAR-10 npz or cifar-10-batches-py folder (its test split unless --split train), "
+                        "a folder of images (searched recursively) or a video file (default: ../shared/data/"
+                        "cifar10-jpeg.npz)")
+    p.add_argument("--split", choices=["test", "train"], default="test", help="CIFAR-10's split (default test)")
+    p.add_argument("--layers", nargs="+", help="layers to cover (default: every layer with a spatial map)")
+    p.add_argument("--top", type=int, default=9, help="K, the images kept per channel (default 9)")
+    p.add_argument("--limit", type=int, help="use only the first N images of the data set")
+    p.add_argument("--batch", type=int, default=250, help="images per forward pass of the scan (default 250)")
+    p.add_argument("--out", help="the atlas file (default: atlas-MODEL.npz in the current folder)")
+    p.add_argument("--figure", metavar="PNG", help="also draw a sheet like the paper's Figure 3 (default layers "
+                   "conv6 and conv9 where the atlas has them) into this PNG")
+    p.add_argument("--figure-layers", nargs="+", help="layers of the figure (default conv6 conv9)")
+    p.add_argument("--figure-units", type=int, default=4, help="units per layer in the figure, the most "
+                   "active ones (default 4)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    a = p.parse_args(argv)
+    if a.top < 1 or a.batch < 1 or (a.limit is not None and a.limit < 1) or a.figure_units < 1:
+        p.error("--top, --batch, --limit and --figure-units must be 1 or more")
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    from .build import build_atlas, plan, same_atlas
+    from .data import DataSetError, open_image_set
+    from .store import AtlasError, load_atlas, read_meta, save_atlas
+    model = Path(a.model)
+    out = Path(a.out) if a.out else Path(f"atlas-{model.stem}.npz")
+    try:
+        if not model.is_file():
+            raise AtlasError(f"{model}: no such model file (an atlas is made from a checkpoint file)")
+        if out.exists() and not out.is_file():
+            raise AtlasError(f"{out} is not a file")
+        if not out.parent.exists():
+            raise AtlasError(f"{out.parent}: no such folder for --out")
+        data = open_image_set(a.data, a.split)
+        existing = read_meta(out) if out.exists() else None   # an --out that is not an atlas is refused
+        try:
+            expected = plan(model, data, a.layers, a.top, a.limit, a.split)[-1]
+        except ValueError as e:
+            raise AtlasError(str(e)) from None
+        changed = same_atlas(existing, expected) if existing is not None else "new"
+        if not changed:
+            print(f"{out}: up to date (made from the same model file, data set and settings): reused")
+            atlas = load_atlas(out)
+        else:
+            if existing is not None:
+                print(f"{out}: {changed} changed since it was made: rebuilding it")
+            t0 = time.perf_counter()
+            try:
+                atlas, stats = build_atlas(model, data, a.layers, a.top, a.batch, a.limit, a.split,
+                                           progress=not a.no_progress)
+            except ValueError as e:
+                raise AtlasError(str(e)) from None
+            save_atlas(out, atlas)
+            total = time.perf_counter() - t0
+            recons = stats.entries * 3
+            skipped = f", {stats.skipped} unreadable images skipped" if stats.skipped else ""
+            print(f"wrote {out}: {len(atlas.layers)} layers, {stats.entries} entries (top {a.top}) from "
+                  f"{stats.images} images{skipped}; scan {stats.scan_s:.1f} s "
+                  f"({stats.images / max(stats.scan_s, 1e-9):.0f} images/s), {recons} reconstructions in "
+                  f"{stats.recon_s:.1f} s ({recons / max(stats.recon_s, 1e-9):.0f}/s); {total:.1f} s in all")
+        if a.figure:
+            from .figure import render_figure, save_figure
+            names = a.figure_layers or [n for n in ("conv6", "conv9") if n in atlas.layers] or list(atlas.layers)[:2]
+            missing = [n for n in names if n not in atlas.layers]
+            if missing:
+                raise AtlasError(f"--figure-layers {', '.join(missing)}: not in the atlas ({', '.join(atlas.layers)})")
+            fig = Path(a.figure)
+            save_figure(fig, render_figure([atlas.layers[n] for n in names], a.figure_units))
+            print(f"wrote {fig}: {', '.join(names)}, {a.figure_units} units each")
+    except (AtlasError, DataSetError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {out} was not written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Building an atlas file from a model and a data set (python -m viewer.atlas; see __main__.py)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.attribution import Analyzer
+from ..core.checkpoint import load_model
+from ..core.graph import build_graph
+from ..core.preprocess import InputSpec, model_view, normalised
+from .data import ImageSet
+from .scan import METHODS, atlas_layers, reconstruct, scan
+from .store import FORMAT, VERSION, Atlas, sha256_file
+
+
+@dataclass
+class BuildStats:
+    images: int = 0
+    skipped: int = 0
+    entries: int = 0
+    scan_s: float = 0.0
+    recon_s: float = 0.0
+    scan_gflop: float = 0.0
+    recon_gflop: float = 0.0
+
+
+def settings_of(layers: list[str], top: int, spec: InputSpec, limit: int | None, split: str) -> dict:
+    return {"layers": layers, "top": top, "input_size": list(spec.size), "limit": limit, "split": split,
+            "methods": [m.value for m in METHODS]}
+
+
+def atlas_meta(model_path: Path, data: ImageSet, settings: dict) -> dict:
+    return {"format": FORMAT, "version": VERSION,
+            "model": {"path": str(model_path.resolve()), "sha256": sha256_file(model_path)},
+            "data": data.identity(), "settings": settings, "layers": settings["layers"]}
+
+
+def same_atlas(a: dict, b: dict) -> str:
+    """'' when two metas describe the same atlas, else what differs (model, data set, settings)."""
+    for key, what in (("model", "the model"), ("data", "the data set"), ("settings", "the settings")):
+        if (a.get(key, {}).get("sha256") if key == "model" else a.get(key)) != \
+                (b.get(key, {}).get("sha256") if key == "model" else b.get(key)):
+            return what
+    return ""
+
+
+def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, limit: int | None = None,
+         split: str = "test"):
+    """(model, its input spec, its layer graph, the atlas layers, the meta the atlas will have)."""
+    loaded = load_model(str(model_path))
+    spec = InputSpec.from_meta(loaded.meta)
+    model = loaded.model.eval()
+    graph = build_graph(model, (3, *spec.size))
+    layers = atlas_layers(graph, layer_names)
+    meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split))
+    return model, spec, graph, layers, meta
+
+
+def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, batch: int = 250,
+                limit: int | None = None, split: str = "test", progress: bool = True) -> tuple[Atlas, BuildStats]:
+    from tqdm import tqdm
+
+    model, spec, graph, layers, meta = plan(model_path, data, layer_names, top, limit, split)
+    analyzer = Analyzer(model, graph)
+    stats = BuildStats()
+    total = data.count if limit is None else min(limit, data.count)
+
+    def batches():
+        xs, ids = [], []
+        for i, frame in data.frames(limit):
+            xs.append(model_view(frame, spec))
+            ids.append(i)
+            if len(xs) == batch:
+                yield normalised(np.stack(xs), spec.mean, spec.std), ids
+                xs, ids = [], []
+        if xs:
+            yield normalised(np.stack(xs), spec.mean, spec.std), ids
+
+    bar = tqdm(total=total, desc="scan", unit="img", disable=not progress, dynamic_ncols=True)
+
+    def scanned(n):
+        stats.images += n
+        bar.update(n)
+    t0 = time.perf_counter()
+    tops = scan(analyzer, layers, batches(), top, scanned)
+    bar.close()
+    stats.scan_s, stats.skipped = time.perf_counter() - t0, data.skipped
+    if stats.images == 0:
+        raise ValueError(f"{data.path}: no image could be read")
+    needed = sorted({int(i) for t in tops.values() for i in t.images.ravel() if i >= 0})
+    want, views = set(needed), {}
+    for i, frame in data.frames(limit):          # the images that hold entries, once more
+        if i in want:
+            views[i] = model_view(frame, spec)
+    entries = sum(int((t.images >= 0).sum()) for t in tops.values())
+    bar = tqdm(total=entries, desc="reconstruct", unit="unit", disable=not progress, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    per_layer = reconstruct(analyzer, layers, tops, views, lambda v: normalised(v[None], spec.mean, spec.std),
+                            bar.update)
+    bar.close()
+    stats.recon_s, stats.entries = time.perf_counter() - t0, entries
+    ids = np.array(needed, np.int64)
+    shape = (0, *spec.size, 3)
+    stacked = np.stack([views[i] for i in needed]) if needed else np.zeros(shape, np.uint8)
+    return Atlas(meta, {la.name: la for la in per_layer}, stacked, ids), stats

@@ -1,0 +1,143 @@
+"""The unit atlas (torch + numpy): the top-K images of every channel, and their patches and reconstructions.
+
+For each channel of a layer with a spatial map, an image counts once, at the channel's strongest position in
+that image (the first in row-major order where several positions tie), as in the Deep Visualization Toolbox
+and the paper's Figure 3. Over the data set the K images with the highest such activation are kept; equal
+activations are ordered by image index (the earlier image first), so the result never depends on batching.
+
+Each entry then gets the unit's receptive-field box cut from the model's input image (RFBox: the full box,
+also where it reaches past the border; the part outside the image is padding, marked False in `valid`) and
+the unit's reconstruction by guided backprop, deconvnet and the plain gradient, cut to the same box.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..core.attribution import Analyzer, UnitTarget
+from ..core.graph import LayerInfo
+from ..core.rules import Method
+
+METHODS = (Method.GUIDED, Method.DECONVNET, Method.GRADIENT)
+
+
+class TopK:
+    """The running top K (value, image, y, x) of each of C channels, merged batch by batch."""
+
+    def __init__(self, channels: int, k: int):
+        self.k = k
+        self.values = np.full((channels, 0), -np.inf, np.float32)
+        self.images = np.zeros((channels, 0), np.int64)
+        self.ys = np.zeros((channels, 0), np.int64)
+        self.xs = np.zeros((channels, 0), np.int64)
+
+    def update(self, acts: np.ndarray, image_ids: np.ndarray) -> None:
+        """acts: (B, C, H, W) activations of B images with the given data-set indices."""
+        b, c, h, w = acts.shape
+        flat = acts.reshape(b, c, h * w)
+        arg = flat.argmax(-1)                                   # first maximum in row-major order
+        peak = np.take_along_axis(flat, arg[..., None], -1)[..., 0]
+        vals = np.concatenate([self.values, peak.T.astype(np.float32)], 1)
+        imgs = np.concatenate([self.images, np.broadcast_to(image_ids[None, :], (c, b))], 1)
+        ys = np.concatenate([self.ys, (arg // w).T], 1)
+        xs = np.concatenate([self.xs, (arg % w).T], 1)
+        order = np.lexsort((imgs, -vals), axis=-1)[:, :self.k]  # highest value first, then lowest image index
+        self.values, self.images = np.take_along_axis(vals, order, 1), np.take_along_axis(imgs, order, 1)
+        self.ys, self.xs = np.take_along_axis(ys, order, 1), np.take_along_axis(xs, order, 1)
+
+
+def atlas_layers(layers: list[LayerInfo], names: list[str] | None = None) -> list[LayerInfo]:
+    """The layers an atlas covers: those with a spatial map and a receptive field (all of them by default)."""
+    spatial = [l for l in layers if len(l.shape) == 3 and l.rf is not None]
+    if not names:
+        return spatial
+    known = {l.name: l for l in spatial}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ValueError(f"no spatial layer named {', '.join(missing)} (atlas layers: {', '.join(known)})")
+    return [known[n] for n in names]
+
+
+@torch.no_grad()
+def scan(analyzer: Analyzer, layers: list[LayerInfo], batches, k: int, progress=None) -> dict[str, TopK]:
+    """batches: iterable of (x (B, 3, H, W) normalised float32, data-set indices (B,)). One forward pass per
+    batch, in fp32 (near-ties would reorder the top K in bf16)."""
+    tops = {l.name: TopK(l.channels, k) for l in layers}
+    for x, ids in batches:
+        fp = analyzer.forward(x, grad=False)
+        for l in layers:
+            tops[l.name].update(fp.outputs[l.name].detach().float().numpy(), np.asarray(ids, np.int64))
+        if progress is not None:
+            progress(len(ids))
+    return tops
+
+
+def rf_box(layer: LayerInfo, y: int, x: int) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the unit's receptive field, not clipped to the image."""
+    return layer.rf.box(int(y), int(x))
+
+
+def cut(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The box of an (..., H, W) array with zeros where it reaches past the border, and the (h, w) mask of
+    the pixels inside the image."""
+    t, l, b, r = box
+    h, w = img.shape[-2:]
+    out = np.zeros(img.shape[:-2] + (b - t, r - l), img.dtype)
+    valid = np.zeros((b - t, r - l), bool)
+    t0, l0, b0, r0 = max(t, 0), max(l, 0), min(b, h), min(r, w)
+    if t0 < b0 and l0 < r0:
+        out[..., t0 - t:b0 - t, l0 - l:r0 - l] = img[..., t0:b0, l0:r0]
+        valid[t0 - t:b0 - t, l0 - l:r0 - l] = True
+    return out, valid
+
+
+@dataclass
+class LayerAtlas:
+    """One layer's atlas: (C, K) entries and their (C, K, ...) patches, masks and reconstructions."""
+    name: str
+    values: np.ndarray       # (C, K) float32 activation at the entry
+    images: np.ndarray       # (C, K) int64 data-set index of the image
+    ys: np.ndarray           # (C, K) position in the layer's map
+    xs: np.ndarray
+    patches: np.ndarray      # (C, K, P, P, 3) uint8: the receptive-field box of the model's input image
+    valid: np.ndarray        # (C, K, P, P) bool: False where the box is past the image border (padding)
+    recons: dict[str, np.ndarray]   # method value -> (C, K, 3, P, P) float32, cut to the same box
+
+
+def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, TopK], views: dict[int, np.ndarray],
+                to_input, progress=None) -> list[LayerAtlas]:
+    """Patches and reconstructions of every entry, one forward pass per image that holds entries.
+    views: data-set index -> the model's input image (H, W, 3) uint8; to_input: that image -> (1, 3, H, W)."""
+    by_name = {l.name: l for l in layers}
+    out: dict[str, LayerAtlas] = {}
+    for l in layers:
+        t = tops[l.name]
+        p0 = rf_box(l, 0, 0)
+        ph, pw = p0[2] - p0[0], p0[3] - p0[1]
+        c, k = t.values.shape
+        out[l.name] = LayerAtlas(l.name, t.values, t.images, t.ys, t.xs, np.zeros((c, k, ph, pw, 3), np.uint8),
+                                 np.zeros((c, k, ph, pw), bool),
+                                 {m.value: np.zeros((c, k, 3, ph, pw), np.float32) for m in METHODS})
+    work: dict[int, list[tuple[str, int, int]]] = {}        # image -> (layer, channel, slot)
+    for name, t in tops.items():
+        for ch, slot in zip(*np.nonzero(t.images >= 0)):
+            if np.isfinite(t.values[ch, slot]):
+                work.setdefault(int(t.images[ch, slot]), []).append((name, int(ch), int(slot)))
+    for img_id in sorted(work):
+        view = views[img_id]
+        fp = analyzer.forward(to_input(view), grad=False)
+        entries = work[img_id]
+        units = [UnitTarget(n, ch, int(tops[n].ys[ch, s]), int(tops[n].xs[ch, s])) for n, ch, s in entries]
+        chw = np.ascontiguousarray(view.transpose(2, 0, 1))
+        images = {m.value: analyzer.attribute(fp, units, m).images.numpy() for m in METHODS}
+        for i, (n, ch, s) in enumerate(entries):
+            la, box = out[n], rf_box(by_name[n], units[i].y, units[i].x)
+            patch, valid = cut(chw, box)
+            la.patches[ch, s], la.valid[ch, s] = patch.transpose(1, 2, 0), valid
+            for m, imgs in images.items():
+                la.recons[m][ch, s] = cut(imgs[i], box)[0]
+        if progress is not None:
+            progress(len(entries))
+    return [out[l.name] for l in layers]
