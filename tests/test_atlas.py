@@ -1,0 +1,187 @@
+"""The unit atlas (viewer/atlas): top K against a brute-force scan, patches against the receptive-field box,
+stored reconstructions against attribute(), identity checks, atomic writes and bad input."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from viewer.atlas.__main__ import main
+from viewer.atlas.data import open_image_set
+from viewer.atlas.scan import TopK, cut
+from viewer.atlas.store import load_atlas
+from viewer.core.attribution import Analyzer, UnitTarget
+from viewer.core.checkpoint import load_checkpoint
+from viewer.core.graph import build_graph
+from viewer.core.preprocess import InputSpec, normalised
+from viewer.core.rules import Method
+
+
+def brute_top(acts, k):
+    """For each channel: every image's (value, image, y, x) at its first strongest position, sorted by value
+    (highest first) and image index, the first k."""
+    n, c, h, w = acts.shape
+    out = []
+    for ch in range(c):
+        rows = []
+        for i in range(n):
+            m = acts[i, ch]
+            best = (m[0, 0], 0, 0)
+            for y in range(h):
+                for x in range(w):
+                    if m[y, x] > best[0]:
+                        best = (m[y, x], y, x)
+            rows.append((-float(best[0]), i, best[1], best[2]))
+        out.append(sorted(rows)[:k])
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7, 20])
+def test_top_k_equals_a_brute_force_scan_whatever_the_batching(batch):
+    rng = np.random.default_rng(0)
+    acts = rng.integers(0, 6, (20, 4, 3, 3)).astype(np.float32)   # small integers: many exact ties
+    t = TopK(4, 5)
+    for s in range(0, 20, batch):
+        t.update(acts[s:s + batch], np.arange(s, min(s + batch, 20)))
+    want = brute_top(acts, 5)
+    for ch in range(4):
+        got = [(-float(v), int(i), int(y), int(x)) for v, i, y, x in zip(t.values[ch], t.images[ch], t.ys[ch], t.xs[ch])]
+        assert got == want[ch]
+
+
+def test_cut_pads_past_the_border_and_marks_the_padding():
+    img = np.arange(2 * 5 * 5).reshape(2, 5, 5)
+    patch, valid = cut(img, (-1, 3, 2, 6))                   # rows -1..1, columns 3..5 of a 5x5 image
+    assert patch.shape == (2, 3, 3) and valid.tolist() == [[False] * 3, [True, True, False], [True, True, False]]
+    assert patch[0, 1:, :2].tolist() == img[0, 0:2, 3:5].tolist() and patch[:, 0].sum() == 0
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    import cv2
+    root = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(1)
+    for i in range(14):
+        sub = root / ("a" if i < 7 else "b")
+        sub.mkdir(exist_ok=True)
+        cv2.imwrite(str(sub / f"{i:02d}.png"), rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    (root / "b" / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def test_atlas_file_holds_the_true_top_k_patches_and_reconstructions(random_checkpoint, folder, tmp_path, capsys):
+    out = tmp_path / "a.npz"
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv3", "conv7",
+                 "--top", "4", "--batch", "5", "--out", str(out), "--no-progress"]) == 0
+    said = capsys.readouterr().out
+    assert "1 unreadable images skipped" in said and "from 14 images" in said
+    atlas = load_atlas(out)
+    with np.load(out, allow_pickle=False) as z:                 # readable without pickle
+        meta = json.loads(str(z["meta"]))
+    assert meta["data"]["count"] == 15 and meta["settings"]["top"] == 4
+    # an independent pass: the model on each image's model view, in one batch, and brute force
+    loaded = load_checkpoint(random_checkpoint)
+    model, spec = loaded.model.eval(), InputSpec.from_meta(loaded.meta)
+    layers = {l.name: l for l in build_graph(model)}
+    data = open_image_set(folder)
+    from viewer.core.preprocess import model_view
+    views = {i: model_view(f, spec) for i, f in data.frames()}
+    ids = sorted(views)
+    an = Analyzer(model, list(layers.values()))
+    fp = an.forward(normalised(np.stack([views[i] for i in ids]), spec.mean, spec.std), grad=False)
+    for name in ("conv3", "conv7"):
+        acts = fp.outputs[name].numpy()
+        want = brute_top(acts, 4)
+        la = atlas.layers[name]
+        for ch in (0, 5, 17):
+            got = [(int(i), int(y), int(x)) for i, y, x in zip(la.images[ch], la.ys[ch], la.xs[ch])]
+            assert got == [(ids[i], y, x) for _, i, y, x in want[ch]]
+            assert np.allclose(la.values[ch], [-v for v, *_ in want[ch]], rtol=1e-5, atol=1e-6)
+        # patches: exactly the unit's receptive-field box of the model view; reconstructions: attribute()
+        for ch, slot in ((5, 0), (17, 3)):
+            img, y, x = int(la.images[ch, slot]), int(la.ys[ch, slot]), int(la.xs[ch, slot])
+            t, l, b, r = layers[name].rf.box(y, x)
+            view = views[img]
+            inside = la.valid[ch, slot]
+            assert inside.shape == (b - t, r - l)
+            for yy in range(b - t):
+                for xx in range(r - l):
+                    iy, ix = t + yy, l + xx
+                    on = 0 <= iy < view.shape[0] and 0 <= ix < view.shape[1]
+                    assert inside[yy, xx] == on
+                    if on:
+                        assert (la.patches[ch, slot, yy, xx] == view[iy, ix]).all()
+            fp1 = Analyzer(model, list(layers.values()), fast=False).forward(normalised(view[None], spec.mean, spec.std))
+            for m in (Method.GUIDED, Method.DECONVNET, Method.GRADIENT):
+                ref = Analyzer(model, list(layers.values()), fast=False).attribute(
+                    fp1, [UnitTarget(name, ch, y, x)], m).images[0].numpy()
+                want_patch = cut(ref, (t, l, b, r))[0]
+                got_patch = la.recons[m.value][ch, slot]
+                scale = max(np.abs(want_patch).max(), 1e-12)
+                assert np.abs(got_patch - want_patch).max() <= 1e-5 * scale + 1e-12, (name, m)
+
+
+def test_unchanged_inputs_reuse_the_file_and_a_changed_model_or_data_set_rebuilds_it(random_checkpoint, folder,
+                                                                                       tmp_path, capsys):
+    import shutil
+
+    import cv2
+    out = tmp_path / "a.npz"
+    args = ["--data", str(folder), "--layers", "conv6", "--top", "2", "--out", str(out), "--no-progress"]
+    assert main(["--model", str(random_checkpoint), *args]) == 0
+    capsys.readouterr()
+    assert main(["--model", str(random_checkpoint), *args]) == 0
+    assert "up to date" in capsys.readouterr().out
+    other = tmp_path / "other.pt"                        # same architecture, other weights
+    ck = torch.load(random_checkpoint, weights_only=True)
+    ck["state_dict"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
+    torch.save(ck, other)
+    assert main(["--model", str(other), *args]) == 0
+    assert "the model changed" in capsys.readouterr().out
+    assert load_atlas(out).meta["model"]["path"] == str(other.resolve())
+    data2 = tmp_path / "data2"
+    shutil.copytree(folder, data2)
+    cv2.imwrite(str(data2 / "a" / "new.png"), np.zeros((8, 8, 3), np.uint8))
+    assert main(["--model", str(other), *args[:0], "--data", str(data2), *args[2:]]) == 0
+    assert "the data set changed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case, words", [
+    ("missing", "no such file or folder"), ("empty", "holds no images"), ("corrupt_npz", "corrupt or truncated"),
+    ("bad_video", "cannot be opened"), ("not_atlas_out", "not an atlas file")])
+def test_bad_input_is_one_sentence_exit_2_and_no_file(random_checkpoint, tmp_path, capsys, folder, case, words):
+    out = tmp_path / "out.npz"
+    data = {"missing": tmp_path / "nothing", "empty": tmp_path / "empty", "corrupt_npz": tmp_path / "c.npz",
+            "bad_video": tmp_path / "v.mp4", "not_atlas_out": folder}[case]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "c.npz").write_bytes(b"PK\x03\x04 truncated")
+    (tmp_path / "v.mp4").write_bytes(b"\x00" * 100)
+    if case == "not_atlas_out":
+        out.write_bytes(b"someone else's file")
+    assert main(["--model", str(random_checkpoint), "--data", str(data), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err and len(err.strip().splitlines()) == 1
+    assert (out.read_bytes() == b"someone else's file") if case == "not_atlas_out" else not out.exists()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_an_interrupted_write_leaves_no_file(random_checkpoint, folder, tmp_path, monkeypatch, capsys):
+    from viewer.atlas import scan
+    out = tmp_path / "a.npz"
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(scan.Analyzer, "attribute", interrupt)
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv6", "--out", str(out),
+                 "--no-progress"]) == 130
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+    assert "was not written" in capsys.readouterr().err
+
+
+def test_the_figure_is_drawn(random_checkpoint, folder, tmp_path):
+    import cv2
+    fig = tmp_path / "fig.png"
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--out", str(tmp_path / "a.npz"),
+                 "--top", "3", "--figure", str(fig), "--figure-units", "2", "--no-progress"]) == 0
+    img = cv2.imread(str(fig))
+    assert img is not None and img.shape[0] > 100 and img.shape[1] > 300
