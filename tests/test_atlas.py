@@ -185,3 +185,63 @@ def test_the_figure_is_drawn(random_checkpoint, folder, tmp_path):
                  "--top", "3", "--figure", str(fig), "--figure-units", "2", "--no-progress"]) == 0
     img = cv2.imread(str(fig))
     assert img is not None and img.shape[0] > 100 and img.shape[1] > 300
+
+
+def test_the_window_shows_the_atlas_and_a_click_opens_the_patch_s_image(pygame_display, random_checkpoint,
+                                                                         folder, tmp_path):
+    from test_app import click, key
+
+    from viewer.app import App
+    from viewer.cli import build, load_atlas_for, parse_args
+    from viewer.render.layout import atlas_tiles
+    from viewer.sources import DemoSource
+    from viewer.state import TargetMode
+    from viewer.worker import Pipeline, Worker
+    out = tmp_path / "a.npz"
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv6", "--top", "4",
+                 "--out", str(out), "--no-progress"]) == 0
+    args = parse_args(["--model", str(random_checkpoint), "--atlas", str(out)])
+    b = build(args)
+    atlas = load_atlas_for(args, b)
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), worker, b.layers, b.classes, "m",
+              sync=True, atlas=atlas)
+    try:
+        app.update()
+        app.draw()
+        app.select_channel(7)
+        key(app, "a")
+        assert app.state.atlas_view and app.pane("AtlasPane").cache["tiles"][0] == ("conv6", 7, "guided")
+        la = atlas.layers["conv6"]
+        geo = atlas_tiles(app.layout.grid, 4)
+        r = geo.patch(2)
+        click(app, (r[0] + r[2] // 2, r[1] + r[3] // 2))
+        s = app.state
+        assert s.paused and not s.atlas_view and s.target_mode is TargetMode.POSITION
+        assert s.position == (int(la.ys[7, 2]), int(la.xs[7, 2])) and app.frame_index == int(la.images[7, 2])
+        u = app.result.unit
+        assert (u.layer, u.channel, u.y, u.x) == ("conv6", 7, *s.position)
+        # the live reconstruction of the same case is the stored one (inside the box)
+        t, l, bt, rt = b.layers[[x.name for x in b.layers].index("conv6")].rf.box(*s.position)
+        want = la.recons["guided"][7, 2]
+        got = cut(app.result.recon, (t, l, bt, rt))[0]
+        assert np.allclose(got, want, rtol=1e-4, atol=1e-6 * max(1e-12, np.abs(want).max()))
+        key(app, "w")
+        key(app, "a")                          # W + A: each unit's top patch in the grid
+        assert app.pane("GridPane").cache["grid"][1].startswith("each unit's top patch")
+    finally:
+        worker.shutdown(1.0)
+
+
+def test_an_atlas_of_another_model_is_refused(random_checkpoint, folder, tmp_path):
+    from viewer.cli import UsageError, build, load_atlas_for, parse_args
+    out = tmp_path / "a.npz"
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv6", "--top", "2",
+                 "--out", str(out), "--no-progress"]) == 0
+    other = tmp_path / "other.pt"
+    ck = torch.load(random_checkpoint, weights_only=True)
+    ck["state_dict"] = {k: v * 1.5 if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
+    torch.save(ck, other)
+    args = parse_args(["--model", str(other), "--atlas", str(out)])
+    with pytest.raises(UsageError, match="made from another model"):
+        load_atlas_for(args, build(args))

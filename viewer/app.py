@@ -22,7 +22,7 @@ from .core.pairing import pair_layers
 from .keys import BINDINGS, Action, help_lines
 from . import panes
 from .render import draw, images
-from .render.layout import GridGeometry, Pane, compute_layout, grid_geometry
+from .render.layout import GridGeometry, Pane, atlas_tiles, compute_layout, grid_geometry, inside
 from .sources import Source
 from .state import Meters, TargetMode, ViewState
 from .worker import Request, Result, Worker
@@ -41,7 +41,7 @@ class App:
     def __init__(self, screen: pygame.Surface, source: Source, worker: Worker, layers: list[LayerInfo],
                  classes: list[str], model_name: str, device: str = "cpu", save_dir: Path = Path("screenshots"),
                  sync: bool = False, start_layer: str | None = None, method: AttributionMethod = GUIDED,
-                 compare: Side | None = None):
+                 compare: Side | None = None, atlas=None):
         """compare: the second model of --compare; the worker's pipeline is then a PairPipeline whose model 0
         is (layers, classes, model_name) and model 1 is compare."""
         self.screen, self.source, self.worker, self.layers = screen, source, worker, layers
@@ -66,6 +66,7 @@ class App:
         self.front = 0                                  # which side is in front (Tab swaps)
         self.pairing = pair_layers(layers, compare.layers) if compare is not None else {}
         self.other_act_scale, self.other_recon_scale = images.SmoothScale(), images.SmoothScale()
+        self.atlas = atlas                              # --atlas: viewer/atlas/store.Atlas, or None
         self.meters = Meters()
         self._save_requested = False
         self.saved: list[Path] = []
@@ -114,6 +115,10 @@ class App:
             self.click(ev.pos)
 
     def click(self, pos: tuple[int, int]) -> None:
+        s = self.state
+        if s.atlas_view and not (s.whole_layer or s.filters) and inside(self.layout.grid, pos):
+            self._open_atlas_patch(pos)
+            return
         hit = self.layout.hit_test(pos, self.grid_geom())
         if hit is None:
             return
@@ -132,6 +137,29 @@ class App:
             h, w = self.layer.spatial
             self.state.position = (min(h - 1, int(hit.point[0] * h)), min(w - 1, int(hit.point[1] * w)))
             self.state.target_mode = TargetMode.POSITION
+
+    def _open_atlas_patch(self, pos: tuple[int, int]) -> None:
+        """A click on an atlas patch: its image becomes the frame (paused), with that unit at that position."""
+        la = self.atlas.layers.get(self.layer.name) if self.atlas is not None else None
+        if la is None:
+            return
+        c = min(self.state.channel, la.values.shape[0] - 1)
+        j = atlas_tiles(self.layout.grid, la.values.shape[1]).hit(pos)
+        view = self.atlas.view_of(int(la.images[c, j])) if j >= 0 else None
+        if view is None:
+            return
+        self.frame, self.frame_index, self._frame_seq = view.copy(), int(la.images[c, j]), None
+        s = self.state
+        s.paused, s.atlas_view = True, False
+        s.target_mode, s.position = TargetMode.POSITION, (int(la.ys[c, j]), int(la.xs[c, j]))
+        self.recon_scale.reset()
+        self.message = (f"atlas image #{int(la.images[c, j])}, {self.layer.name} channel {c} at "
+                        f"({s.position[0]}, {s.position[1]}): paused (Space resumes the source)")
+
+    def _atlas(self, _action: Action) -> None:
+        if self.atlas is None:
+            self.message = "no atlas: make one with python -m viewer.atlas, open it with --atlas FILE"
+        self._toggle("atlas_view")
 
     def select_layer(self, index: int) -> None:
         index = max(0, min(len(self.layers) - 1, index))
@@ -341,7 +369,7 @@ class App:
             self.classes, panes.Scale(self.act_scale.value, self.act_scale.locked),
             panes.Scale(self.recon_scale.value, self.recon_scale.locked), self.message, self.model_name,
             self.device, self.save_dir, Meters.rate(self.meters.draw_times), Meters.rate(self.meters.model_times),
-            now, self._compare_view(r), self.sides[self.front].tag if self.other is not None else "")
+            now, self._compare_view(r), self.sides[self.front].tag if self.other is not None else "", self.atlas)
 
     def _compare_view(self, r: Result | None) -> panes.CompareView | None:
         other = self.other
@@ -436,4 +464,5 @@ ACTIONS = {
     Action.SAVE: App._save,
     Action.HELP: lambda app, a: app._toggle("help"),
     Action.SWAP_MODELS: App._swap,
+    Action.ATLAS: App._atlas,
 }

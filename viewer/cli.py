@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "the stride-2 convolution that replaced it), both models' feature maps, unit and "
                         "predictions; X swaps which one is in front")
     p.add_argument("--compare-weights", metavar="FILE", help="state dict / checkpoint for a --compare factory")
+    p.add_argument("--atlas", metavar="FILE", help="a unit atlas made by python -m viewer.atlas from this model "
+                   "file: key A shows the selected unit's top patches from its data set (refused if it was made "
+                   "from another model)")
     p.add_argument("--leaves", action="store_true", help="show every leaf module as a layer (not just blocks)")
     p.add_argument("--window", default="1280x800", help="window size WxH (default 1280x800)")
     p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")
@@ -86,6 +89,22 @@ class Built:
     classes: list[str]
     name: str
     precision: PrecisionChoice
+
+
+def load_atlas_for(args: argparse.Namespace, built: Built):
+    """The --atlas file, checked to belong to the --model file (by sha256), or None."""
+    if not args.atlas:
+        return None
+    from .atlas.store import AtlasError, check_model, load_atlas
+    path = Path(args.atlas)
+    if not path.is_file():
+        raise UsageError(f"--atlas {path}: no such file (make one with python -m viewer.atlas)")
+    try:
+        atlas = load_atlas(path)
+        check_model(atlas.meta, Path(args.model), path)
+    except AtlasError as e:
+        raise UsageError(str(e)) from None
+    return atlas
 
 
 def build_compare(args: argparse.Namespace, first: Built) -> Built | None:

@@ -28,6 +28,7 @@ class Action(enum.Enum):
     PREV_IMAGE = "previous image (folder source)"
     SAVE = "save a screenshot PNG + JSON"
     HELP = "this help"
+    ATLAS = "unit atlas (--atlas): the unit's top patches from a data set; with W each unit's top patch"
     SWAP_MODELS = "--compare: swap which of the two models is in front"
 
 
@@ -63,6 +64,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("p",), False, Action.PREV_IMAGE),
     Binding(("s",), False, Action.SAVE),
     Binding(("h", "f1"), False, Action.HELP),
+    Binding(("a",), False, Action.ATLAS),
     Binding(("tab",), False, Action.SWAP_MODELS),
 )
 
@@ -70,6 +72,7 @@ MOUSE_HELP = (
     ("click a block", "select that layer"),
     ("click a tile", "select that unit (channel)"),
     ("click unit map", "target that position of the channel"),
+    ("click an atlas patch", "open its image (paused) with that unit at that position"),
     ("click 2nd strip row", "--compare: select the layer paired with that one"),
 )
 

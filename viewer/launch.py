@@ -12,13 +12,14 @@ def launch(args) -> int:
     import pygame
 
     from .app import App, Side
-    from .cli import UsageError, build, build_compare
+    from .cli import UsageError, build, build_compare, load_atlas_for
     from .core.methods import method_named
     from .sources import SourceError, default_source, open_source
     from .worker import PairPipeline, Pipeline, Worker
 
     built = build(args)
     second = build_compare(args, built)
+    atlas = load_atlas_for(args, built)
     try:
         w, h = (int(v) for v in args.window.lower().split("x"))
     except ValueError:
@@ -40,7 +41,8 @@ def launch(args) -> int:
         app = App(screen, source, worker, built.layers, built.classes, built.name,
                   f"cpu, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
                   method=method_named(args.method),
-                  compare=Side(second.layers, second.classes, second.name) if second is not None else None)
+                  compare=Side(second.layers, second.classes, second.name) if second is not None else None,
+                  atlas=atlas)
         app.run(max_frames=args.max_frames, fps=args.fps)
     finally:
         worker.shutdown()

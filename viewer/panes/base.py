@@ -37,6 +37,7 @@ class PaneView:
     now: float
     compare: CompareView | None = None   # --compare: the model not in front
     model_tag: str = ""                  # --compare: the front model's letter (A: --model, B: --compare)
+    atlas: object | None = None          # --atlas: the unit atlas (viewer/atlas/store.Atlas), or None
 
 
 @dataclass(frozen=True)

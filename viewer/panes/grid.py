@@ -22,6 +22,12 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[np.ndarray | None, str]
             return None, "reading the weights..."
         tiles, note = filter_tiles(v.layer, r.weights)
         return (None if tiles is None else tiles[geom.first:geom.first + geom.count]), note
+    if v.state.whole_layer and v.state.atlas_view and v.atlas is not None and v.layer.name in v.atlas.layers:
+        from .atlas import padded
+        la = v.atlas.layers[v.layer.name]
+        tiles = np.stack([padded(la.patches[c, 0], la.valid[c, 0])
+                          for c in range(geom.first, geom.first + geom.count)])
+        return tiles, "each unit's top patch from the atlas (A: live reconstructions again)"
     if v.state.whole_layer:
         if r.layer_recons is None or r.request.layer_units != (geom.first, geom.count):
             return None, "reconstructing every unit..."
@@ -40,10 +46,13 @@ class GridPane(Pane):
     name = "feature maps (colormap, tiles)"
 
     def draw(self, surface, v: PaneView) -> None:
+        if v.state.atlas_view and not (v.state.whole_layer or v.state.filters):
+            return                                   # the atlas pane has the grid's place
         L, geom, r = v.layout, v.grid, v.result
         pages = math.ceil(v.layer.channels / max(1, geom.rows * geom.cols))
         page = f"  page {v.state.page + 1}/{pages} (PgUp/PgDn)" if pages > 1 else ""
-        what = "filters" if v.state.filters else "reconstructions" if v.state.whole_layer else "feature maps"
+        what = ("filters" if v.state.filters else "top patches" if v.state.whole_layer and v.state.atlas_view
+                else "reconstructions" if v.state.whole_layer else "feature maps")
         who = f"{v.model_tag} {v.model_name}: " if v.compare is not None else ""
         title = f"{who}{v.layer.name} {what}: {v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}{page}"
         if r is None or r.request.layer != v.layer.name:

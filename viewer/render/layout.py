@@ -191,3 +191,43 @@ def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]],
     none = (0, 0, 0, 0)
     return Layout((W, H), strip, source, model_input, front_pred, front_grid, unit_map, none, overlay, none,
                   unit_text, status, blocks, other_blocks, other_grid, recon, recon_heat, other_pred, rows)
+
+
+@dataclass(frozen=True)
+class AtlasTiles:
+    """Where the atlas pane puts K patches (rows of up to `cols`) and, below them, their reconstructions."""
+    rect: Rect
+    k: int
+    cols: int
+    tile: int
+    gap: int = 6
+    label: int = 18     # the line under each patch (its activation and image)
+
+    def patch(self, j: int) -> Rect:
+        r, c = divmod(j, self.cols)
+        return (self.rect[0] + c * (self.tile + self.gap), self.rect[1] + r * (self.tile + self.label + self.gap),
+                self.tile, self.tile)
+
+    def recon(self, j: int) -> Rect:
+        rows = math.ceil(self.k / self.cols)
+        top = self.rect[1] + rows * (self.tile + self.label + self.gap) + 22
+        r, c = divmod(j, self.cols)
+        return (self.rect[0] + c * (self.tile + self.gap), top + r * (self.tile + self.gap), self.tile, self.tile)
+
+    def hit(self, pos) -> int:
+        """The patch under pos, or -1."""
+        for j in range(self.k):
+            if inside(self.patch(j), pos):
+                return j
+        return -1
+
+
+def atlas_tiles(rect: Rect, k: int, gap: int = 6, label: int = 18) -> AtlasTiles:
+    """The largest square tiles for K patches in rows of `cols` plus as many reconstruction rows below."""
+    best = None
+    for cols in range(1, k + 1):
+        rows = math.ceil(k / cols)
+        t = min((rect[2] + gap) // cols - gap, (rect[3] - 22 - rows * (label + 2 * gap)) // (2 * rows))
+        if best is None or t > best[1]:
+            best = (cols, t)
+    return AtlasTiles(rect, k, best[0], max(4, best[1]), gap, label)

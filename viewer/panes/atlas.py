@@ -1,0 +1,68 @@
+"""The unit atlas in the window (key A, with --atlas FILE): in the grid's place, the selected unit's top-K
+patches from the data set, and below them their reconstructions by the current method (B switches). A
+click on a patch makes its image the frame (paused) with that unit selected at that position."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.methods import as_method
+from ..render import draw, images
+from ..render.layout import atlas_tiles
+from .base import Pane, PaneView
+
+CHECK = np.array([[90, 90, 90], [130, 130, 130]], np.uint8)
+
+
+def padded(rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The patch with its padding (past the image border) as a grey checkerboard."""
+    yy, xx = np.mgrid[0:valid.shape[0], 0:valid.shape[1]]
+    return np.where(valid[..., None], rgb, CHECK[(yy // 2 + xx // 2) % 2])
+
+
+class AtlasPane(Pane):
+    name = "unit atlas"
+    follows_result = False   # its tiles depend on the layer, channel and method only (cache key)
+
+    def draw(self, surface, v: PaneView) -> None:
+        s, L = v.state, v.layout
+        if not s.atlas_view or s.whole_layer or s.filters:
+            return
+        rect = L.grid
+        title = f"{v.layer.name} channel {s.channel}: atlas"
+        if v.atlas is None:
+            draw.caption(surface, rect, title)
+            draw.placeholder(surface, rect, "no atlas: open one with --atlas FILE (python -m viewer.atlas)")
+            return
+        la = v.atlas.layers.get(v.layer.name)
+        if la is None:
+            draw.caption(surface, rect, title)
+            draw.placeholder(surface, rect, f"{v.layer.name} is not in this atlas ({', '.join(v.atlas.layers)})")
+            return
+        c = min(s.channel, la.values.shape[0] - 1)
+        k = la.values.shape[1]
+        method = as_method(s.method)
+        stored = method.value in la.recons
+        data = v.atlas.meta["data"]
+        limit = v.atlas.meta["settings"].get("limit")
+        n = data["count"] if limit is None else min(limit, data["count"])
+        draw.caption(surface, rect, f"{v.layer.name} channel {c}: top {k} of {n} images ({data['kind']}); "
+                     "click one to open it")
+        cached = self.cache.get("tiles")
+        key = (v.layer.name, c, method.value)
+        if cached is None or cached[0] != key:
+            patches = [padded(la.patches[c, j], la.valid[c, j]) for j in range(k)]
+            recons = [padded(images.signed_rgb(g, images.robust_scale(g)), la.valid[c, j])
+                      for j, g in enumerate(la.recons[method.value][c])] if stored else []
+            cached = self.cache["tiles"] = (key, patches, recons)
+        _, patches, recons = cached
+        geo = atlas_tiles(rect, k)
+        for j, t in enumerate(patches):
+            r = geo.patch(j)
+            draw.blit_image(surface, t, r)
+            draw.text(surface, f"{la.values[c, j]:.3g}  #{int(la.images[c, j])}", (r[0], r[1] + r[3] + 2), 15,
+                      draw.DIM, max_width=r[2])
+        label = f"{method.label} of each patch (stored), grey = 0" if stored else \
+            f"{method.label}: not stored in the atlas (B: another method)"
+        draw.text(surface, label, (rect[0], geo.recon(0)[1] - 18), 17, draw.DIM, max_width=rect[2])
+        for j, t in enumerate(recons):
+            draw.blit_image(surface, t, geo.recon(j))
