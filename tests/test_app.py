@@ -428,3 +428,37 @@ def test_a_new_method_is_one_class_and_one_registration(app, monkeypatch):
     assert np.allclose(r.recon, grad.recon * x.numpy(), atol=1e-6)
     from viewer.cli import parse_args as fresh_parse
     assert fresh_parse(["--method", "gradxinput"]).method == "gradxinput"
+
+
+def test_zoom_to_the_receptive_field_by_default_where_it_is_small(pygame_display, random_checkpoint):
+    b = build(parse_args(["--model", str(random_checkpoint), "--input-size", "224"]))
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=256), worker, b.layers, b.classes,
+              "m", sync=True)
+    try:
+        app.update()
+        app.draw()
+        u = app.result.unit
+        assert app.layer.name == "conv6" and app.zoomed()          # 19x19 of 224x224: under a third
+        t, l, bt, rt = app.layer.rf.box(u.y, u.x)
+        imgs = app.pane("UnitPane").images_for(app.view(0.0), app.result)
+        assert imgs["recon"].shape == (bt - t, rt - l, 3) and imgs["overlay"].shape == (bt - t, rt - l, 3)
+        inside = images.cut_box(app.result.recon, (t, l, bt, rt))[0]
+        assert np.array_equal(imgs["recon"], images.signed_rgb(inside, app.recon_scale.value))
+        key(app, "w")                                               # whole layer: each tile its own box
+        assert app.result.layer_positions.shape == (app.grid_geom().count, 2)
+        key(app, "v")                                               # V: the whole input again
+        assert not app.zoomed()
+        imgs = app.pane("UnitPane").images_for(app.view(0.0), app.result)
+        assert imgs["recon"].shape == (224, 224, 3)
+    finally:
+        worker.shutdown(1.0)
+    small = build(parse_args(["--model", str(random_checkpoint)]))   # 19x19 of 32x32: not zoomed
+    worker = Worker(Pipeline(small.model, small.layers, small.spec))
+    app = App(pygame_display.display.get_surface(), DemoSource(size=64), worker, small.layers, small.classes, "m",
+              sync=True)
+    try:
+        app.update()
+        assert not app.zoomed()
+    finally:
+        worker.shutdown(1.0)

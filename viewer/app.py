@@ -369,7 +369,18 @@ class App:
             self.classes, panes.Scale(self.act_scale.value, self.act_scale.locked),
             panes.Scale(self.recon_scale.value, self.recon_scale.locked), self.message, self.model_name,
             self.device, self.save_dir, Meters.rate(self.meters.draw_times), Meters.rate(self.meters.model_times),
-            now, self._compare_view(r), self.sides[self.front].tag if self.other is not None else "", self.atlas)
+            now, self._compare_view(r), self.sides[self.front].tag if self.other is not None else "", self.atlas,
+            self.zoomed())
+
+    def zoomed(self) -> bool:
+        """Whether the unit's views show its receptive-field box enlarged: V's choice, else by default where
+        the box is under a third of the model input."""
+        if self.layer.rf is None or self.state.target_mode is TargetMode.CLASS:
+            return False
+        if self.state.rf_zoom is not None:
+            return self.state.rf_zoom
+        size = self.result.model_image.shape[:2] if self.result is not None and not self.result.failed else (0, 0)
+        return images.zoom_default(self.layer.rf.size, size) if min(size) > 0 else False
 
     def _compare_view(self, r: Result | None) -> panes.CompareView | None:
         other = self.other
@@ -465,4 +476,5 @@ ACTIONS = {
     Action.HELP: lambda app, a: app._toggle("help"),
     Action.SWAP_MODELS: App._swap,
     Action.ATLAS: App._atlas,
+    Action.RF_ZOOM: lambda app, a: setattr(app.state, "rf_zoom", not app.zoomed()),
 }

@@ -28,6 +28,7 @@ class Action(enum.Enum):
     PREV_IMAGE = "previous image (folder source)"
     SAVE = "save a screenshot PNG + JSON"
     HELP = "this help"
+    RF_ZOOM = "zoom the reconstruction, the overlay and the whole-layer tiles to the receptive field (toggle)"
     ATLAS = "unit atlas (--atlas): the unit's top patches from a data set; with W each unit's top patch"
     SWAP_MODELS = "--compare: swap which of the two models is in front"
 
@@ -65,6 +66,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("s",), False, Action.SAVE),
     Binding(("h", "f1"), False, Action.HELP),
     Binding(("a",), False, Action.ATLAS),
+    Binding(("v",), False, Action.RF_ZOOM),
     Binding(("tab",), False, Action.SWAP_MODELS),
 )
 

@@ -25,6 +25,7 @@ class ViewState:
     help: bool = False
     filters: bool = False
     whole_layer: bool = False
+    rf_zoom: bool | None = None   # V: show the unit's receptive-field box enlarged; None: images.zoom_default
     atlas_view: bool = False      # A: the unit atlas in the grid's place (with W: each unit's top patch)
     colormap: str = "viridis"
     page: int = 0

@@ -59,6 +59,7 @@ class Result:
     cam_class: int = -1
     layer_recons: np.ndarray | None = None   # (count, 3, h, w): each channel's strongest unit, by request.method
     layer_inactive: np.ndarray | None = None  # (count,) bool
+    layer_positions: np.ndarray | None = None  # (count, 2) int: each channel's strongest (y, x)
     weights: np.ndarray | None = None  # with request.weights: the layer's first conv / linear weight
     error: str = ""                    # the attribution could not be computed (the rest of the result holds)
     failed: bool = False               # the model call itself failed: error says why, the arrays are empty
@@ -118,7 +119,8 @@ class Pipeline:
                 first, count = req.layer_units
                 res = method.reconstruct(self.bulk, fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)])
                 extra.update(layer_recons=res.images.numpy(),
-                             layer_inactive=np.array([res.inactive(k) for k in range(count)]))
+                             layer_inactive=np.array([res.inactive(k) for k in range(count)]),
+                             layer_positions=np.array([(u.y, u.x) for u in res.units], np.int64).reshape(-1, 2))
                 done("whole layer")
             if req.gradcam:
                 top = int(fp.logits.detach()[0].argmax())

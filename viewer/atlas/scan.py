@@ -19,6 +19,7 @@ import torch
 from ..core.attribution import Analyzer, UnitTarget
 from ..core.graph import LayerInfo
 from ..core.rules import Method
+from ..render.images import cut_box
 
 METHODS = (Method.GUIDED, Method.DECONVNET, Method.GRADIENT)
 
@@ -80,17 +81,8 @@ def rf_box(layer: LayerInfo, y: int, x: int) -> tuple[int, int, int, int]:
 
 
 def cut(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The box of an (..., H, W) array with zeros where it reaches past the border, and the (h, w) mask of
-    the pixels inside the image."""
-    t, l, b, r = box
-    h, w = img.shape[-2:]
-    out = np.zeros(img.shape[:-2] + (b - t, r - l), img.dtype)
-    valid = np.zeros((b - t, r - l), bool)
-    t0, l0, b0, r0 = max(t, 0), max(l, 0), min(b, h), min(r, w)
-    if t0 < b0 and l0 < r0:
-        out[..., t0 - t:b0 - t, l0 - l:r0 - l] = img[..., t0:b0, l0:r0]
-        valid[t0 - t:b0 - t, l0 - l:r0 - l] = True
-    return out, valid
+    """The box of an (..., H, W) array with zeros past the border, and the mask of the pixels inside."""
+    return cut_box(img, box)
 
 
 @dataclass

@@ -31,7 +31,10 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[np.ndarray | None, str]
     if v.state.whole_layer:
         if r.layer_recons is None or r.request.layer_units != (geom.first, geom.count):
             return None, "reconstructing every unit..."
-        tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in r.layer_recons])
+        recons = r.layer_recons
+        if v.zoom and r.layer_positions is not None and v.layer.rf is not None:   # each unit's own box
+            recons = [images.cut_box(g, v.layer.rf.box(int(y), int(x)))[0] for g, (y, x) in zip(recons, r.layer_positions)]
+        tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in recons])
         if as_method(r.request.method).zero_when_inactive:
             tiles[r.layer_inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
         return tiles, f"{as_method(r.request.method).label} of each channel's strongest unit; dark: inactive"

@@ -50,9 +50,15 @@ class UnitPane(Pane):
         xs = np.minimum((np.arange(mw) * amap.shape[1]) // mw, amap.shape[1] - 1)
         up = images.colormap(amap[ys][:, xs], v.act_scale.value, "viridis")
         out["overlay"] = (0.45 * r.model_image + 0.55 * up).astype(np.uint8)
-        if r.recon is not None:
-            out["recon"] = images.signed_rgb(r.recon, v.recon_scale.value)
-            out["heat"] = images.heat(r.recon, v.recon_scale.value)  # the same smoothed scale: no flicker
+        recon = r.recon
+        u = r.unit
+        if v.zoom and u is not None and u.layer == v.layer.name and v.layer.rf is not None:
+            box = v.layer.rf.box(u.y, u.x)                       # the receptive field, enlarged
+            out["overlay"] = images.cut_box(out["overlay"].transpose(2, 0, 1), box, 40)[0].transpose(1, 2, 0)
+            recon = images.cut_box(recon, box)[0] if recon is not None else None
+        if recon is not None:
+            out["recon"] = images.signed_rgb(recon, v.recon_scale.value)
+            out["heat"] = images.heat(recon, v.recon_scale.value)  # the same smoothed scale: no flicker
         if r.cam is not None:
             camc = images.colormap(r.cam, 1.0, "viridis")
             out["cam"] = (0.5 * r.model_image + 0.5 * camc).astype(np.uint8)
@@ -107,7 +113,7 @@ class UnitPane(Pane):
             lines = [f"target: {where}", f"{s.target_mode.value}, value {r.value:.4g}",
                      f"{s.method.label}, scale {v.recon_scale.value:.2g}{lock}",
                      f"receptive field {int(v.layer.rf.size[0])}x{int(v.layer.rf.size[1])} px"
-                     if v.layer.rf else "receptive field: whole input"]
+                     + (" (zoomed to it: V)" if v.zoom else "") if v.layer.rf else "receptive field: whole input"]
             if s.gradcam and "cam" in imgs:
                 lines.append(f"Grad-CAM at {v.layer.name}")
             if u.layer != LOGITS and r.activation.shape[1] > 1:

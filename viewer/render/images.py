@@ -104,3 +104,23 @@ class SmoothScale:
         """Start over (new layer, unit or method), unless the user locked the scale."""
         if not self.locked:
             self.value = 0.0
+
+
+def cut_box(img: np.ndarray, box: tuple[int, int, int, int], fill=0) -> tuple[np.ndarray, np.ndarray]:
+    """The (top, left, bottom, right) box of an (..., H, W) array, `fill` where the box reaches past the
+    border, and the (h, w) mask of the pixels inside the image."""
+    t, l, b, r = box
+    h, w = img.shape[-2:]
+    out = np.full(img.shape[:-2] + (b - t, r - l), fill, img.dtype)
+    valid = np.zeros((b - t, r - l), bool)
+    t0, l0, b0, r0 = max(t, 0), max(l, 0), min(b, h), min(r, w)
+    if t0 < b0 and l0 < r0:
+        out[..., t0 - t:b0 - t, l0 - l:r0 - l] = img[..., t0:b0, l0:r0]
+        valid[t0 - t:b0 - t, l0 - l:r0 - l] = True
+    return out, valid
+
+
+def zoom_default(rf_size: tuple[float, float], input_size: tuple[int, int]) -> bool:
+    """Zoom to the receptive field by default where its box is under a third of the input (a conv6 unit's
+    19x19 of a 224x224 input; not its 19x19 of 32x32)."""
+    return rf_size[0] < input_size[0] / 3 and rf_size[1] < input_size[1] / 3
