@@ -156,6 +156,10 @@ class App:
         self.message = (f"atlas image #{int(la.images[c, j])}, {self.layer.name} channel {c} at "
                         f"({s.position[0]}, {s.position[1]}): paused (Space resumes the source)")
 
+    def _zoom(self, _action: Action) -> None:
+        self.state.rf_zoom = not self.zoomed()
+        self.recon_scale.reset()       # the box and the whole input have different scales
+
     def _atlas(self, _action: Action) -> None:
         if self.atlas is None:
             self.message = "no atlas: make one with python -m viewer.atlas, open it with --atlas FILE"
@@ -341,7 +345,10 @@ class App:
         if res.request.layer == self.layer.name:
             self.act_scale.update(float(res.activation.max()) if res.activation.size else 0.0)
         if res.recon is not None:
-            self.recon_scale.update(images.robust_scale(res.recon))
+            recon, u = res.recon, res.unit
+            if self.zoomed() and u is not None and u.layer == self.layer.name:   # the scale of what is shown
+                recon = images.cut_box(recon, self.layer.rf.box(u.y, u.x))[0]
+            self.recon_scale.update(images.robust_scale(recon))
         o = res.other
         if o is not None and not o.failed:
             self.other_act_scale.update(float(o.activation.max()) if o.activation.size else 0.0)
@@ -476,5 +483,5 @@ ACTIONS = {
     Action.HELP: lambda app, a: app._toggle("help"),
     Action.SWAP_MODELS: App._swap,
     Action.ATLAS: App._atlas,
-    Action.RF_ZOOM: lambda app, a: setattr(app.state, "rf_zoom", not app.zoomed()),
+    Action.RF_ZOOM: App._zoom,
 }
