@@ -245,3 +245,57 @@ def test_an_atlas_of_another_model_is_refused(random_checkpoint, folder, tmp_pat
     args = parse_args(["--model", str(other), "--atlas", str(out)])
     with pytest.raises(UsageError, match="made from another model"):
         load_atlas_for(args, build(args))
+
+
+def test_the_live_atlas_keeps_the_true_top_k_of_a_scripted_frame_sequence(pygame_display, random_checkpoint):
+    from test_app import click
+
+    from viewer.app import App
+    from viewer.cli import build, parse_args
+    from viewer.render.layout import atlas_tiles
+    from viewer.sources import Source
+    from viewer.worker import Pipeline, Worker
+    rng = np.random.default_rng(4)
+    frames = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(12)]
+    frames[7] = frames[3].copy()                    # an exact tie: the earlier frame must come first
+
+    class Scripted(Source):
+        name = "scripted"
+
+        def __init__(self):
+            self.i = -1
+
+        def read(self):
+            self.i = min(self.i + 1, len(frames) - 1)
+            return frames[self.i]
+
+        def read_seq(self):
+            return self.read(), self.i
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), Scripted(), worker, b.layers, b.classes, "m", sync=True)
+    try:
+        for _ in range(len(frames) + 3):            # the last frame repeats: it must count once
+            app.update()
+            app.draw()
+        an = Analyzer(b.model, b.layers)
+        acts = np.concatenate([an.forward(normalised(f[None], b.spec.mean, b.spec.std), grad=False)
+                               .outputs["conv6"].numpy() for f in frames])
+        want = brute_top(acts, 9)
+        assert app.live.counts["conv6"] == len(frames)
+        for ch in (0, 3, 50, 191):
+            got = app.live.entries("conv6", ch)
+            assert [(f - 1, y, x) for _, f, y, x in got] == [(i, y, x) for _, i, y, x in want[ch]]
+            assert np.allclose([v for v, *_ in got], [-v for v, *_ in want[ch]], rtol=1e-5, atol=1e-6)
+        ch = int(np.argmax(acts[:, :, :, :].max((0, 2, 3))))
+        app.select_channel(ch)
+        app.state.atlas_view = True
+        app.draw()
+        r = atlas_tiles(app.layout.grid, 9).patch(1)
+        click(app, (r[0] + 2, r[1] + 2))             # reopen the second-best frame at that unit
+        _, f, y, x = app.live.entries("conv6", ch)[1]
+        assert app.state.paused and np.array_equal(app.frame, frames[f - 1]) and app.state.position == (y, x)
+        app.do(app.keymap[(__import__("pygame").key.key_code("a"), True)])   # Shift+A
+        assert app.live.entries("conv6", ch) == []
+    finally:
+        worker.shutdown(1.0)

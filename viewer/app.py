@@ -18,6 +18,7 @@ from .core import methods
 from .core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from .core.graph import LayerInfo, default_layer
 from .core.methods import GUIDED, AttributionMethod
+from .atlas.live import LiveAtlas
 from .core.pairing import pair_layers
 from .keys import BINDINGS, Action, help_lines
 from . import panes
@@ -41,7 +42,7 @@ class App:
     def __init__(self, screen: pygame.Surface, source: Source, worker: Worker, layers: list[LayerInfo],
                  classes: list[str], model_name: str, device: str = "cpu", save_dir: Path = Path("screenshots"),
                  sync: bool = False, start_layer: str | None = None, method: AttributionMethod = GUIDED,
-                 compare: Side | None = None, atlas=None):
+                 compare: Side | None = None, atlas=None, live_atlas: bool = True):
         """compare: the second model of --compare; the worker's pipeline is then a PairPipeline whose model 0
         is (layers, classes, model_name) and model 1 is compare."""
         self.screen, self.source, self.worker, self.layers = screen, source, worker, layers
@@ -67,6 +68,8 @@ class App:
         self.pairing = pair_layers(layers, compare.layers) if compare is not None else {}
         self.other_act_scale, self.other_recon_scale = images.SmoothScale(), images.SmoothScale()
         self.atlas = atlas                              # --atlas: viewer/atlas/store.Atlas, or None
+        self.live = LiveAtlas() if live_atlas else None  # the top frames of the selected layer, from the source
+        self._frames_taken = 0
         self.meters = Meters()
         self._save_requested = False
         self.saved: list[Path] = []
@@ -142,6 +145,7 @@ class App:
         """A click on an atlas patch: its image becomes the frame (paused), with that unit at that position."""
         la = self.atlas.layers.get(self.layer.name) if self.atlas is not None else None
         if la is None:
+            self._open_live_patch(pos)
             return
         c = min(self.state.channel, la.values.shape[0] - 1)
         j = atlas_tiles(self.layout.grid, la.values.shape[1]).hit(pos)
@@ -149,6 +153,7 @@ class App:
         if view is None:
             return
         self.frame, self.frame_index, self._frame_seq = view.copy(), int(la.images[c, j]), None
+        self._frames_taken += 1
         s = self.state
         s.paused, s.atlas_view = True, False
         s.target_mode, s.position = TargetMode.POSITION, (int(la.ys[c, j]), int(la.xs[c, j]))
@@ -156,13 +161,30 @@ class App:
         self.message = (f"atlas image #{int(la.images[c, j])}, {self.layer.name} channel {c} at "
                         f"({s.position[0]}, {s.position[1]}): paused (Space resumes the source)")
 
+    def _open_live_patch(self, pos: tuple[int, int]) -> None:
+        entries = self.live.entries(self.layer.name, self.state.channel) if self.live is not None else []
+        j = atlas_tiles(self.layout.grid, len(entries)).hit(pos) if entries else -1
+        if j < 0 or entries[j][1] not in self.live.views:
+            return
+        _, frame_no, y, x = entries[j]
+        self.frame, self.frame_index, self._frame_seq = self.live.views[frame_no].copy(), self.frame_index, None
+        self._frames_taken += 1
+        s = self.state
+        s.paused, s.atlas_view = True, False
+        s.target_mode, s.position = TargetMode.POSITION, (y, x)
+        self.recon_scale.reset()
+        self.message = f"live atlas frame {frame_no}, {self.layer.name} channel {s.channel} at ({y}, {x}): paused"
+
+    def _reset_live(self, _action: Action) -> None:
+        if self.live is not None:
+            self.live.reset()
+            self.message = "live atlas reset"
+
     def _zoom(self, _action: Action) -> None:
         self.state.rf_zoom = not self.zoomed()
         self.recon_scale.reset()       # the box and the whole input have different scales
 
     def _atlas(self, _action: Action) -> None:
-        if self.atlas is None:
-            self.message = "no atlas: make one with python -m viewer.atlas, open it with --atlas FILE"
         self._toggle("atlas_view")
 
     def select_layer(self, index: int) -> None:
@@ -294,6 +316,7 @@ class App:
         """Show a new frame: our own copy, so that a request never changes under the worker when the source
         refills its buffer."""
         self.frame, self.frame_index, self._frame_seq = frame.copy(), self.source.index, seq
+        self._frames_taken += 1
 
     def _submit(self) -> None:
         s = self.state
@@ -306,7 +329,8 @@ class App:
             return
         self._seq += 1
         req = Request(self.frame, self.frame_index, params[0], params[1], s.method, s.gradcam, self._seq, units,
-                      weights=s.filters, model=self.front, other=self._other_request(params[1]))
+                      weights=s.filters, model=self.front, other=self._other_request(params[1]),
+                      frame_no=self._frames_taken)
         self._last_frame_obj, self._last_submit = self.frame, params
         if self.sync:
             self.worker.run_sync(req)
@@ -342,6 +366,8 @@ class App:
             self.message = ""
         self.result = res
         self.meters.tick(self.meters.model_times, time.perf_counter())
+        if self.live is not None and res.request.model == self.front and res.request.frame_no > 0:
+            self.live.update(res.request.layer, res.activation, res.request.frame_no, res.model_image)
         if res.request.layer == self.layer.name:
             self.act_scale.update(float(res.activation.max()) if res.activation.size else 0.0)
         if res.recon is not None:
@@ -377,7 +403,7 @@ class App:
             panes.Scale(self.recon_scale.value, self.recon_scale.locked), self.message, self.model_name,
             self.device, self.save_dir, Meters.rate(self.meters.draw_times), Meters.rate(self.meters.model_times),
             now, self._compare_view(r), self.sides[self.front].tag if self.other is not None else "", self.atlas,
-            self.zoomed())
+            zoom=self.zoomed(), live_atlas=self.live)
 
     def zoomed(self) -> bool:
         """Whether the unit's views show its receptive-field box enlarged: V's choice, else by default where
@@ -483,5 +509,6 @@ ACTIONS = {
     Action.HELP: lambda app, a: app._toggle("help"),
     Action.SWAP_MODELS: App._swap,
     Action.ATLAS: App._atlas,
+    Action.RESET_LIVE_ATLAS: App._reset_live,
     Action.RF_ZOOM: App._zoom,
 }

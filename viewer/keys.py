@@ -28,8 +28,9 @@ class Action(enum.Enum):
     PREV_IMAGE = "previous image (folder source)"
     SAVE = "save a screenshot PNG + JSON"
     HELP = "this help"
+    RESET_LIVE_ATLAS = "reset the live atlas (the top frames collected from the source)"
     RF_ZOOM = "zoom the reconstruction, the overlay and the whole-layer tiles to the receptive field (toggle)"
-    ATLAS = "unit atlas (--atlas): the unit's top patches from a data set; with W each unit's top patch"
+    ATLAS = "unit atlas: the unit's top patches (--atlas file, else live from the source); with W top patches"
     SWAP_MODELS = "--compare: swap which of the two models is in front"
 
 
@@ -66,6 +67,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("s",), False, Action.SAVE),
     Binding(("h", "f1"), False, Action.HELP),
     Binding(("a",), False, Action.ATLAS),
+    Binding(("a",), True, Action.RESET_LIVE_ATLAS),
     Binding(("v",), False, Action.RF_ZOOM),
     Binding(("tab",), False, Action.SWAP_MODELS),
 )

@@ -39,6 +39,7 @@ class Request:
     layer_units: tuple[int, int] | None = None   # (first, count): reconstruct these channels of the layer too
     weights: bool = False              # the filters view: hand back the layer's weights
     model: int = 0                     # which model of a PairPipeline computes it (--compare)
+    frame_no: int = 0                  # the window's count of frames taken (the live atlas numbers frames by it)
     other: Request | None = None       # --compare: the same frame for the other model, computed right after
     t_submit: float = field(default_factory=time.perf_counter)
 

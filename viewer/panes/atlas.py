@@ -28,15 +28,9 @@ class AtlasPane(Pane):
         if not s.atlas_view or s.whole_layer or s.filters:
             return
         rect = L.grid
-        title = f"{v.layer.name} channel {s.channel}: atlas"
-        if v.atlas is None:
-            draw.caption(surface, rect, title)
-            draw.placeholder(surface, rect, "no atlas: open one with --atlas FILE (python -m viewer.atlas)")
-            return
-        la = v.atlas.layers.get(v.layer.name)
+        la = v.atlas.layers.get(v.layer.name) if v.atlas is not None else None
         if la is None:
-            draw.caption(surface, rect, title)
-            draw.placeholder(surface, rect, f"{v.layer.name} is not in this atlas ({', '.join(v.atlas.layers)})")
+            self.draw_live(surface, v)
             return
         c = min(s.channel, la.values.shape[0] - 1)
         k = la.values.shape[1]
@@ -66,3 +60,28 @@ class AtlasPane(Pane):
         draw.text(surface, label, (rect[0], geo.recon(0)[1] - 18), 17, draw.DIM, max_width=rect[2])
         for j, t in enumerate(recons):
             draw.blit_image(surface, t, geo.recon(j))
+
+    def draw_live(self, surface, v: PaneView) -> None:
+        """No atlas file for this layer: the live atlas, collected from the source since the last reset."""
+        s, rect = v.state, v.layout.grid
+        live = v.live_atlas
+        entries = live.entries(v.layer.name, s.channel) if live is not None else []
+        n = live.counts.get(v.layer.name, 0) if live is not None else 0
+        why = "" if v.atlas is None else f" ({v.layer.name} is not in the atlas file)"
+        draw.caption(surface, rect, f"{v.layer.name} channel {s.channel}: live, top {len(entries)} of {n} frames"
+                     f"{why}; Shift+A resets")
+        if not entries or v.layer.rf is None:
+            draw.placeholder(surface, rect, "collecting frames from the source..." if v.layer.rf is not None
+                             else f"{v.layer.name} has no spatial map: no patches")
+            return
+        geo = atlas_tiles(rect, len(entries))
+        for j, (value, frame_no, y, x) in enumerate(entries):
+            view = live.views.get(frame_no)
+            if view is None:
+                continue
+            patch, valid = images.cut_box(view.transpose(2, 0, 1), v.layer.rf.box(y, x))
+            r = geo.patch(j)
+            draw.blit_image(surface, padded(patch.transpose(1, 2, 0), valid), r)
+            draw.text(surface, f"{value:.3g}  frame {frame_no}", (r[0], r[1] + r[3] + 2), 15, draw.DIM, max_width=r[2])
+        draw.text(surface, "click a patch to reopen its frame (paused)", (rect[0], geo.recon(0)[1] - 18), 16,
+                  draw.DIM, max_width=rect[2])

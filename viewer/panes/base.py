@@ -38,6 +38,7 @@ class PaneView:
     compare: CompareView | None = None   # --compare: the model not in front
     model_tag: str = ""                  # --compare: the front model's letter (A: --model, B: --compare)
     atlas: object | None = None          # --atlas: the unit atlas (viewer/atlas/store.Atlas), or None
+    live_atlas: object | None = None     # the live atlas (viewer/atlas/live.LiveAtlas), or None
     zoom: bool = False                   # show the receptive-field box enlarged (V; by default when small)
 
 
