@@ -45,3 +45,38 @@ def test_at_least_90_percent_on_1000_test_images_of_every_class_as_its_metadata_
     acc = float((predict(loaded.model, x, loaded.meta["mean"], loaded.meta["std"]).argmax(1) == y).mean())
     assert acc >= 0.90, acc
     assert abs(acc - loaded.meta["test_accuracy"]) <= 0.03, (acc, loaded.meta["test_accuracy"])
+
+
+SHIPPED_FAMILY = sorted((ROOT / "checkpoints").glob("*_cifar10.pt"))
+
+
+def test_the_paper_s_comparison_networks_are_shipped():
+    assert ROOT / "checkpoints" / "model_c_cifar10.pt" in SHIPPED_FAMILY
+
+
+@pytest.mark.parametrize("path", SHIPPED_FAMILY, ids=lambda p: p.name)
+def test_every_shipped_checkpoint_loads_safely_and_records_its_recipe(path):
+    raw = torch.load(path, weights_only=True)
+    meta = raw["meta"]
+    assert raw["format"] == "cnn-viewer-checkpoint" and raw["arch"] in ("allcnn_c", "model_c", "strided_cnn_c",
+                                                                       "convpool_cnn_c")
+    cfg = meta["train_config"]
+    for key in ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "warmup", "seed", "arch"):
+        assert key in cfg, key
+    assert cfg["arch"] == raw["arch"] and "command" in meta and meta["test_images"] == 10000
+    loaded = load_checkpoint(path)
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+
+
+@NEEDS_DATA
+@pytest.mark.parametrize("path", [p for p in SHIPPED_FAMILY if p != SHIPPED], ids=lambda p: p.name)
+def test_each_comparison_network_s_claimed_accuracy_holds_on_a_sample(path):
+    """Every 10th test image (100 per class): within 3 points of the accuracy the metadata claims for all
+    10,000 (the sample's binomial standard error at ~70% is 1.4 points)."""
+    from viewer.training.data import load_cifar10
+    from viewer.training.evaluate import predict
+    loaded = load_checkpoint(path)
+    data = load_cifar10(SHARED_DATA, train=False)
+    x, y = data.test.images[::10], data.test.labels[::10]
+    acc = float((predict(loaded.model, x, loaded.meta["mean"], loaded.meta["std"]).argmax(1) == y).mean())
+    assert abs(acc - loaded.meta["test_accuracy"]) <= 0.03, (acc, loaded.meta["test_accuracy"])
