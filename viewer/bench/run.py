@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..core.memory import keep_freed_memory
-from ..paths import MODEL_C
+from ..paths import CIFAR10_NPZ, MODEL_C
 from ..paths import SHIPPED_MODEL as DEFAULT_CHECKPOINT
 from . import __doc__ as DOC
 from .common import load_allcnn, machine_lines, print_table
@@ -14,10 +14,13 @@ from .common import load_allcnn, machine_lines, print_table
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m viewer.bench", description=DOC,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "all"], help="which benchmark")
+    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "all"], help="which benchmark")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--model-c", type=Path, default=MODEL_C, help="Model C checkpoint for the family table "
                    "(default: the shipped one; random weights if absent)")
+    p.add_argument("--data", type=Path, default=CIFAR10_NPZ, help="data set of the atlas table (default: the "
+                   "CIFAR-10 npz; its 10,000 test images)")
+    p.add_argument("--atlas-limit", type=int, help="atlas table: only the first N images")
     p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default 30)")
     p.add_argument("--frames", type=int, default=300, help="frames drawn per app-loop measurement")
     p.add_argument("--quick", action="store_true", help="skip the slow reference rows (autograd vmap, the "
@@ -38,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         print_table("one live frame, sync (a fresh result every frame), 32x32, demo source: where the time goes",
                     profile)
         print_table("live pipeline", rows)
+    if a.what == "atlas":   # minutes: not part of "all"
+        from .atlas import bench_atlas
+        print_table("the unit atlas (python -m viewer.atlas): all convolution layers, K = 9",
+                    bench_atlas(a.checkpoint, a.data, a.atlas_limit))
     if a.what in ("family", "all"):
         print_table("the paper's networks side by side (32x32, fp32, demo frame)",
                     bench_family(a.checkpoint, a.model_c, a.repeat))
