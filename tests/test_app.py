@@ -462,3 +462,18 @@ def test_zoom_to_the_receptive_field_by_default_where_it_is_small(pygame_display
         assert not app.zoomed()
     finally:
         worker.shutdown(1.0)
+
+
+def test_the_strip_under_the_predictions_shows_the_unit_s_top_patches_and_opens_them(app):
+    """The free area under the predictions (1280x800): the live top frames of the selected unit."""
+    from viewer.render.layout import atlas_tiles
+    for _ in range(4):
+        app.update()
+        app.draw()
+    rect = app.layout.atlas_strip
+    assert rect[2] > 0 and rect[1] > app.layout.predictions[1] + app.layout.predictions[3]
+    entries = app.live.entries("conv6", app.state.channel)
+    assert entries
+    r = atlas_tiles(rect, len(entries), label=14, recon_rows=False).patch(0)
+    click(app, (r[0] + 3, r[1] + 3))
+    assert app.state.paused and app.state.position == entries[0][2:]

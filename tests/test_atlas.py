@@ -299,3 +299,4 @@ def test_the_live_atlas_keeps_the_true_top_k_of_a_scripted_frame_sequence(pygame
         assert app.live.entries("conv6", ch) == []
     finally:
         worker.shutdown(1.0)
+

@@ -18,6 +18,7 @@ from .core import methods
 from .core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from .core.graph import LayerInfo, default_layer
 from .core.methods import GUIDED, AttributionMethod
+from .atlas.entries import entry_view, unit_entries
 from .atlas.live import LiveAtlas
 from .core.pairing import pair_layers
 from .keys import BINDINGS, Action, help_lines
@@ -122,6 +123,9 @@ class App:
         if s.atlas_view and not (s.whole_layer or s.filters) and inside(self.layout.grid, pos):
             self._open_atlas_patch(pos)
             return
+        if inside(self.layout.atlas_strip, pos):
+            self._open_atlas_patch(pos, self.layout.atlas_strip, recon_rows=False)
+            return
         hit = self.layout.hit_test(pos, self.grid_geom())
         if hit is None:
             return
@@ -141,39 +145,28 @@ class App:
             self.state.position = (min(h - 1, int(hit.point[0] * h)), min(w - 1, int(hit.point[1] * w)))
             self.state.target_mode = TargetMode.POSITION
 
-    def _open_atlas_patch(self, pos: tuple[int, int]) -> None:
-        """A click on an atlas patch: its image becomes the frame (paused), with that unit at that position."""
-        la = self.atlas.layers.get(self.layer.name) if self.atlas is not None else None
-        if la is None:
-            self._open_live_patch(pos)
+    def _open_atlas_patch(self, pos: tuple[int, int], rect=None, recon_rows: bool = True) -> None:
+        """A click on an atlas patch (the A pane, or the strip under the predictions): its image becomes the
+        frame (paused), with that unit selected at that position."""
+        if self.layer.rf is None:
             return
-        c = min(self.state.channel, la.values.shape[0] - 1)
-        j = atlas_tiles(self.layout.grid, la.values.shape[1]).hit(pos)
-        view = self.atlas.view_of(int(la.images[c, j])) if j >= 0 else None
+        kind, entries = unit_entries(self.atlas, self.live, self.layer, self.state.channel)
+        geo = atlas_tiles(rect or self.layout.grid, len(entries), recon_rows=recon_rows) if entries else None
+        j = geo.hit(pos) if geo is not None else -1
+        view = entry_view(self.atlas, self.live, kind, entries[j].key) if j >= 0 else None
         if view is None:
             return
-        self.frame, self.frame_index, self._frame_seq = view.copy(), int(la.images[c, j]), None
+        e = entries[j]
+        self.frame, self._frame_seq = view.copy(), None
+        self.frame_index = e.key if kind == "file" else self.frame_index
         self._frames_taken += 1
         s = self.state
         s.paused, s.atlas_view = True, False
-        s.target_mode, s.position = TargetMode.POSITION, (int(la.ys[c, j]), int(la.xs[c, j]))
+        s.target_mode, s.position = TargetMode.POSITION, (e.y, e.x)
         self.recon_scale.reset()
-        self.message = (f"atlas image #{int(la.images[c, j])}, {self.layer.name} channel {c} at "
-                        f"({s.position[0]}, {s.position[1]}): paused (Space resumes the source)")
-
-    def _open_live_patch(self, pos: tuple[int, int]) -> None:
-        entries = self.live.entries(self.layer.name, self.state.channel) if self.live is not None else []
-        j = atlas_tiles(self.layout.grid, len(entries)).hit(pos) if entries else -1
-        if j < 0 or entries[j][1] not in self.live.views:
-            return
-        _, frame_no, y, x = entries[j]
-        self.frame, self.frame_index, self._frame_seq = self.live.views[frame_no].copy(), self.frame_index, None
-        self._frames_taken += 1
-        s = self.state
-        s.paused, s.atlas_view = True, False
-        s.target_mode, s.position = TargetMode.POSITION, (y, x)
-        self.recon_scale.reset()
-        self.message = f"live atlas frame {frame_no}, {self.layer.name} channel {s.channel} at ({y}, {x}): paused"
+        what = f"atlas image {e.label}" if kind == "file" else f"live atlas {e.label}"
+        self.message = (f"{what}, {self.layer.name} channel {s.channel} at ({e.y}, {e.x}): paused "
+                        "(Space resumes the source)")
 
     def _reset_live(self, _action: Action) -> None:
         if self.live is not None:

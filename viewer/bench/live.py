@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..core.attribution import ChannelTarget
@@ -101,8 +102,8 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
         screen = pygame.display.set_mode((1280, 800))
         pipe = Pipeline(model, layers, spec, bf16=choice.bf16)
 
-        def app_with(pipeline, sync: bool, lay=layers):
-            return App(screen, DemoSource(), Worker(pipeline), lay, classes, label, sync=sync)
+        def app_with(pipeline, sync: bool, lay=layers, live: bool = True):
+            return App(screen, DemoSource(), Worker(pipeline), lay, classes, label, sync=sync, live_atlas=live)
         app = app_with(pipe, True)
         profile = frame_profile(app, pipe, DemoSource(), max(30, repeat))
         rows += run_app(app, frames, f"All-CNN-C 32x32, {choice.label}, sync: every frame recomputed")
@@ -111,6 +112,18 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
             app = app_with(pipe, False)
             rows += run_app(app, frames, f"All-CNN-C 32x32, {choice.label}, {title}", fps=fps)
             app.worker.shutdown()
+        # the live atlas costs a TopK merge per result: timed alone, and the same loop without it (target: 10%)
+        from ..atlas.live import LiveAtlas
+        live, act, view = LiveAtlas(), np.random.rand(192, 8, 8).astype(np.float32), DemoSource().read()
+        counter = iter(range(1, 10**9))
+        t_live = median_ms(lambda: live.update("conv6", act, next(counter), view), max(repeat, 50))
+        step = median_ms(lambda: pipe.compute(Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5),
+                                                      Method.GUIDED)), max(5, repeat // 3))
+        rows.append(("live atlas: one result added (conv6, 192 channels, top 9)", t_live,
+                     f"{100 * t_live / step:.2f}% of a worker step ({step:.1f} ms) on the UI thread"))
+        app = app_with(pipe, False, live=False)
+        rows += run_app(app, frames, f"All-CNN-C 32x32, {choice.label}, threaded, capped at 60/s, live atlas off", fps=60)
+        app.worker.shutdown()
         # the whole-layer view (W): every conv6 unit's reconstruction on every result
         app = app_with(pipe, False)
         app.state.whole_layer = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..atlas.entries import entry_patch, unit_entries
 from ..core.methods import as_method
 from ..render import draw, images
 from ..render.layout import atlas_tiles
@@ -65,7 +66,7 @@ class AtlasPane(Pane):
         """No atlas file for this layer: the live atlas, collected from the source since the last reset."""
         s, rect = v.state, v.layout.grid
         live = v.live_atlas
-        entries = live.entries(v.layer.name, s.channel) if live is not None else []
+        entries = unit_entries(None, live, v.layer, s.channel)[1]
         n = live.counts.get(v.layer.name, 0) if live is not None else 0
         why = "" if v.atlas is None else f" ({v.layer.name} is not in the atlas file)"
         draw.caption(surface, rect, f"{v.layer.name} channel {s.channel}: live, top {len(entries)} of {n} frames"
@@ -75,13 +76,10 @@ class AtlasPane(Pane):
                              else f"{v.layer.name} has no spatial map: no patches")
             return
         geo = atlas_tiles(rect, len(entries))
-        for j, (value, frame_no, y, x) in enumerate(entries):
-            view = live.views.get(frame_no)
-            if view is None:
-                continue
-            patch, valid = images.cut_box(view.transpose(2, 0, 1), v.layer.rf.box(y, x))
+        for j, e in enumerate(entries):
+            patch, valid = entry_patch(v.atlas, live, "live", v.layer, s.channel, j, e)
             r = geo.patch(j)
-            draw.blit_image(surface, padded(patch.transpose(1, 2, 0), valid), r)
-            draw.text(surface, f"{value:.3g}  frame {frame_no}", (r[0], r[1] + r[3] + 2), 15, draw.DIM, max_width=r[2])
+            draw.blit_image(surface, padded(patch, valid), r)
+            draw.text(surface, f"{e.value:.3g}  {e.label}", (r[0], r[1] + r[3] + 2), 15, draw.DIM, max_width=r[2])
         draw.text(surface, "click a patch to reopen its frame (paused)", (rect[0], geo.recon(0)[1] - 18), 16,
                   draw.DIM, max_width=rect[2])

@@ -99,6 +99,7 @@ class Layout:
     other_recon: Rect = (0, 0, 0, 0)
     other_predictions: Rect = (0, 0, 0, 0)
     strip_rows: tuple[Rect, ...] = ()     # --compare: the two rows of the strip (front model first)
+    atlas_strip: Rect = (0, 0, 0, 0)      # under the predictions: the selected unit's top patches
 
     @property
     def compare(self) -> bool:
@@ -163,6 +164,9 @@ def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]],
     source = (m, top + 18, img, img)
     model_input = (2 * m + img, top + 18, img, img)
     predictions = (m, top + img + 40, left_w - 2 * m, max(60, body_h - img - 48))
+    pred_h = min(predictions[3], 148)     # five rows; below them the unit's top patches where there is room
+    rest = predictions[1] + predictions[3] - (predictions[1] + pred_h + 26)
+    atlas_strip = (m, predictions[1] + pred_h + 26, left_w - 2 * m, rest) if rest >= 70 else (0, 0, 0, 0)
     # right column: 2 x 2 unit images
     rx = W - right_w
     u = min((right_w - 3 * m) // 2, (body_h - 90) // 2)
@@ -175,8 +179,9 @@ def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]],
     strip = (0, 0, W, strip_h)
     status = (0, H - status_h, W, status_h)
     if other_shapes is None:
+        predictions = predictions[:3] + (pred_h,) if atlas_strip[2] else predictions
         return Layout((W, H), strip, source, model_input, predictions, grid, unit_map, overlay, recon, recon_heat,
-                      unit_text, status, block_rects(strip, shapes))
+                      unit_text, status, block_rects(strip, shapes), atlas_strip=atlas_strip)
     # compare: front model on top / on the left, the other below / on the right; no overlay, no heat map
     row, tag_w = strip_h // 2, 34   # a column on the left names each row's model (A, B)
     rows = ((0, 0, W, row), (0, row, W, strip_h - row))
@@ -202,6 +207,7 @@ class AtlasTiles:
     tile: int
     gap: int = 6
     label: int = 18     # the line under each patch (its activation and image)
+    recon_rows: bool = True   # room for a reconstruction under each patch (the A pane; not the strip)
 
     def patch(self, j: int) -> Rect:
         r, c = divmod(j, self.cols)
@@ -222,12 +228,16 @@ class AtlasTiles:
         return -1
 
 
-def atlas_tiles(rect: Rect, k: int, gap: int = 6, label: int = 18) -> AtlasTiles:
-    """The largest square tiles for K patches in rows of `cols` plus as many reconstruction rows below."""
+def atlas_tiles(rect: Rect, k: int, gap: int = 6, label: int = 18, recon_rows: bool = True) -> AtlasTiles:
+    """The largest square tiles for K patches in rows of `cols`, plus as many reconstruction rows below
+    (recon_rows)."""
     best = None
-    for cols in range(1, k + 1):
+    for cols in range(1, max(k, 1) + 1):
         rows = math.ceil(k / cols)
-        t = min((rect[2] + gap) // cols - gap, (rect[3] - 22 - rows * (label + 2 * gap)) // (2 * rows))
+        if recon_rows:
+            t = min((rect[2] + gap) // cols - gap, (rect[3] - 22 - rows * (label + 2 * gap)) // (2 * rows))
+        else:
+            t = min((rect[2] + gap) // cols - gap, (rect[3] - rows * (label + gap)) // max(rows, 1))
         if best is None or t > best[1]:
             best = (cols, t)
-    return AtlasTiles(rect, k, best[0], max(4, best[1]), gap, label)
+    return AtlasTiles(rect, k, best[0], max(4, best[1]), gap, label, recon_rows)

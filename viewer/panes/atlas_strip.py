@@ -1,0 +1,31 @@
+"""Under the predictions: what drives the selected unit, its top patches from the atlas file (--atlas) or
+from the live atlas, small; a click opens the patch's image paused at that unit (A shows them large)."""
+from __future__ import annotations
+
+from ..atlas.entries import entry_patch, unit_entries
+from ..render import draw
+from ..render.layout import atlas_tiles
+from .atlas import padded
+from .base import Pane, PaneView
+
+
+class AtlasStripPane(Pane):
+    name = "atlas strip"
+    follows_result = False
+
+    def draw(self, surface, v: PaneView) -> None:
+        rect = v.layout.atlas_strip
+        if rect[2] == 0 or v.layer.rf is None or len(v.layer.shape) != 3:
+            return
+        kind, entries = unit_entries(v.atlas, v.live_atlas, v.layer, v.state.channel)
+        where = "the atlas file" if kind == "file" else "the frames so far"
+        draw.caption(surface, rect, f"what drives channel {v.state.channel}: top {len(entries)} of {where} (A: larger)")
+        if not entries:
+            draw.placeholder(surface, rect, "collecting frames..." if kind == "live" else "no entries")
+            return
+        geo = atlas_tiles(rect, len(entries), label=14, recon_rows=False)
+        for j, e in enumerate(entries):
+            patch, valid = entry_patch(v.atlas, v.live_atlas, kind, v.layer, v.state.channel, j, e)
+            r = geo.patch(j)
+            draw.blit_image(surface, padded(patch, valid), r)
+            draw.text(surface, f"{e.value:.2g}", (r[0], r[1] + r[3] + 1), 13, draw.DIM, max_width=r[2])
