@@ -317,13 +317,13 @@ class App:
         if s.whole_layer and len(self.layer.shape) == 3:
             geom = self.grid_geom()
             units = (geom.first, geom.count)
-        params = (self.layer.name, self.target(), s.method, s.gradcam, units, s.filters)
+        params = (self.layer.name, self.target(), s.method, s.gradcam, units, s.filters, s.randomize)
         if self.frame is self._last_frame_obj and params == self._last_submit:
             return
         self._seq += 1
         req = Request(self.frame, self.frame_index, params[0], params[1], s.method, s.gradcam, self._seq, units,
                       weights=s.filters, model=self.front, other=self._other_request(params[1]),
-                      frame_no=self._frames_taken)
+                      frame_no=self._frames_taken, randomize=self.layer.name if s.randomize else None)
         self._last_frame_obj, self._last_submit = self.frame, params
         if self.sync:
             self.worker.run_sync(req)
@@ -504,4 +504,5 @@ ACTIONS = {
     Action.ATLAS: App._atlas,
     Action.RESET_LIVE_ATLAS: App._reset_live,
     Action.RF_ZOOM: App._zoom,
+    Action.RANDOMIZE: lambda app, a: app._toggle("randomize"),
 }

@@ -29,6 +29,7 @@ class Action(enum.Enum):
     SAVE = "save a screenshot PNG + JSON"
     HELP = "this help"
     RESET_LIVE_ATLAS = "reset the live atlas (the top frames collected from the source)"
+    RANDOMIZE = "sanity check: the target in a copy randomized from the top down to this layer (toggle)"
     RF_ZOOM = "zoom the reconstruction, the overlay and the whole-layer tiles to the receptive field (toggle)"
     ATLAS = "unit atlas: the unit's top patches (--atlas file, else live from the source); with W top patches"
     SWAP_MODELS = "--compare: swap which of the two models is in front"
@@ -69,6 +70,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("a",), False, Action.ATLAS),
     Binding(("a",), True, Action.RESET_LIVE_ATLAS),
     Binding(("v",), False, Action.RF_ZOOM),
+    Binding(("x",), False, Action.RANDOMIZE),
     Binding(("tab",), False, Action.SWAP_MODELS),
 )
 

@@ -13,9 +13,11 @@ import numpy as np
 import torch
 
 from .core.attribution import (
+    LOGITS,
     Analyzer,
     AttributionError,
     ChannelTarget,
+    ClassTarget,
     Target,
     UnitTarget,
 )
@@ -40,6 +42,8 @@ class Request:
     weights: bool = False              # the filters view: hand back the layer's weights
     model: int = 0                     # which model of a PairPipeline computes it (--compare)
     frame_no: int = 0                  # the window's count of frames taken (the live atlas numbers frames by it)
+    randomize: str | None = None       # X: also reconstruct the target in a copy randomized from the top down to
+                                       # this layer (core/sanity.py), and compare the two
     other: Request | None = None       # --compare: the same frame for the other model, computed right after
     t_submit: float = field(default_factory=time.perf_counter)
 
@@ -67,6 +71,10 @@ class Result:
     compute_ms: float = 0.0
     stages: tuple[tuple[str, float], ...] = ()   # (stage, ms) of compute: where the time of this result went
     other: Result | None = None        # request.other's result (the compared model, on the same frame)
+    random_recon: np.ndarray | None = None   # request.randomize: the same target in the randomized copy
+    random_layers: tuple[str, ...] = ()      # the layers that copy re-initialised
+    similarity: tuple[float, float, float] | None = None   # Spearman |maps|, Spearman signed, SSIM
+    class_spearman: float | None = None      # class target: Spearman of |top class| and |second class| maps
     t_done: float = field(default_factory=time.perf_counter)
 
 
@@ -81,6 +89,7 @@ class Pipeline:
         keep_freed_memory()
         self.model, self.layers, self.spec, self.bf16 = model, {l.name: l for l in layers}, spec, bf16
         self._weights: dict[str, np.ndarray | None] = {}
+        self._random: dict[str, tuple[Analyzer, tuple[str, ...]]] = {}   # cut -> the randomized copy's analyzer
         self.analyzer = Analyzer(model, layers, bf16_forward=bf16)
         self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16)
 
@@ -91,6 +100,32 @@ class Pipeline:
             module = dict(self.model.named_modules()).get(info.module_name) if info else None
             self._weights[layer] = first_weight(module)
         return self._weights[layer]
+
+    def randomized(self, cut: str) -> tuple[Analyzer, tuple[str, ...]]:
+        """The analyzer of the model's copy randomized from the top down to `cut` (made once per cut)."""
+        if cut not in self._random:
+            from .core.sanity import cascading_randomized, randomized_from
+            layers = list(self.layers.values())
+            twin = cascading_randomized(self.model, layers, cut)
+            self._random[cut] = (Analyzer(twin, layers, bf16_forward=self.bf16),
+                                 tuple(l.name for l in randomized_from(layers, cut)))
+        return self._random[cut]
+
+    def sanity(self, req: Request, x, fp, method, unit, recon: np.ndarray) -> dict:
+        """X and the class target's check: the same target in the randomized copy, and the second class."""
+        from .core.sanity import spearman, ssim
+        out: dict = {}
+        if req.randomize is not None:
+            an, names = self.randomized(req.randomize)
+            target = ClassTarget(unit.channel) if unit.layer == LOGITS else unit
+            twin = method.reconstruct(an, an.forward(x), [target]).images[0].numpy()
+            out.update(random_recon=twin, random_layers=names,
+                       similarity=(spearman(np.abs(recon), np.abs(twin)), spearman(recon, twin), ssim(recon, twin)))
+        if unit.layer == LOGITS and fp.logits.shape[1] > 1:
+            second = int(fp.logits.detach()[0].argsort(descending=True)[1])
+            other = method.reconstruct(self.analyzer, fp, [ClassTarget(second)]).images[0].numpy()
+            out["class_spearman"] = spearman(np.abs(recon), np.abs(other))
+        return out
 
     def compute(self, req: Request) -> Result:
         t0 = time.perf_counter()
@@ -116,6 +151,9 @@ class Pipeline:
                 extra.update(unit=res.units[0], value=res.values[0], inactive=res.inactive(0),
                              recon=res.images[0].numpy())
                 done("unit")
+                if req.randomize is not None or res.units[0].layer == LOGITS:
+                    extra.update(self.sanity(req, x, fp, method, res.units[0], extra["recon"]))
+                    done("sanity")
             if req.layer_units is not None:
                 first, count = req.layer_units
                 res = method.reconstruct(self.bulk, fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)])
@@ -156,6 +194,32 @@ class PairPipeline:
     @property
     def model(self):   # the first model (what a single-model caller of .pipeline.model expects)
         return self.pipes[0].model
+
+    def randomized(self, cut: str) -> tuple[Analyzer, tuple[str, ...]]:
+        """The analyzer of the model's copy randomized from the top down to `cut` (made once per cut)."""
+        if cut not in self._random:
+            from .core.sanity import cascading_randomized, randomized_from
+            layers = list(self.layers.values())
+            twin = cascading_randomized(self.model, layers, cut)
+            self._random[cut] = (Analyzer(twin, layers, bf16_forward=self.bf16),
+                                 tuple(l.name for l in randomized_from(layers, cut)))
+        return self._random[cut]
+
+    def sanity(self, req: Request, x, fp, method, unit, recon: np.ndarray) -> dict:
+        """X and the class target's check: the same target in the randomized copy, and the second class."""
+        from .core.sanity import spearman, ssim
+        out: dict = {}
+        if req.randomize is not None:
+            an, names = self.randomized(req.randomize)
+            target = ClassTarget(unit.channel) if unit.layer == LOGITS else unit
+            twin = method.reconstruct(an, an.forward(x), [target]).images[0].numpy()
+            out.update(random_recon=twin, random_layers=names,
+                       similarity=(spearman(np.abs(recon), np.abs(twin)), spearman(recon, twin), ssim(recon, twin)))
+        if unit.layer == LOGITS and fp.logits.shape[1] > 1:
+            second = int(fp.logits.detach()[0].argsort(descending=True)[1])
+            other = method.reconstruct(self.analyzer, fp, [ClassTarget(second)]).images[0].numpy()
+            out["class_spearman"] = spearman(np.abs(recon), np.abs(other))
+        return out
 
     def compute(self, req: Request) -> Result:
         main = self.pipes[req.model].compute(req)

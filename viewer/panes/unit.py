@@ -56,9 +56,14 @@ class UnitPane(Pane):
             box = v.layer.rf.box(u.y, u.x)                       # the receptive field, enlarged
             out["overlay"] = images.cut_box(out["overlay"].transpose(2, 0, 1), box, 40)[0].transpose(1, 2, 0)
             recon = images.cut_box(recon, box)[0] if recon is not None else None
+        twin = r.random_recon
+        if v.zoom and twin is not None and u is not None and u.layer == v.layer.name and v.layer.rf is not None:
+            twin = images.cut_box(twin, v.layer.rf.box(u.y, u.x))[0]
         if recon is not None:
             out["recon"] = images.signed_rgb(recon, v.recon_scale.value)
             out["heat"] = images.heat(recon, v.recon_scale.value)  # the same smoothed scale: no flicker
+        if twin is not None:   # X: the randomized copy's map at its own scale (its magnitude is arbitrary)
+            out["twin"] = images.signed_rgb(twin, images.robust_scale(twin))
         if r.cam is not None:
             camc = images.colormap(r.cam, 1.0, "viridis")
             out["cam"] = (0.5 * r.model_image + 0.5 * camc).astype(np.uint8)
@@ -104,8 +109,15 @@ class UnitPane(Pane):
                 placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)
             else:
                 blit_image(surface, imgs["recon"], L.recon)
-                caption(surface, L.recon_heat, f"|{label}| heat map")
-                blit_image(surface, imgs["heat"], L.recon_heat)
+                if "twin" in imgs:
+                    caption(surface, L.recon_heat, f"randomized from {r.random_layers[0]} up")
+                    if np.any(r.random_recon):
+                        blit_image(surface, imgs["twin"], L.recon_heat)
+                    else:
+                        placeholder(surface, L.recon_heat, "zero: inactive in the random copy", draw.WARN)
+                else:
+                    caption(surface, L.recon_heat, f"|{label}| heat map")
+                    blit_image(surface, imgs["heat"], L.recon_heat)
         if u is not None:
             where = (f"class '{v.classes[u.channel] if u.channel < len(v.classes) else u.channel}' logit"
                      if u.layer == LOGITS else f"{u.layer} channel {u.channel} at (y={u.y}, x={u.x})")
@@ -116,6 +128,12 @@ class UnitPane(Pane):
                      + (" (zoomed to it: V)" if v.zoom else "") if v.layer.rf else "receptive field: whole input"]
             if s.gradcam and "cam" in imgs:
                 lines.append(f"Grad-CAM at {v.layer.name}")
+            if r.similarity is not None:
+                a, sg, ss = r.similarity
+                lines[:0] = [f"randomized {r.random_layers[0]}..{r.random_layers[-1]} (X): SSIM {ss:.2f}",
+                             f"Spearman |map| {a:.2f}, signed {sg:.2f}"]
+            if r.class_spearman is not None:
+                lines.insert(0, f"top vs 2nd class: Spearman |.| {r.class_spearman:.2f}")
             if u.layer != LOGITS and r.activation.shape[1] > 1:
                 lines.append("click the map to pick a position")
             unit_text(v, surface, lines, draw.TEXT)

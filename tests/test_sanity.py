@@ -1,0 +1,116 @@
+"""Sanity checks (viewer/core/sanity.py): the cascading randomized copy, Spearman and SSIM against values
+worked out by hand, and the window's X and class-target checks."""
+import numpy as np
+import pytest
+import torch
+from test_app import app, key  # noqa: F401  (the window fixture)
+
+from viewer.core.attribution import ChannelTarget, ClassTarget, UnitTarget
+from viewer.core.graph import build_graph
+from viewer.core.rules import Method
+from viewer.core.sanity import cascading_randomized, ranks, spearman, ssim
+from viewer.nets import AllCNNC
+from viewer.worker import Pipeline, Request
+
+
+def snapshot(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_the_copy_differs_above_the_cut_and_is_bitwise_equal_below_and_the_model_is_untouched():
+    torch.manual_seed(0)
+    model = AllCNNC().eval()
+    with torch.no_grad():                                  # "trained": no parameter at its initial value
+        for v in model.state_dict().values():
+            if v.is_floating_point():
+                v.add_(torch.rand_like(v) * 0.1)
+    layers = build_graph(model)
+    before = snapshot(model)
+    twin = cascading_randomized(model, layers, "conv6", seed=3)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k                 # the user's model: bitwise unchanged
+    tw = twin.state_dict()
+    for k, v in before.items():
+        block = k.split(".")[0]
+        if block in ("conv1", "conv2", "conv3", "conv4", "conv5"):
+            assert torch.equal(tw[k], v), k
+        elif v.is_floating_point():
+            assert not torch.equal(tw[k], v), k            # re-initialised
+    assert all(not m._forward_hooks and not m._backward_hooks for m in model.modules())
+    again = cascading_randomized(model, layers, "conv6", seed=3)   # a fixed seed: the same copy
+    assert all(torch.equal(again.state_dict()[k], tw[k]) for k in tw)
+
+
+def test_ranks_and_spearman_by_hand():
+    assert ranks(np.array([10, 20, 20, 30])).tolist() == [1, 2.5, 2.5, 4]
+    # no ties: 1 - 6 sum d^2 / (n (n^2 - 1)) = 1 - 6 * 2 / 24
+    assert spearman(np.array([1, 2, 3]), np.array([1, 3, 2])) == pytest.approx(0.5)
+    # ties: the Pearson correlation of the ranks [1, 2.5, 2.5, 4] and [1, 2, 3, 4] = 4.5 / sqrt(4.5 * 5)
+    assert spearman(np.array([1, 2, 2, 3]), np.array([1, 2, 3, 4])) == pytest.approx(4.5 / np.sqrt(22.5))
+    assert spearman(np.array([1, 2, 3]), np.array([30, 20, 10])) == pytest.approx(-1.0)
+    assert spearman(np.zeros(4), np.zeros(4)) == 1.0 and spearman(np.zeros(4), np.arange(4)) == 0.0
+
+
+def test_ssim_by_hand():
+    a = np.array([[0.0, 1.0], [1.0, 0.0]])
+    b = np.array([[0.0, 1.0], [0.0, 1.0]])
+    # one 2x2 window: means 0.5, variances 0.25, covariance 0.25 - 0.25 = 0
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    want = (2 * 0.25 + c1) * c2 / ((0.5 + c1) * (0.5 + c2))
+    assert ssim(a, b) == pytest.approx(want)
+    x = np.random.default_rng(0).random((3, 16, 16))
+    assert ssim(x, x) == 1.0 and ssim(x, 5 * x + 2) == pytest.approx(1.0)   # each map by its own range
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    torch.manual_seed(1)
+    model = AllCNNC().eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.uniform_(0.05, 0.2)
+    layers = build_graph(model)
+    from viewer.core.preprocess import InputSpec
+    return Pipeline(model, layers, InputSpec())
+
+
+def frame(seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+def test_a_cut_the_target_does_not_depend_on_gives_correlation_1(pipe):
+    # conv3's unit depends on conv1..conv3 only: randomizing conv5 and up cannot change its map
+    r = pipe.compute(Request(frame(), 0, "conv3", UnitTarget("conv3", 4, 5, 6), Method.GUIDED, randomize="conv5"))
+    assert r.random_layers[0] == "conv5" and np.array_equal(r.random_recon, r.recon)
+    assert r.similarity == (1.0, 1.0, 1.0)
+
+
+def test_randomizing_the_target_s_layers_changes_the_map_and_the_numbers_match_the_definitions(pipe):
+    r = pipe.compute(Request(frame(1), 0, "conv6", ClassTarget(0), Method.GRADIENT, randomize="conv6"))
+    assert not np.allclose(r.random_recon, r.recon)
+    a, s, q = r.similarity
+    assert a == pytest.approx(spearman(np.abs(r.recon), np.abs(r.random_recon)))
+    assert s == pytest.approx(spearman(r.recon, r.random_recon)) and q == pytest.approx(ssim(r.recon, r.random_recon))
+    # the copy's map is that model's own gradient, computed here by plain autograd
+    twin = cascading_randomized(pipe.model, list(pipe.layers.values()), "conv6")
+    from viewer.core.preprocess import model_view, to_tensor
+    x = to_tensor(model_view(frame(1), pipe.spec), pipe.spec).requires_grad_(True)
+    (g,) = torch.autograd.grad(twin(x)[0, 0], x)
+    assert np.allclose(r.random_recon, g[0].numpy(), atol=1e-6, rtol=1e-4)
+
+
+def test_class_target_reports_the_second_class_s_correlation(pipe):
+    r = pipe.compute(Request(frame(2), 0, "conv6", ClassTarget(int(np.argmax(
+        pipe.compute(Request(frame(2), 0, "conv6", None)).probs))), Method.GUIDED))
+    assert r.class_spearman is not None and -1.0 <= r.class_spearman <= 1.0
+    plain = pipe.compute(Request(frame(2), 0, "conv6", ChannelTarget("conv6", 3), Method.GUIDED))
+    assert plain.class_spearman is None and plain.random_recon is None
+
+
+def test_x_in_the_window_shows_the_randomized_copy(app):  # noqa: F811
+    key(app, "x")
+    r = app.result
+    assert app.state.randomize and r.request.randomize == "conv6" and r.random_recon is not None
+    assert r.random_layers == ("conv6", "conv7", "conv8", "conv9", "pool")
+    key(app, "x")
+    assert app.result.random_recon is None
