@@ -114,3 +114,40 @@ def test_x_in_the_window_shows_the_randomized_copy(app):  # noqa: F811
     assert r.random_layers == ("conv6", "conv7", "conv8", "conv9", "pool")
     key(app, "x")
     assert app.result.random_recon is None
+
+
+@pytest.fixture()
+def images(tmp_path):
+    import cv2
+    root = tmp_path / "imgs"
+    root.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(5):
+        cv2.imwrite(str(root / f"{i}.png"), rng.integers(0, 256, (36, 36, 3), dtype=np.uint8))
+    return root
+
+
+def test_the_report_prints_a_row_per_layer_and_draws_the_plot(random_checkpoint, images, tmp_path, capsys):
+    import cv2
+
+    from viewer.sanity import main
+    plot = tmp_path / "s.png"
+    assert main(["--model", str(random_checkpoint), "--data", str(images), "--n", "3", "--plot", str(plot),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| conv")]
+    assert [r.split("|")[1].strip() for r in rows] == [f"conv{i}" for i in range(9, 0, -1)]
+    assert all(len(r.split("|")) == 8 for r in rows) and "3 images" in out
+    assert cv2.imread(str(plot)).shape == (540, 900, 3)
+
+
+def test_the_report_refuses_bad_data_and_never_overwrites_a_file_it_was_not_given(random_checkpoint, images,
+                                                                                  tmp_path, capsys, monkeypatch):
+    from viewer.sanity import main
+    assert main(["--model", str(random_checkpoint), "--data", str(tmp_path / "none"), "--no-progress",
+                 "--plot", str(tmp_path / "p.png")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err and not (tmp_path / "p.png").exists()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sanity-random_allcnn.png").write_bytes(b"mine")
+    assert main(["--model", str(random_checkpoint), "--data", str(images), "--n", "1", "--no-progress"]) == 2
+    assert (tmp_path / "sanity-random_allcnn.png").read_bytes() == b"mine"

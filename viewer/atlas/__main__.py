@@ -19,7 +19,7 @@ padded, and the padding is marked (a checkerboard in the figure and the window).
 
 The result is one .npz (np.load(..., allow_pickle=False)) that records the model file's sha256, the data
 set's identity and the settings: an existing --out made from the same is reused, one made from anything
-else is rebuilt. Written atomically: Ctrl-C leaves no partial file. Open it in the window with
+else is rebuilt (the default file only when named with --out). Written atomically: Ctrl-C leaves no partial file. Open it in the window with
 `python run_viewer.py --atlas FILE` (key A).
 
 examples:
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{out}: up to date (made from the same model file, data set and settings): reused")
             atlas = load_atlas(out)
         else:
+            if existing is not None and not a.out:   # never replace a file this run was not given
+                raise AtlasError(f"{out} was made from another model, data set or settings ({changed} changed): "
+                                 f"pass --out {out} to rebuild it, or another --out")
             if existing is not None:
                 print(f"{out}: {changed} changed since it was made: rebuilding it")
             t0 = time.perf_counter()
