@@ -19,8 +19,8 @@ padded, and the padding is marked (a checkerboard in the figure and the window).
 
 The result is one .npz (np.load(..., allow_pickle=False)) that records the model file's sha256, the data
 set's identity and the settings: an existing --out made from the same is reused, one made from anything
-else is rebuilt (the default file only when named with --out). Written atomically: Ctrl-C leaves no partial file. Open it in the window with
-`python run_viewer.py --atlas FILE` (key A).
+else is rebuilt (the default file only when named with --out). Written atomically: Ctrl-C leaves no
+partial file. Open it in the window with `python run_viewer.py --atlas FILE` (key A).
 
 examples:
   python -m viewer.atlas                                   # shipped All-CNN-C, CIFAR-10 test set, all layers
