@@ -151,3 +151,40 @@ def test_the_report_refuses_bad_data_and_never_overwrites_a_file_it_was_not_give
     (tmp_path / "sanity-random_allcnn.png").write_bytes(b"mine")
     assert main(["--model", str(random_checkpoint), "--data", str(images), "--n", "1", "--no-progress"]) == 2
     assert (tmp_path / "sanity-random_allcnn.png").read_bytes() == b"mine"
+
+
+def test_ablation_zeroes_the_channel_and_the_layers_after_it_equal_a_forward_by_hand(pipe):
+    from viewer.core.preprocess import model_view, to_tensor
+    model = pipe.model
+    before = snapshot(model)
+    plain = pipe.compute(Request(frame(3), 0, "conv7", None))
+    r = pipe.compute(Request(frame(3), 0, "conv6", ChannelTarget("conv6", 9), Method.GUIDED,
+                             ablate=(("conv6", 3), ("conv6", 7))))
+    assert (r.activation[[3, 7]] == 0).all() and r.activation[9].any()
+    x = to_tensor(model_view(frame(3), pipe.spec), pipe.spec)
+    with torch.no_grad():                                   # the ablated network, written out by hand
+        h = x
+        for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6"):
+            h = getattr(model, name)(h)
+        h = h.clone()
+        h[:, [3, 7]] = 0
+        h7 = model.conv7(h)
+        logits = model.pool(model.conv9(model.conv8(h7))).flatten(1)
+    r7 = pipe.compute(Request(frame(3), 0, "conv7", None, ablate=(("conv6", 3), ("conv6", 7))))
+    assert np.allclose(r7.activation, h7[0].numpy(), atol=1e-6)
+    assert np.allclose(r7.probs, logits[0].softmax(0).numpy(), atol=1e-6)
+    assert np.array_equal(r7.intact_probs, plain.probs)      # the intact model beside it
+    # nothing stays attached or changed; clearing gives back the exact predictions
+    assert all(not m._forward_hooks for m in model.modules())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    again = pipe.compute(Request(frame(3), 0, "conv7", None))
+    assert np.array_equal(again.probs, plain.probs) and again.intact_probs is None
+
+
+def test_z_in_the_window_ablates_the_selected_channel_and_shift_z_clears(app):  # noqa: F811
+    key(app, "z")
+    r = app.result
+    assert app.state.ablated == {("conv6", 0)} and r.request.ablate == (("conv6", 0),)
+    assert (r.activation[0] == 0).all() and r.intact_probs is not None
+    key(app, "z", shift=True)
+    assert app.state.ablated == frozenset() and app.result.intact_probs is None

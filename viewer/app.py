@@ -173,6 +173,15 @@ class App:
             self.live.reset()
             self.message = "live atlas reset"
 
+    def _ablate(self, action: Action) -> None:
+        s = self.state
+        if action is Action.CLEAR_ABLATION:
+            s.ablated = frozenset()
+        else:
+            unit = (self.layer.name, s.channel)
+            s.ablated = s.ablated - {unit} if unit in s.ablated else s.ablated | {unit}
+        self.message = f"{len(s.ablated)} channel(s) ablated (Shift+Z clears)" if s.ablated else "no ablation"
+
     def _zoom(self, _action: Action) -> None:
         self.state.rf_zoom = not self.zoomed()
         self.recon_scale.reset()       # the box and the whole input have different scales
@@ -317,13 +326,14 @@ class App:
         if s.whole_layer and len(self.layer.shape) == 3:
             geom = self.grid_geom()
             units = (geom.first, geom.count)
-        params = (self.layer.name, self.target(), s.method, s.gradcam, units, s.filters, s.randomize)
+        params = (self.layer.name, self.target(), s.method, s.gradcam, units, s.filters, s.randomize, s.ablated)
         if self.frame is self._last_frame_obj and params == self._last_submit:
             return
         self._seq += 1
         req = Request(self.frame, self.frame_index, params[0], params[1], s.method, s.gradcam, self._seq, units,
                       weights=s.filters, model=self.front, other=self._other_request(params[1]),
-                      frame_no=self._frames_taken, randomize=self.layer.name if s.randomize else None)
+                      frame_no=self._frames_taken, randomize=self.layer.name if s.randomize else None,
+                      ablate=tuple(sorted(s.ablated)))
         self._last_frame_obj, self._last_submit = self.frame, params
         if self.sync:
             self.worker.run_sync(req)
@@ -505,4 +515,6 @@ ACTIONS = {
     Action.RESET_LIVE_ATLAS: App._reset_live,
     Action.RF_ZOOM: App._zoom,
     Action.RANDOMIZE: lambda app, a: app._toggle("randomize"),
+    Action.ABLATE: App._ablate,
+    Action.CLEAR_ABLATION: App._ablate,
 }

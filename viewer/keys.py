@@ -29,6 +29,8 @@ class Action(enum.Enum):
     SAVE = "save a screenshot PNG + JSON"
     HELP = "this help"
     RESET_LIVE_ATLAS = "reset the live atlas (the top frames collected from the source)"
+    ABLATE = "ablate the selected channel (its output set to 0 in the analysis; toggle, several allowed)"
+    CLEAR_ABLATION = "clear every ablation"
     RANDOMIZE = "sanity check: the target in a copy randomized from the top down to this layer (toggle)"
     RF_ZOOM = "zoom the reconstruction, the overlay and the whole-layer tiles to the receptive field (toggle)"
     ATLAS = "unit atlas: the unit's top patches (--atlas file, else live from the source); with W top patches"
@@ -71,6 +73,8 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("a",), True, Action.RESET_LIVE_ATLAS),
     Binding(("v",), False, Action.RF_ZOOM),
     Binding(("x",), False, Action.RANDOMIZE),
+    Binding(("z",), False, Action.ABLATE),
+    Binding(("z",), True, Action.CLEAR_ABLATION),
     Binding(("tab",), False, Action.SWAP_MODELS),
 )
 

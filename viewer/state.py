@@ -26,6 +26,7 @@ class ViewState:
     filters: bool = False
     whole_layer: bool = False
     rf_zoom: bool | None = None   # V: show the unit's receptive-field box enlarged; None: images.zoom_default
+    ablated: frozenset = frozenset()   # Z: the (layer, channel)s set to 0 in the analysis pass
     randomize: bool = False       # X: the same target in a copy randomized from the top down to this layer
     atlas_view: bool = False      # A: the unit atlas in the grid's place (with W: each unit's top patch)
     colormap: str = "viridis"

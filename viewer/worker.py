@@ -42,6 +42,7 @@ class Request:
     weights: bool = False              # the filters view: hand back the layer's weights
     model: int = 0                     # which model of a PairPipeline computes it (--compare)
     frame_no: int = 0                  # the window's count of frames taken (the live atlas numbers frames by it)
+    ablate: tuple[tuple[str, int], ...] = ()   # Z: (layer, channel)s whose output is set to 0 in this pass
     randomize: str | None = None       # X: also reconstruct the target in a copy randomized from the top down to
                                        # this layer (core/sanity.py), and compare the two
     other: Request | None = None       # --compare: the same frame for the other model, computed right after
@@ -75,6 +76,7 @@ class Result:
     random_layers: tuple[str, ...] = ()      # the layers that copy re-initialised
     similarity: tuple[float, float, float] | None = None   # Spearman |maps|, Spearman signed, SSIM
     class_spearman: float | None = None      # class target: Spearman of |top class| and |second class| maps
+    intact_probs: np.ndarray | None = None   # request.ablate: the intact model's probabilities (probs: ablated)
     t_done: float = field(default_factory=time.perf_counter)
 
 
@@ -90,6 +92,7 @@ class Pipeline:
         self.model, self.layers, self.spec, self.bf16 = model, {l.name: l for l in layers}, spec, bf16
         self._weights: dict[str, np.ndarray | None] = {}
         self._random: dict[str, tuple[Analyzer, tuple[str, ...]]] = {}   # cut -> the randomized copy's analyzer
+        self._ablating: Analyzer | None = None   # Z: traced on every pass (a replay would skip the hooks)
         self.analyzer = Analyzer(model, layers, bf16_forward=bf16)
         self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16)
 
@@ -111,7 +114,7 @@ class Pipeline:
                                  tuple(l.name for l in randomized_from(layers, cut)))
         return self._random[cut]
 
-    def sanity(self, req: Request, x, fp, method, unit, recon: np.ndarray) -> dict:
+    def sanity(self, req: Request, x, fp, method, unit, recon: np.ndarray, analyzer: Analyzer) -> dict:
         """X and the class target's check: the same target in the randomized copy, and the second class."""
         from .core.sanity import spearman, ssim
         out: dict = {}
@@ -123,11 +126,50 @@ class Pipeline:
                        similarity=(spearman(np.abs(recon), np.abs(twin)), spearman(recon, twin), ssim(recon, twin)))
         if unit.layer == LOGITS and fp.logits.shape[1] > 1:
             second = int(fp.logits.detach()[0].argsort(descending=True)[1])
-            other = method.reconstruct(self.analyzer, fp, [ClassTarget(second)]).images[0].numpy()
+            other = method.reconstruct(analyzer, fp, [ClassTarget(second)]).images[0].numpy()
             out["class_spearman"] = spearman(np.abs(recon), np.abs(other))
         return out
 
+    def ablation(self, ablate: tuple[tuple[str, int], ...]) -> list:
+        """Forward hooks that set the given channels of their layers' outputs to 0 (the caller removes them)."""
+        by_layer: dict[str, list[int]] = {}
+        for layer, c in ablate:
+            if layer in self.layers:
+                by_layer.setdefault(layer, []).append(c)
+        modules = dict(self.model.named_modules())
+        handles = []
+        for layer, channels in by_layer.items():
+            info = self.layers[layer]
+            calls = [0]
+
+            def hook(module, inputs, output, info=info, channels=tuple(channels), calls=calls):
+                k, calls[0] = calls[0], calls[0] + 1
+                if k != info.call or not isinstance(output, torch.Tensor) or output.dim() < 2:
+                    return None
+                mask = torch.ones(output.shape[1], dtype=output.dtype, device=output.device)
+                mask[[c for c in channels if c < output.shape[1]]] = 0
+                return output * mask.view(1, -1, *([1] * (output.dim() - 2)))
+            handles.append(modules[info.module_name].register_forward_hook(hook))
+        return handles
+
     def compute(self, req: Request) -> Result:
+        if not req.ablate:
+            return self._compute(req)
+        # the intact model's predictions first (its pass never sees the hooks), then the ablated pass
+        intact = self.analyzer.forward(to_tensor(model_view(req.frame, self.spec), self.spec)).logits
+        handles = self.ablation(req.ablate)
+        try:
+            if self._ablating is None:
+                self._ablating = Analyzer(self.model, list(self.layers.values()), replay=False)
+            res = self._compute(req, self._ablating)
+        finally:
+            for h in handles:
+                h.remove()
+        return dataclasses.replace(res, intact_probs=intact.detach()[0].float().softmax(0).numpy())
+
+    def _compute(self, req: Request, analyzer: Analyzer | None = None) -> Result:
+        analyzer = analyzer or self.analyzer
+        bulk = self.bulk if analyzer is self.analyzer else analyzer
         t0 = time.perf_counter()
         stages: list[tuple[str, float]] = []
         lap = [t0]
@@ -139,7 +181,7 @@ class Pipeline:
         view = model_view(req.frame, self.spec)
         x = to_tensor(view, self.spec)
         done("preprocess")
-        fp = self.analyzer.forward(x)
+        fp = analyzer.forward(x)
         done("forward")
         extra: dict = {}
         if req.weights:
@@ -147,23 +189,23 @@ class Pipeline:
         method = as_method(req.method)
         try:
             if req.target is not None:
-                res = method.reconstruct(self.analyzer, fp, [req.target])
+                res = method.reconstruct(analyzer, fp, [req.target])
                 extra.update(unit=res.units[0], value=res.values[0], inactive=res.inactive(0),
                              recon=res.images[0].numpy())
                 done("unit")
                 if req.randomize is not None or res.units[0].layer == LOGITS:
-                    extra.update(self.sanity(req, x, fp, method, res.units[0], extra["recon"]))
+                    extra.update(self.sanity(req, x, fp, method, res.units[0], extra["recon"], analyzer))
                     done("sanity")
             if req.layer_units is not None:
                 first, count = req.layer_units
-                res = method.reconstruct(self.bulk, fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)])
+                res = method.reconstruct(bulk, fp, [ChannelTarget(req.layer, c) for c in range(first, first + count)])
                 extra.update(layer_recons=res.images.numpy(),
                              layer_inactive=np.array([res.inactive(k) for k in range(count)]),
                              layer_positions=np.array([(u.y, u.x) for u in res.units], np.int64).reshape(-1, 2))
                 done("whole layer")
             if req.gradcam:
                 top = int(fp.logits.detach()[0].argmax())
-                cam, gcam = self.analyzer.gradcam(fp, top, req.layer)
+                cam, gcam = analyzer.gradcam(fp, top, req.layer)
                 extra.update(cam=cam.numpy(), guided_cam=gcam.numpy(), cam_class=top)
                 done("grad-cam")
         except AttributionError as e:
@@ -194,32 +236,6 @@ class PairPipeline:
     @property
     def model(self):   # the first model (what a single-model caller of .pipeline.model expects)
         return self.pipes[0].model
-
-    def randomized(self, cut: str) -> tuple[Analyzer, tuple[str, ...]]:
-        """The analyzer of the model's copy randomized from the top down to `cut` (made once per cut)."""
-        if cut not in self._random:
-            from .core.sanity import cascading_randomized, randomized_from
-            layers = list(self.layers.values())
-            twin = cascading_randomized(self.model, layers, cut)
-            self._random[cut] = (Analyzer(twin, layers, bf16_forward=self.bf16),
-                                 tuple(l.name for l in randomized_from(layers, cut)))
-        return self._random[cut]
-
-    def sanity(self, req: Request, x, fp, method, unit, recon: np.ndarray) -> dict:
-        """X and the class target's check: the same target in the randomized copy, and the second class."""
-        from .core.sanity import spearman, ssim
-        out: dict = {}
-        if req.randomize is not None:
-            an, names = self.randomized(req.randomize)
-            target = ClassTarget(unit.channel) if unit.layer == LOGITS else unit
-            twin = method.reconstruct(an, an.forward(x), [target]).images[0].numpy()
-            out.update(random_recon=twin, random_layers=names,
-                       similarity=(spearman(np.abs(recon), np.abs(twin)), spearman(recon, twin), ssim(recon, twin)))
-        if unit.layer == LOGITS and fp.logits.shape[1] > 1:
-            second = int(fp.logits.detach()[0].argsort(descending=True)[1])
-            other = method.reconstruct(self.analyzer, fp, [ClassTarget(second)]).images[0].numpy()
-            out["class_spearman"] = spearman(np.abs(recon), np.abs(other))
-        return out
 
     def compute(self, req: Request) -> Result:
         main = self.pipes[req.model].compute(req)

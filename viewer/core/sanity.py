@@ -35,6 +35,10 @@ def randomized_from(layers: list[LayerInfo], cut: str) -> list[LayerInfo]:
 def cascading_randomized(model: nn.Module, layers: list[LayerInfo], cut: str, seed: int = 0) -> nn.Module:
     """A deep copy of `model` (eval mode) with the layers from the top down to `cut` re-initialised."""
     twin = copy.deepcopy(model).eval()
+    for m in twin.modules():     # a plain copy: no hooks that were on the model at this moment
+        m._forward_hooks.clear()
+        m._forward_pre_hooks.clear()
+        m._backward_hooks.clear()
     modules = dict(twin.named_modules())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

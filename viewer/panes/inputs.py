@@ -47,6 +47,11 @@ class InputPane(Pane):
                                max(2, int((rr - l) * sx)), max(2, int((b - t) * sy))))
         top5 = np.argsort(-r.probs)[:5]
         names = [v.classes[i] if i < len(v.classes) else str(i) for i in top5]
-        draw.caption(surface, L.predictions, f"{v.model_tag} {v.model_name}: top 5" if v.compare is not None else "predictions (top 5)")
+        title = f"{v.model_tag} {v.model_name}: top 5" if v.compare is not None else "predictions (top 5)"
+        before = None
+        if r.intact_probs is not None:   # Z: the ablated model's top 5, each with its change from the intact one
+            title = f"ablated ({len(r.request.ablate)}): top 5, change; tick: intact"
+            before = [float(r.intact_probs[i]) for i in top5]
+        draw.caption(surface, L.predictions, title)
         draw.predictions(surface, L.predictions, [(n, float(r.probs[i])) for n, i in zip(names, top5)],
-                         0 if v.state.target_mode is TargetMode.CLASS else -1)
+                         0 if v.state.target_mode is TargetMode.CLASS else -1, before)

@@ -14,5 +14,11 @@ class StripPane(Pane):
         L = v.layout
         row = L.strip_rows[0] if L.strip_rows else L.strip
         draw.strip(surface, L.blocks, labels, v.state.layer, row[1] + row[3])
+        counts: dict[str, int] = {}
+        for layer, _ in v.state.ablated:
+            counts[layer] = counts.get(layer, 0) + 1
+        for block, layer in zip(L.blocks, v.layers):     # Z: the layers with ablated channels
+            if layer.name in counts:
+                draw.text(surface, f"Z{counts[layer.name]}", (block[0] + 3, block[1] + 2), 17, draw.WARN)
         if L.strip_rows:
             draw.text(surface, v.model_tag, (row[0] + 8, row[1] + row[3] // 2 - 12), 30, draw.ACCENT)

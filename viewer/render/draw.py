@@ -92,18 +92,29 @@ def _label(surface, cx: int, bottom: int, name: str, shape: str, width: int, col
         text(surface, s, (cx - w // 2, bottom - 28 + k * 14), size, c, max_width=width)
 
 
-def predictions(surface: pygame.Surface, rect: Rect, rows: list[tuple[str, float]], highlight: int = -1) -> None:
+def predictions(surface: pygame.Surface, rect: Rect, rows: list[tuple[str, float]], highlight: int = -1,
+                before: list[float] | None = None) -> None:
+    """Bars of the top classes; with `before` (an ablation) a tick at each class's intact probability and
+    the change in percentage points after its own."""
     x, y, w, h = rect
     bar_h = min(24, max(12, h // max(1, len(rows)) - 4))
+    bar_w = w - (230 if before is not None else 170)
     for i, (name, p) in enumerate(rows):
         yy = y + i * (bar_h + 4)
         if yy + bar_h > y + h:
             break
-        pygame.draw.rect(surface, PANEL, (x + 110, yy, w - 170, bar_h))
+        pygame.draw.rect(surface, PANEL, (x + 110, yy, bar_w, bar_h))
         pygame.draw.rect(surface, ACCENT if i == highlight else (90, 150, 230),
-                         (x + 110, yy, int((w - 170) * max(0.0, min(1.0, p))), bar_h))
+                         (x + 110, yy, int(bar_w * max(0.0, min(1.0, p))), bar_h))
         text(surface, name, (x, yy + 2), 20, TEXT, max_width=105)
-        text(surface, f"{100 * p:5.1f}%", (x + w - 55, yy + 2), 19, TEXT)
+        if before is not None:
+            tx = x + 110 + int(bar_w * max(0.0, min(1.0, before[i])))
+            pygame.draw.line(surface, TEXT, (tx, yy - 1), (tx, yy + bar_h), 2)
+            text(surface, f"{100 * p:5.1f}%", (x + w - 115, yy + 2), 19, TEXT)
+            d = 100 * (p - before[i])
+            text(surface, f"{d:+.1f}", (x + w - 50, yy + 2), 19, WARN if d < 0 else (120, 210, 120))
+        else:
+            text(surface, f"{100 * p:5.1f}%", (x + w - 55, yy + 2), 19, TEXT)
 
 
 def grid(surface: pygame.Surface, geom: GridGeometry, tiles: np.ndarray) -> None:
