@@ -188,3 +188,37 @@ def test_z_in_the_window_ablates_the_selected_channel_and_shift_z_clears(app):  
     assert (r.activation[0] == 0).all() and r.intact_probs is not None
     key(app, "z", shift=True)
     assert app.state.ablated == frozenset() and app.result.intact_probs is None
+
+
+def test_export_ablate_layer_writes_each_channel_s_effect_sorted_with_a_chart(random_checkpoint, tmp_path):
+    import json
+
+    import cv2
+
+    from viewer.launch import main
+    img = tmp_path / "x.png"
+    cv2.imwrite(str(img), np.random.default_rng(5).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert main(["--model", str(random_checkpoint), "--export", str(out), "--source", str(img), "--units", "3",
+                 "--ablate-layer", "conv8"]) == 0
+    info = json.loads((out / "result.json").read_text())
+    ab = info["ablation"]
+    assert ab["layer"] == "conv8" and len(ab["channels"]) == 192 and ab["class_index"] == info["predictions"][0]["index"]
+    changes = [r["logit_change"] for r in ab["channels"]]
+    assert changes == sorted(changes)
+    # one row checked by hand: the model with that channel of conv8 zeroed, written out
+    from viewer.core.checkpoint import load_checkpoint
+    from viewer.core.preprocess import InputSpec, model_view, to_tensor
+    loaded = load_checkpoint(random_checkpoint)
+    m, spec = loaded.model.eval(), InputSpec.from_meta(loaded.meta)
+    x = to_tensor(model_view(cv2.imread(str(img))[:, :, ::-1].copy(), spec), spec)
+    row = ab["channels"][0]
+    with torch.no_grad():
+        h = x
+        for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7", "conv8"):
+            h = getattr(m, name)(h)
+        base = m.pool(m.conv9(h)).flatten(1)[0, ab["class_index"]]
+        h[:, row["channel"]] = 0
+        z = m.pool(m.conv9(h)).flatten(1)[0, ab["class_index"]]
+    assert row["logit_change"] == pytest.approx(float(z - base), abs=1e-5)
+    assert cv2.imread(str(out / ab["chart"])) is not None

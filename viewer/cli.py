@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-frames", type=int, help="quit after drawing N frames (scripted runs)")
     p.add_argument("--export", metavar="OUTDIR", help="headless: write feature maps, reconstructions and a "
                    "JSON for the --source image or folder, then exit")
+    p.add_argument("--ablate-layer", metavar="L", help="with --export: ablate each channel of layer L alone and "
+                   "write the change of the top class's logit and probability per channel (sorted) to result.json "
+                   "and a bar chart ablation_L.png: which units matter most for this image")
     p.add_argument("--units", nargs="+", default=None,
                    help="with --export: channels (C), positions (C@Y,X) or 'class' (top class logit); "
                         "default: the 8 most active channels")

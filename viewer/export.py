@@ -27,8 +27,63 @@ def _write(path: Path, rgb: np.ndarray) -> None:
         raise UsageError(f"{path}: could not be written")
 
 
+def ablation_effects(pipe: Pipeline, frame: np.ndarray, layer: str, cls: int) -> dict:
+    """Each channel of `layer` ablated alone (its output set to 0): the change of class `cls`'s logit and
+    probability, sorted from the most harmful ablation to the most helpful."""
+    import torch
+
+    from .core.preprocess import model_view, to_tensor
+    info = pipe.layers.get(layer)
+    if info is None:
+        raise UsageError(f"--ablate-layer {layer}: no such layer (layers: {', '.join(pipe.layers)})")
+    x = to_tensor(model_view(frame, pipe.spec), pipe.spec)
+    with torch.no_grad():
+        base = pipe.model.eval()(x)[0]
+        rows = []
+        for c in range(info.channels):
+            handles = pipe.ablation(((layer, c),))
+            try:
+                z = pipe.model(x)[0]
+            finally:
+                for h in handles:
+                    h.remove()
+            rows.append({"channel": c, "logit_change": float(z[cls] - base[cls]),
+                         "probability_change": float(z.softmax(0)[cls] - base.softmax(0)[cls])})
+    rows.sort(key=lambda r: (r["logit_change"], r["channel"]))
+    return {"layer": layer, "class_index": cls, "logit": float(base[cls]),
+            "probability": float(base.softmax(0)[cls]), "channels": rows}
+
+
+def ablation_chart(effects: dict, class_name: str, n: int = 20) -> np.ndarray:
+    """A bar chart (RGB) of the n channels whose ablation changes the class logit most."""
+    rows = sorted(effects["channels"], key=lambda r: -abs(r["logit_change"]))[:n]
+    W, bar, left = 720, 22, 110
+    H = 60 + bar * len(rows) + 20
+    img = np.full((H, W, 3), 255, np.uint8)
+    span = max(1e-9, max(abs(r["logit_change"]) for r in rows))
+    mid = left + (W - left - 30) // 2
+    half = (W - left - 30) // 2
+    cv2.putText(img, f"{effects['layer']}: each channel ablated alone, change of the '{class_name}' logit",
+                (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    cv2.putText(img, f"(logit {effects['logit']:.2f}; the {len(rows)} largest changes)", (10, 44),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.45, (90, 90, 90), 1, cv2.LINE_AA)
+    for k, r in enumerate(rows):
+        y = 60 + k * bar
+        d = r["logit_change"]
+        x1 = mid + int(half * d / span)
+        colour = (70, 70, 220) if d < 0 else (90, 170, 60)   # BGR: red for harm, green for help
+        cv2.rectangle(img, (min(mid, x1), y + 3), (max(mid, x1), y + bar - 3), colour, -1)
+        cv2.putText(img, f"channel {r['channel']}", (8, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (30, 30, 30), 1,
+                    cv2.LINE_AA)
+        tx, ink = (x1 + 6, (30, 30, 30)) if d >= 0 else ((x1 - 52, (30, 30, 30)) if x1 - 52 > left
+                                                         else (x1 + 4, (255, 255, 255)))
+        cv2.putText(img, f"{d:+.2f}", (tx, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, ink, 1, cv2.LINE_AA)
+    cv2.line(img, (mid, 56), (mid, H - 16), (120, 120, 120), 1)
+    return img[:, :, ::-1]
+
+
 def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units, method: AttributionMethod,
-                 classes: list[str], source_name: str) -> dict:
+                 classes: list[str], source_name: str, ablate_layer: str | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     base = pipe.compute(Request(frame, 0, layer, None, method))
     act = base.activation
@@ -60,6 +115,13 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
             "predictions": [{"class": classes[i] if i < len(classes) else str(i), "index": int(i),
                              "probability": float(base.probs[i])} for i in order],
             "units": records}
+    if ablate_layer is not None:
+        effects = ablation_effects(pipe, frame, ablate_layer, top)
+        name = classes[top] if top < len(classes) else str(top)
+        effects["class"] = name
+        effects["chart"] = f"ablation_{ablate_layer}.png"
+        _write(out / effects["chart"], ablation_chart(effects, name))
+        info["ablation"] = effects
     (out / "result.json").write_text(json.dumps(info, indent=2))
     return info
 
@@ -90,11 +152,12 @@ def export(args: argparse.Namespace) -> int:
             while src.index not in seen:
                 seen.add(src.index)
                 name = src.files[src.index].stem
-                export_frame(pipe, src.read(), out / name, layer, units, method, built.classes, src.name)
+                export_frame(pipe, src.read(), out / name, layer, units, method, built.classes, src.name,
+                             args.ablate_layer)
                 print(f"wrote {out / name}")
                 src.next()
         else:
-            export_frame(pipe, src.read(), out, layer, units, method, built.classes, src.name)
+            export_frame(pipe, src.read(), out, layer, units, method, built.classes, src.name, args.ablate_layer)
             print(f"wrote {out}")
     except (UsageError, AttributionError) as e:
         raise UsageError(str(e)) from None
