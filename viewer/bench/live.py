@@ -1,6 +1,7 @@
 """The live table: one frame's profile, the real app loop, and 224x224 input (python -m viewer.bench live)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
@@ -14,7 +15,7 @@ from ..core.attribution import ChannelTarget
 from ..core.graph import build_graph
 from ..core.precision import Precision, choose_precision
 from ..core.rules import Method
-from .common import Row, load_allcnn, median_ms
+from .common import Row, interleaved_ms, load_allcnn, median_ms
 from .core import forward_gflop
 
 
@@ -119,6 +120,19 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
         t_live = median_ms(lambda: live.update("conv6", act, next(counter), view), max(repeat, 50))
         step = median_ms(lambda: pipe.compute(Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5),
                                                       Method.GUIDED)), max(5, repeat // 3))
+        f = DemoSource().read()
+        base = Request(f, 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED)
+        pipe.compute(dataclasses.replace(base, randomize="conv6"))          # the copy is made once, first
+        t = interleaved_ms({"plain": lambda: pipe.compute(base),
+                            "x": lambda: pipe.compute(dataclasses.replace(base, randomize="conv6")),
+                            "z": lambda: pipe.compute(dataclasses.replace(base, ablate=(("conv6", 3),)))},
+                           max(10, repeat // 2))
+        rows.append(("worker step, one conv6 unit, guided (reference for X and Z)", t["plain"],
+                     f"{1000 / t['plain']:.0f} results/s"))
+        rows.append(("... with X: the same unit in the randomized copy, Spearman and SSIM", t["x"],
+                     f"{1000 / t['x']:.0f} results/s, +{t['x'] - t['plain']:.1f} ms (target: >= 30 results/s)"))
+        rows.append(("... with Z: one conv6 channel ablated (a traced pass + the intact forward)", t["z"],
+                     f"{1000 / t['z']:.0f} results/s, +{t['z'] - t['plain']:.1f} ms"))
         rows.append(("live atlas: one result added (conv6, 192 channels, top 9)", t_live,
                      f"{100 * t_live / step:.2f}% of a worker step ({step:.1f} ms) on the UI thread"))
         app = app_with(pipe, False, live=False)

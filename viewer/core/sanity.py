@@ -59,14 +59,11 @@ def ranks(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64).ravel()
     order = np.argsort(x, kind="stable")
     sx = x[order]
+    first = np.r_[True, sx[1:] != sx[:-1]]              # where a run of equal values starts
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(x)] - 1
     r = np.empty(len(x), np.float64)
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and sx[j + 1] == sx[i]:
-            j += 1
-        r[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    r[order] = ((starts + ends) / 2 + 1)[np.cumsum(first) - 1]
     return r
 
 
