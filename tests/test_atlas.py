@@ -182,7 +182,8 @@ def test_the_figure_is_drawn(random_checkpoint, folder, tmp_path):
     import cv2
     fig = tmp_path / "fig.png"
     assert main(["--model", str(random_checkpoint), "--data", str(folder), "--out", str(tmp_path / "a.npz"),
-                 "--top", "3", "--figure", str(fig), "--figure-units", "2", "--no-progress"]) == 0
+                 "--layers", "conv6", "conv9", "--top", "3", "--figure", str(fig), "--figure-units", "2",
+                 "--no-progress"]) == 0
     img = cv2.imread(str(fig))
     assert img is not None and img.shape[0] > 100 and img.shape[1] > 300
 
