@@ -477,3 +477,18 @@ def test_the_strip_under_the_predictions_shows_the_unit_s_top_patches_and_opens_
     r = atlas_tiles(rect, len(entries), label=14, recon_rows=False).patch(0)
     click(app, (r[0] + 3, r[1] + 3))
     assert app.state.paused and app.state.position == entries[0][2:]
+
+
+def test_the_help_overlay_shows_every_row_whole_at_the_default_window(app, monkeypatch):
+    from viewer.render import draw
+    drawn, cut = [], []
+    real_text = draw.text
+
+    def measuring(surface, s, pos, size=18, colour=draw.TEXT, max_width=None):
+        drawn.append(s)
+        if max_width is not None and draw.font(size).size(s)[0] > max_width:
+            cut.append(s)
+        return real_text(surface, s, pos, size, colour, max_width)
+    monkeypatch.setattr(draw, "text", measuring)
+    draw.overlay_panel(app.screen, help_lines(), "Keys and mouse")
+    assert cut == [] and all(k in drawn and d in drawn for k, d in help_lines())

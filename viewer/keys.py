@@ -19,7 +19,7 @@ class Action(enum.Enum):
     GRADCAM = "Grad-CAM and guided Grad-CAM for the top class"
     CLASS_TARGET = "target the top class logit (toggle)"
     STRONGEST = "target the channel's strongest position again"
-    LOCK_SCALE = "lock / unlock the display scales (feature maps and reconstruction)"
+    LOCK_SCALE = "lock / unlock the display scales (maps and reconstruction)"
     FILTERS = "filters view: the layer's weights (toggle)"
     WHOLE_LAYER = "whole-layer view: every unit's reconstruction, live (toggle)"
     COLORMAP = "viridis / grey feature maps"
@@ -28,13 +28,13 @@ class Action(enum.Enum):
     PREV_IMAGE = "previous image (folder source)"
     SAVE = "save a screenshot PNG + JSON"
     HELP = "this help"
-    RESET_LIVE_ATLAS = "reset the live atlas (the top frames collected from the source)"
-    ABLATE = "ablate the selected channel (its output set to 0 in the analysis; toggle, several allowed)"
+    RESET_LIVE_ATLAS = "reset the live atlas"
+    ABLATE = "ablate the selected channel (toggle; several allowed)"
     CLEAR_ABLATION = "clear every ablation"
-    RANDOMIZE = "sanity check: the target in a copy randomized from the top down to this layer (toggle)"
-    RF_ZOOM = "zoom the reconstruction, the overlay and the whole-layer tiles to the receptive field (toggle)"
-    ATLAS = "unit atlas: the unit's top patches (--atlas file, else live from the source); with W top patches"
-    SWAP_MODELS = "--compare: swap which of the two models is in front"
+    RANDOMIZE = "sanity check: the map in a copy randomized down to here"
+    RF_ZOOM = "zoom to the unit's receptive field (toggle)"
+    ATLAS = "unit atlas: the unit's top patches (--atlas file, else live)"
+    SWAP_MODELS = "--compare: swap which model is in front"
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,8 @@ MOUSE_HELP = (
     ("click a block", "select that layer"),
     ("click a tile", "select that unit (channel)"),
     ("click unit map", "target that position of the channel"),
-    ("click an atlas patch", "open its image (paused) with that unit at that position"),
-    ("click 2nd strip row", "--compare: select the layer paired with that one"),
+    ("click an atlas patch", "open its image, paused, at that unit"),
+    ("click 2nd strip row", "--compare: select the paired layer"),
 )
 
 

@@ -135,18 +135,27 @@ def marker(surface: pygame.Surface, centre: tuple[int, int], radius: int = 6, co
 
 
 def overlay_panel(surface: pygame.Surface, lines: list[tuple[str, str]], title: str) -> None:
-    """A centred dark panel with a two-column table (the help overlay)."""
+    """A centred dark panel with a two-column table (the help overlay); two such tables side by side when
+    the rows do not fit one below the other."""
     W, H = surface.get_size()
     shade = pygame.Surface((W, H), pygame.SRCALPHA)
     shade.fill((0, 0, 0, 170))
     surface.blit(shade, (0, 0))
-    pw, ph = min(720, W - 40), min(30 + 24 * len(lines) + 30, H - 40)
+    row = 22
+    fits = (H - 40 - 74) // row
+    cols = 1 if len(lines) <= fits else 2
+    per = -(-len(lines) // cols)
+    pw = min(720 * cols, W - 40)
+    ph = min(44 + row * per + 20, H - 40)
     px, py = (W - pw) // 2, (H - ph) // 2
     pygame.draw.rect(surface, PANEL, (px, py, pw, ph), border_radius=8)
     text(surface, title, (px + 16, py + 10), 26, ACCENT)
+    cw = pw // cols
+    key_w = 150 if cols == 2 else 180
     for i, (k, d) in enumerate(lines):
-        y = py + 44 + 24 * i
-        if y > py + ph - 20:
+        c, r = divmod(i, per)
+        x, y = px + 16 + c * cw, py + 44 + row * r
+        if y > py + ph - 18:
             break
-        text(surface, k, (px + 16, y), 21, ACCENT, max_width=180)
-        text(surface, d, (px + 200, y), 21, TEXT, max_width=pw - 216)
+        text(surface, k, (x, y), 20, ACCENT, max_width=key_w - 8)
+        text(surface, d, (x + key_w, y), 20, TEXT, max_width=cw - key_w - 24)
