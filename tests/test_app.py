@@ -492,3 +492,29 @@ def test_the_help_overlay_shows_every_row_whole_at_the_default_window(app, monke
     monkeypatch.setattr(draw, "text", measuring)
     draw.overlay_panel(app.screen, help_lines(), "Keys and mouse")
     assert cut == [] and all(k in drawn and d in drawn for k, d in help_lines())
+
+
+def test_a_new_class_map_is_one_class_and_one_registration(app, monkeypatch):
+    """A class map the project does not have (the class logit's plain gradient at the input, as a map),
+    registered in core.methods.CLASS_MAPS only: G computes it beside Grad-CAM and the result carries it by
+    name; with it first in the registry, the unit panel draws and captions it."""
+    from viewer.core import methods
+    from viewer.core.attribution import ClassTarget
+    from viewer.render import draw
+
+    class GradientMap(methods.ClassMapMethod):
+        value, label = "gradmap", "gradient map"
+
+        def maps(self, analyzer, fp, class_index, layer):
+            g = analyzer.attribute(fp, [ClassTarget(class_index)], Method.GRADIENT).images[0].abs().sum(0)
+            return {"gradient map": (g / g.max().clamp(min=1e-12)).numpy()}
+    monkeypatch.setattr(methods, "CLASS_MAPS", (GradientMap(), *methods.CLASS_MAPS))
+    captions = []
+    real = draw.caption
+    monkeypatch.setattr(draw, "caption", lambda surface, rect, s, colour=draw.DIM: (captions.append(s),
+                                                                                   real(surface, rect, s, colour)))
+    key(app, "g")
+    r = app.result
+    assert list(r.class_maps) == ["gradient map", "Grad-CAM", "guided Grad-CAM"]
+    assert r.class_maps["gradient map"].shape == (32, 32) and r.cam is not None
+    assert any(c.startswith("gradient map: ") for c in captions)

@@ -23,6 +23,7 @@ from .core.attribution import (
 )
 from .core.graph import LayerInfo
 from .core.memory import keep_freed_memory
+from .core import methods
 from .core.methods import GUIDED, AttributionMethod, as_method
 from .core.preprocess import InputSpec, crop_box, model_view, to_tensor
 from .core.rules import Method
@@ -60,8 +61,7 @@ class Result:
     value: float = 0.0                 # the unit's activation (or logit)
     inactive: bool = False
     recon: np.ndarray | None = None    # (3, h, w) signed reconstruction by request.method
-    cam: np.ndarray | None = None      # (h, w) Grad-CAM in [0, 1] for the top class
-    guided_cam: np.ndarray | None = None
+    class_maps: dict | None = None     # request.gradcam: every CLASS_MAPS image by name, for class cam_class
     cam_class: int = -1
     layer_recons: np.ndarray | None = None   # (count, 3, h, w): each channel's strongest unit, by request.method
     layer_inactive: np.ndarray | None = None  # (count,) bool
@@ -78,6 +78,15 @@ class Result:
     class_spearman: float | None = None      # class target: Spearman of |top class| and |second class| maps
     intact_probs: np.ndarray | None = None   # request.ablate: the intact model's probabilities (probs: ablated)
     t_done: float = field(default_factory=time.perf_counter)
+
+    @property
+    def cam(self) -> np.ndarray | None:
+        """Grad-CAM's (h, w) map in [0, 1], where G asked for it."""
+        return (self.class_maps or {}).get("Grad-CAM")
+
+    @property
+    def guided_cam(self) -> np.ndarray | None:
+        return (self.class_maps or {}).get("guided Grad-CAM")
 
 
 class Pipeline:
@@ -205,8 +214,10 @@ class Pipeline:
                 done("whole layer")
             if req.gradcam:
                 top = int(fp.logits.detach()[0].argmax())
-                cam, gcam = analyzer.gradcam(fp, top, req.layer)
-                extra.update(cam=cam.numpy(), guided_cam=gcam.numpy(), cam_class=top)
+                maps: dict = {}
+                for m in methods.CLASS_MAPS:       # read now: one registered later is in it
+                    maps.update(m.maps(analyzer, fp, top, req.layer))
+                extra.update(class_maps=maps, cam_class=top)
                 done("grad-cam")
         except AttributionError as e:
             extra["error"] = str(e)

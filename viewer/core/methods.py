@@ -44,6 +44,37 @@ GUIDED, DECONVNET, GRADIENT = ReluRule(Method.GUIDED), ReluRule(Method.DECONVNET
 METHODS: tuple[AttributionMethod, ...] = (GUIDED, DECONVNET, GRADIENT)   # B cycles in this order
 
 
+class ClassMapMethod:
+    """A view of what drives one class at a chosen layer, as named images: (H, W) maps in [0, 1] or signed
+    (C, H, W) images. G shows every registered one (CLASS_MAPS) for the top class at the selected layer; the
+    Result carries them by name (Result.class_maps) and the unit panel draws them in order. A new one (a
+    Score-CAM, a layer-wise relevance map of the class) is one class plus one entry in CLASS_MAPS."""
+
+    value: str = ""
+    label: str = ""
+
+    def maps(self, analyzer: Analyzer, fp: ForwardPass, class_index: int, layer: str) -> dict:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<class map {self.value}>"
+
+
+class GradCam(ClassMapMethod):
+    """Grad-CAM (Selvaraju et al. 2017) at the layer and guided Grad-CAM (guided backprop x the upsampled
+    CAM); docs/definitions.md."""
+
+    value, label = "gradcam", "Grad-CAM"
+
+    def maps(self, analyzer: Analyzer, fp: ForwardPass, class_index: int, layer: str) -> dict:
+        cam, guided = analyzer.gradcam(fp, class_index, layer)
+        return {"Grad-CAM": cam.numpy(), "guided Grad-CAM": guided.numpy()}
+
+
+GRADCAM = GradCam()
+CLASS_MAPS: tuple[ClassMapMethod, ...] = (GRADCAM,)   # G computes each of these
+
+
 def method_named(name: str) -> AttributionMethod:
     """The registered method of that name; ValueError with the known names otherwise."""
     for m in METHODS:

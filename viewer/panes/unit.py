@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.attribution import LOGITS
+from ..core import methods
 from ..core.methods import as_method
 from ..render import draw, images
 from ..worker import Result
@@ -64,10 +65,14 @@ class UnitPane(Pane):
             out["heat"] = images.heat(recon, v.recon_scale.value)  # the same smoothed scale: no flicker
         if twin is not None:   # X: the randomized copy's map at its own scale (its magnitude is arbitrary)
             out["twin"] = images.signed_rgb(twin, images.robust_scale(twin))
-        if r.cam is not None:
-            camc = images.colormap(r.cam, 1.0, "viridis")
-            out["cam"] = (0.5 * r.model_image + 0.5 * camc).astype(np.uint8)
-            out["gcam"] = images.signed_rgb(r.guided_cam, images.robust_scale(r.guided_cam))
+        if r.class_maps:   # G: each class map by name; (h, w) maps over the input, (c, h, w) images signed
+            out["class_maps"] = []
+            for name, m in r.class_maps.items():
+                if m.ndim == 2:
+                    img = (0.5 * r.model_image + 0.5 * images.colormap(m, 1.0, "viridis")).astype(np.uint8)
+                else:
+                    img = images.signed_rgb(m, images.robust_scale(m))
+                out["class_maps"].append((name, img))
         self.cache["unit"] = out
         return out
 
@@ -90,12 +95,11 @@ class UnitPane(Pane):
             cx = L.unit_map[0] + int((u.x + 0.5) * L.unit_map[2] / w)
             cy = L.unit_map[1] + int((u.y + 0.5) * L.unit_map[3] / h)
             draw.marker(surface, (cx, cy), max(4, L.unit_map[2] // (2 * w)))
-        if s.gradcam and "cam" in imgs:
+        if s.gradcam and imgs.get("class_maps"):
             cls = v.classes[r.cam_class] if r.cam_class < len(v.classes) else str(r.cam_class)
-            caption(surface, L.recon, f"Grad-CAM: {cls}")
-            blit_image(surface, imgs["cam"], L.recon)
-            caption(surface, L.recon_heat, "guided Grad-CAM")
-            blit_image(surface, imgs["gcam"], L.recon_heat)
+            for k, (rect, (name, img)) in enumerate(zip((L.recon, L.recon_heat), imgs["class_maps"])):
+                caption(surface, rect, f"{name}: {cls}" if k == 0 else name)
+                blit_image(surface, img, rect)
         elif r.error:
             placeholder(surface, L.recon, r.error[:60], draw.WARN)
             placeholder(surface, L.recon_heat, "", draw.WARN)
@@ -126,8 +130,8 @@ class UnitPane(Pane):
                      f"{s.method.label}, scale {v.recon_scale.value:.2g}{lock}",
                      f"receptive field {int(v.layer.rf.size[0])}x{int(v.layer.rf.size[1])} px"
                      + (" (zoomed to it: V)" if v.zoom else "") if v.layer.rf else "receptive field: whole input"]
-            if s.gradcam and "cam" in imgs:
-                lines.append(f"Grad-CAM at {v.layer.name}")
+            if s.gradcam and imgs.get("class_maps"):
+                lines.append(f"{', '.join(m.label for m in methods.CLASS_MAPS)} at {v.layer.name}")
             if r.similarity is not None:
                 a, sg, ss = r.similarity
                 lines[:0] = [f"randomized {r.random_layers[0]}..{r.random_layers[-1]} (X): SSIM {ss:.2f}",
