@@ -96,3 +96,30 @@ def make_tiny_resnet():
             mod.running_mean.uniform_(-0.2, 0.2)
             mod.running_var.uniform_(0.5, 1.5)
     return m.eval()
+
+
+class HeadsOutput(nn.Module):
+    """A small CNN that returns (logits, auxiliary) or a dict or an object with .logits, like models with
+    auxiliary heads and Hugging Face classifiers do."""
+
+    def __init__(self, kind: str = "tuple"):
+        super().__init__()
+        self.kind = kind
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.head = nn.Conv2d(8, 5, 1)
+        self.aux = nn.Conv2d(8, 3, 1)
+
+    def forward(self, x):
+        h = self.relu(self.conv(x))
+        logits, aux = self.head(h).mean((2, 3)), self.aux(h).mean((2, 3))
+        if self.kind == "tuple":
+            return logits, aux
+        if self.kind == "dict":
+            return {"aux": aux, "logits": logits}
+        return type("Output", (), {"logits": logits, "aux": aux})()
+
+
+def heads_tuple():
+    torch.manual_seed(0)
+    return HeadsOutput("tuple")

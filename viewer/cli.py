@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--atlas", metavar="FILE", help="a unit atlas made by python -m viewer.atlas from this model "
                    "file: key A shows the selected unit's top patches from its data set (refused if it was made "
                    "from another model)")
+    p.add_argument("--output", metavar="NAME|INDEX", help="which part of the model's return value is the logits, "
+                   "where it is not a tensor: a dict key or attribute name, or a tuple index (default: .logits, "
+                   "then a dict's 'logits', then the first tensor)")
     p.add_argument("--leaves", action="store_true", help="show every leaf module as a layer (not just blocks)")
     p.add_argument("--window", default="1280x800", help="window size WxH (default 1280x800)")
     p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")
@@ -92,6 +95,7 @@ class Built:
     classes: list[str]
     name: str
     precision: PrecisionChoice
+    output: str | None = None          # --output (core/outputs.py)
 
 
 def load_atlas_for(args: argparse.Namespace, built: Built):
@@ -142,7 +146,15 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
         raise UsageError(f"{args.model}: the model has no layer with a tensor output to show")
     if args.layer is not None and args.layer not in {l.name for l in layers}:
         raise UsageError(f"unknown layer '{args.layer}' (layers: {', '.join(l.name for l in layers)})")
-    n_out = layers[-1].shape[0]
+    try:   # the logits by the rule (or --output): their width is the number of classes
+        import torch
+
+        from .core.outputs import OutputError, logits_of
+        with torch.no_grad():
+            probe = logits_of(loaded.model.eval()(torch.zeros(1, 3, *spec.size)), args.output)
+        n_out = int(probe.shape[-1])
+    except OutputError as e:
+        raise UsageError(str(e)) from None
     classes = list(loaded.meta.get("classes", [str(i) for i in range(n_out)]))
     if args.bf16 and args.precision not in (None, Precision.BF16.value):
         raise UsageError(f"--bf16 and --precision {args.precision} contradict each other: give one")
@@ -150,7 +162,7 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
         requested = Precision.BF16 if args.bf16 else Precision(args.precision or Precision.AUTO.value)
         precision = choose_precision(requested)
     return Built(loaded.model, layers, spec, classes, Path(args.model).name if ":" not in args.model else args.model,
-                 precision)
+                 precision, args.output)
 
 
 def parse_units(specs: list[str] | None, layer: str):

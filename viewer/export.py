@@ -32,18 +32,19 @@ def ablation_effects(pipe: Pipeline, frame: np.ndarray, layer: str, cls: int) ->
     probability, sorted from the most harmful ablation to the most helpful."""
     import torch
 
+    from .core.outputs import logits_of
     from .core.preprocess import model_view, to_tensor
     info = pipe.layers.get(layer)
     if info is None:
         raise UsageError(f"--ablate-layer {layer}: no such layer (layers: {', '.join(pipe.layers)})")
     x = to_tensor(model_view(frame, pipe.spec), pipe.spec)
     with torch.no_grad():
-        base = pipe.model.eval()(x)[0]
+        base = logits_of(pipe.model.eval()(x), pipe.output)[0]
         rows = []
         for c in range(info.channels):
             handles = pipe.ablation(((layer, c),))
             try:
-                z = pipe.model(x)[0]
+                z = logits_of(pipe.model(x), pipe.output)[0]
             finally:
                 for h in handles:
                     h.remove()
@@ -144,7 +145,7 @@ def export(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"{out}: cannot create the output folder ({e.strerror})") from None
-    pipe = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16)
+    pipe = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16, output=built.output)
     method = method_named(args.method)
     try:
         if isinstance(src, FolderSource):

@@ -31,9 +31,10 @@ def launch(args) -> int:
     pygame.display.init()  # display and fonts only: no audio device is needed
     pygame.font.init()
     print(f"precision: {built.precision.reason}", flush=True)
-    pipeline = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16)
+    pipeline = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16, output=built.output)
     if second is not None:
-        pipeline = PairPipeline(pipeline, Pipeline(second.model, second.layers, second.spec, bf16=built.precision.bf16))
+        pipeline = PairPipeline(pipeline, Pipeline(second.model, second.layers, second.spec, bf16=built.precision.bf16,
+                                                   output=second.output))
     worker = Worker(pipeline)
     try:
         screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)

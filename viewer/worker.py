@@ -92,7 +92,8 @@ class Result:
 class Pipeline:
     """Model + analyzer + input spec: computes a Result from a Request (on whatever thread calls it)."""
 
-    def __init__(self, model: torch.nn.Module, layers: list[LayerInfo], spec: InputSpec, bf16: bool = False):
+    def __init__(self, model: torch.nn.Module, layers: list[LayerInfo], spec: InputSpec, bf16: bool = False,
+                 output: str | None = None):
         """bf16 (the --precision choice, viewer/core/precision.py): run the forward pass under bf16 autocast
         and the whole-layer view's cone in bf16 (faster where bf16 is native, slightly different from fp32).
         One unit's reconstruction always runs its cone in fp32: it is cheap. Creating a pipeline also keeps
@@ -102,8 +103,9 @@ class Pipeline:
         self._weights: dict[str, np.ndarray | None] = {}
         self._random: dict[str, tuple[Analyzer, tuple[str, ...]]] = {}   # cut -> the randomized copy's analyzer
         self._ablating: Analyzer | None = None   # Z: traced on every pass (a replay would skip the hooks)
-        self.analyzer = Analyzer(model, layers, bf16_forward=bf16)
-        self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16)
+        self.output = output   # --output: which part of the model's return value is the logits
+        self.analyzer = Analyzer(model, layers, bf16_forward=bf16, output=output)
+        self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16, output=output)
 
     def layer_weights(self, layer: str) -> np.ndarray | None:
         """The first conv / linear weight of the layer's module, as numpy (a copy, cached per layer)."""
@@ -119,7 +121,7 @@ class Pipeline:
             from .core.sanity import cascading_randomized, randomized_from
             layers = list(self.layers.values())
             twin = cascading_randomized(self.model, layers, cut)
-            self._random[cut] = (Analyzer(twin, layers, bf16_forward=self.bf16),
+            self._random[cut] = (Analyzer(twin, layers, bf16_forward=self.bf16, output=self.output),
                                  tuple(l.name for l in randomized_from(layers, cut)))
         return self._random[cut]
 
@@ -169,7 +171,7 @@ class Pipeline:
         handles = self.ablation(req.ablate)
         try:
             if self._ablating is None:
-                self._ablating = Analyzer(self.model, list(self.layers.values()), replay=False)
+                self._ablating = Analyzer(self.model, list(self.layers.values()), replay=False, output=self.output)
             res = self._compute(req, self._ablating)
         finally:
             for h in handles:

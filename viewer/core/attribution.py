@@ -21,6 +21,7 @@ from torch import nn
 
 from .cone import ConePlan, Op, TracingReluMode, chain_to, compile_chain, cone_backward
 from .graph import CallCounter, LayerInfo, candidate_modules, layer_name
+from .outputs import OutputError, logits_of
 from .replay import Tape, TapeRecorder, Unreplayable, same_pass
 from .rules import Method, RuleState
 
@@ -108,11 +109,13 @@ class Analyzer:
     autograd graph then costs about what the plain forward costs). A replayed pass runs the recorded calls,
     not the model's Python code: new parameter values are seen (the weights are the same tensors), but
     hooks registered on the model later or a changed forward are not; call forget_replays() after such a
-    change."""
+    change. output: which part of the model's return value is the logits where it is not a tensor (a tuple, a
+    dict, an object with .logits; core/outputs.py)."""
 
     def __init__(self, model: nn.Module, layers: list[LayerInfo], fast: bool = True, bf16: bool = False,
-                 bf16_forward: bool = False, replay: bool = True):
+                 bf16_forward: bool = False, replay: bool = True, output: str | None = None):
         self.model, self.fast, self.bf16, self.bf16_forward, self.replay = model, fast, bf16, bf16_forward, replay
+        self.output = output   # which part of the model's return value is the logits (core/outputs.py)
         self._want_graph = not fast
         self._tapes: dict[tuple, tuple[Tape, dict, int] | None] = {}  # input key -> verified tape, or None
         self.replay_refused = ""  # why the last tape was not used (empty when it was, or none was tried)
@@ -165,14 +168,18 @@ class Analyzer:
                 p.requires_grad_(False)
             with torch.set_grad_enabled(grad), CallCounter(self._modules, record), mode, \
                     torch.autocast(leaf.device.type, dtype=torch.bfloat16, enabled=self.bf16_forward):
-                logits = self.model(leaf)
+                try:
+                    logits = logits_of(self.model(leaf), self.output)
+                except OutputError as e:
+                    raise AttributionError(str(e)) from None
         finally:
             for m, t in flags:
                 m.training = t
             for p, r in grads:
                 p.requires_grad_(r)
-        if not isinstance(logits, torch.Tensor):
-            raise AttributionError(f"the model returned {type(logits).__name__}, not a tensor of logits")
+        if logits.dim() != 2:
+            raise AttributionError(f"the model's logits have shape {tuple(logits.shape)}, not (1, classes); "
+                                   "choose another part of its output with --output")
         if recorder is not None:
             self._tapes[key] = self._verified(recorder, leaf, outputs, logits, relus_before, mode.calls, mode.ops)
         return ForwardPass(leaf, outputs, logits, relus_before, mode.calls, state, mode.ops)

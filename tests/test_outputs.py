@@ -1,0 +1,58 @@
+"""Models whose return value is not a tensor: the logits by the documented rule (viewer/core/outputs.py)."""
+import pytest
+import torch
+from nets import HeadsOutput
+
+from viewer.core.attribution import Analyzer, AttributionError, ClassTarget
+from viewer.core.graph import build_graph
+from viewer.core.outputs import OutputError, logits_of
+from viewer.core.rules import Method
+
+A, B = torch.ones(1, 5), torch.zeros(1, 3)
+
+
+def test_the_rule_in_order():
+    assert logits_of(A) is A
+    assert logits_of(type("O", (), {"logits": A, "x": B})()) is A          # .logits first
+    assert logits_of({"aux": B, "logits": A}) is A                          # then a dict's "logits"
+    assert logits_of((A, B)) is A and logits_of([("x", A), B]) is A        # then the first tensor, nested
+    assert logits_of({"aux": B, "main": A}) is B                            # a dict in insertion order
+
+
+def test_output_chooses_by_name_or_index_and_says_when_there_is_nothing():
+    assert logits_of((A, B), "1") is B and logits_of((A, B), "-1") is B
+    assert logits_of({"aux": B, "logits": A}, "aux") is B
+    assert logits_of(type("O", (), {"logits": A, "aux": B})(), "aux") is B
+    with pytest.raises(OutputError, match="--output 5"):
+        logits_of((A, B), "5")
+    with pytest.raises(OutputError, match="no tensor in it"):
+        logits_of(("text", 3))
+
+
+@pytest.mark.parametrize("kind", ["tuple", "dict", "object"])
+def test_an_analyzer_takes_the_logits_from_any_of_the_three_forms(kind):
+    torch.manual_seed(0)
+    model = HeadsOutput(kind).eval()
+    x = torch.randn(1, 3, 8, 8)
+    an = Analyzer(model, build_graph(model, (3, 8, 8)))
+    fp = an.forward(x)
+    xr = x.clone().requires_grad_(True)
+    h = model.relu(model.conv(xr))
+    ref_logits = model.head(h).mean((2, 3))
+    assert torch.allclose(fp.logits, ref_logits.detach(), atol=1e-6)
+    (g,) = torch.autograd.grad(ref_logits[0, 2], xr)
+    ours = an.attribute(fp, [ClassTarget(2)], Method.GRADIENT).images[0]
+    assert torch.allclose(ours, g[0], atol=1e-6)
+    aux = Analyzer(model, build_graph(model, (3, 8, 8)), output="1" if kind == "tuple" else "aux").forward(x)
+    assert aux.logits.shape == (1, 3)
+
+
+def test_the_viewer_opens_a_model_with_an_auxiliary_head(pygame_display):
+    from viewer.cli import UsageError, build, parse_args
+    b = build(parse_args(["--model", "nets:heads_tuple", "--input-size", "16"]))
+    assert len(b.classes) == 5 and b.output is None
+    assert len(build(parse_args(["--model", "nets:heads_tuple", "--input-size", "16", "--output", "1"])).classes) == 3
+    with pytest.raises(UsageError, match="--output 7"):
+        build(parse_args(["--model", "nets:heads_tuple", "--input-size", "16", "--output", "7"]))
+    with pytest.raises(AttributionError):
+        Analyzer(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1)), []).forward(torch.zeros(1, 3, 4, 4))
