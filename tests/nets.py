@@ -123,3 +123,10 @@ class HeadsOutput(nn.Module):
 def heads_tuple():
     torch.manual_seed(0)
     return HeadsOutput("tuple")
+
+
+def grey_net():
+    """A 1-channel (grayscale) classifier, like an MNIST model."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 6, 3, stride=2, padding=1),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4))

@@ -56,3 +56,37 @@ def test_the_viewer_opens_a_model_with_an_auxiliary_head(pygame_display):
         build(parse_args(["--model", "nets:heads_tuple", "--input-size", "16", "--output", "7"]))
     with pytest.raises(AttributionError):
         Analyzer(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1)), []).forward(torch.zeros(1, 3, 4, 4))
+
+
+def test_a_grayscale_model_opens_draws_and_reconstructs_in_grey(pygame_display):
+    import numpy as np
+    from test_app import key
+
+    from viewer.app import App
+    from viewer.cli import build, parse_args
+    from viewer.sources import DemoSource
+    from viewer.worker import Pipeline, Worker
+    b = build(parse_args(["--model", "nets:grey_net", "--input-size", "28"]))
+    assert b.spec.channels == 1 and len(b.spec.mean) == 1 and b.layers[0].shape == (8, 28, 28)
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), worker, b.layers, b.classes, "g",
+              sync=True, start_layer="2")
+    try:
+        app.update()
+        app.draw()
+        r = app.result
+        view = r.model_image.astype(int)
+        assert (view[..., 0] == view[..., 1]).all() and (view[..., 1] == view[..., 2]).all()   # grey, as seen
+        frame = app.frame.astype(float)
+        assert r.recon.shape == (1, 28, 28) and np.abs(r.recon).max() > 0
+        # the model's input is the luma of the frame (here computed by hand on the crop, resized by the model view)
+        luma = 0.299 * frame[..., 0] + 0.587 * frame[..., 1] + 0.114 * frame[..., 2]
+        assert abs(view[..., 0].mean() - luma.mean()) < 3
+        imgs = app.pane("UnitPane").images_for(app.view(0.0), r)
+        rgb = imgs["recon"].astype(int)
+        assert (rgb[..., 0] == rgb[..., 2]).all()                                              # shown in grey
+        for k in ("w", "f", "b", "g"):
+            key(app, k)
+        assert app.result is not None and not app.result.failed
+    finally:
+        worker.shutdown(1.0)

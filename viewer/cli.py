@@ -12,7 +12,7 @@ from .core.attribution import ChannelTarget, UnitTarget
 from .core.checkpoint import CheckpointError, load_model
 from .core.graph import LayerInfo, build_graph
 from .core.precision import Precision, PrecisionChoice, choose_precision
-from .core.preprocess import InputSpec
+from .core.preprocess import InputSpec, spec_for
 from .paths import SHIPPED_MODEL as DEFAULT_MODEL
 
 DESCRIPTION = """\
@@ -132,15 +132,16 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
         loaded = load_model(args.model, args.weights)
     except CheckpointError as e:
         raise UsageError(str(e)) from None
-    spec = InputSpec.from_meta(loaded.meta)
+    spec = spec_for(loaded.meta, loaded.model)
     if args.input_size is not None:
         if not 8 <= args.input_size <= 1024:
             raise UsageError(f"--input-size {args.input_size}: choose a side between 8 and 1024 pixels")
-        spec = InputSpec((args.input_size, args.input_size), spec.mean, spec.std)
+        spec = InputSpec((args.input_size, args.input_size), spec.mean, spec.std, spec.channels)
     try:
-        layers = build_graph(loaded.model, (3, *spec.size), leaves=args.leaves)
+        layers = build_graph(loaded.model, (spec.channels, *spec.size), leaves=args.leaves)
     except Exception as e:
-        raise UsageError(f"the model does not run on a {spec.size[0]}x{spec.size[1]} RGB input "
+        raise UsageError(f"the model does not run on a {spec.size[0]}x{spec.size[1]} "
+                         f"{'RGB' if spec.channels == 3 else f'{spec.channels}-channel'} input "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); try --input-size") from None
     if not layers:
         raise UsageError(f"{args.model}: the model has no layer with a tensor output to show")
@@ -151,7 +152,7 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
 
         from .core.outputs import OutputError, logits_of
         with torch.no_grad():
-            probe = logits_of(loaded.model.eval()(torch.zeros(1, 3, *spec.size)), args.output)
+            probe = logits_of(loaded.model.eval()(torch.zeros(1, spec.channels, *spec.size)), args.output)
         n_out = int(probe.shape[-1])
     except OutputError as e:
         raise UsageError(str(e)) from None

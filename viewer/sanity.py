@@ -59,11 +59,11 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
     from .core.attribution import Analyzer
     from .core.checkpoint import load_model
     from .core.graph import build_graph
-    from .core.preprocess import InputSpec, model_view, normalised
+    from .core.preprocess import model_view, spec_for, to_batch
     from .core.sanity import cascading_randomized, spearman
     loaded = load_model(str(model_path))
-    model, spec = loaded.model.eval(), InputSpec.from_meta(loaded.meta)
-    layers = build_graph(model, (3, *spec.size))
+    model, spec = loaded.model.eval(), spec_for(loaded.meta, loaded.model)
+    layers = build_graph(model, (spec.channels, *spec.size))
     modules = dict(model.named_modules())
     cuts = [l.name for l in reversed(layers)
             if any(True for _ in modules[l.module_name].parameters())]          # layers with weights, top first
@@ -81,7 +81,7 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
     for i, frame in data.frames():
         if i not in picks:
             continue
-        x = normalised(model_view(frame, spec)[None], spec.mean, spec.std)
+        x = to_batch(model_view(frame, spec)[None], spec)
         fp = real.forward(x)
         cls = int(fp.logits.detach()[0].argmax())
         ref = maps_for(real, fp, cls, cam_layer)

@@ -10,7 +10,7 @@ import numpy as np
 from ..core.attribution import Analyzer
 from ..core.checkpoint import load_model
 from ..core.graph import build_graph
-from ..core.preprocess import InputSpec, model_view, normalised
+from ..core.preprocess import InputSpec, model_view, spec_for, to_batch
 from .data import ImageSet
 from .scan import METHODS, atlas_layers, reconstruct, scan
 from .store import FORMAT, VERSION, Atlas, sha256_file
@@ -51,9 +51,9 @@ def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: i
          split: str = "test"):
     """(model, its input spec, its layer graph, the atlas layers, the meta the atlas will have)."""
     loaded = load_model(str(model_path))
-    spec = InputSpec.from_meta(loaded.meta)
+    spec = spec_for(loaded.meta, loaded.model)
     model = loaded.model.eval()
-    graph = build_graph(model, (3, *spec.size))
+    graph = build_graph(model, (spec.channels, *spec.size))
     layers = atlas_layers(graph, layer_names)
     meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split))
     return model, spec, graph, layers, meta
@@ -74,10 +74,10 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
             xs.append(model_view(frame, spec))
             ids.append(i)
             if len(xs) == batch:
-                yield normalised(np.stack(xs), spec.mean, spec.std), ids
+                yield to_batch(np.stack(xs), spec), ids
                 xs, ids = [], []
         if xs:
-            yield normalised(np.stack(xs), spec.mean, spec.std), ids
+            yield to_batch(np.stack(xs), spec), ids
 
     bar = tqdm(total=total, desc="scan", unit="img", disable=not progress, dynamic_ncols=True)
 
@@ -98,7 +98,7 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     entries = sum(int((t.images >= 0).sum()) for t in tops.values())
     bar = tqdm(total=entries, desc="reconstruct", unit="unit", disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
-    per_layer = reconstruct(analyzer, layers, tops, views, lambda v: normalised(v[None], spec.mean, spec.std),
+    per_layer = reconstruct(analyzer, layers, tops, views, lambda v: to_batch(v[None], spec),
                             bar.update)
     bar.close()
     stats.recon_s, stats.entries = time.perf_counter() - t0, entries

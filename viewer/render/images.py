@@ -49,8 +49,11 @@ def robust_scale(g: np.ndarray, q: float = 99.5) -> float:
 
 
 def signed_rgb(g: np.ndarray, scale: float) -> np.ndarray:
-    """(3, H, W) signed -> (H, W, 3) uint8 with zero at mid-grey: 0.5 + g / (2 s), clipped to [0, 1]."""
+    """(3, H, W) signed -> (H, W, 3) uint8 with zero at mid-grey: 0.5 + g / (2 s), clipped to [0, 1].
+    A one-channel image (a grey model's reconstruction) is shown in grey."""
     s = scale if scale > 0 else 1.0
+    if g.shape[0] == 1:
+        g = np.repeat(g, 3, 0)
     img = np.clip(0.5 + g / (2 * s), 0.0, 1.0)
     return np.rint(img.transpose(1, 2, 0) * 255).astype(np.uint8)
 
