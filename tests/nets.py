@@ -130,3 +130,10 @@ def grey_net():
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 6, 3, stride=2, padding=1),
                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4))
+
+
+def thousand_classes():
+    """A tiny fully convolutional net with 1,000 outputs (for --preset imagenet)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.Conv2d(8, 1000, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten())

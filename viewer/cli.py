@@ -26,6 +26,7 @@ examples:
   python run_viewer.py --source demo --layer conv6
   python run_viewer.py --source photos/ --method deconvnet
   python run_viewer.py --model my.pt                     # a checkpoint in this tool's format / TorchScript
+  python run_viewer.py --model torchvision:resnet18 --weights DEFAULT --layer layer3   # needs torchvision
   python run_viewer.py --compare checkpoints/model_c_cifar10.pt --method deconvnet   # two models side by side
   python run_viewer.py --model mypkg.nets:make_net --weights w.pt --input-size 64
   python run_viewer.py --export out/ --source cat.png --layer conv6 --units 3 17@2,5 class
@@ -42,9 +43,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(DEFAULT_MODEL),
-                   help="checkpoint file (this tool's format or TorchScript) or package.module:callable "
-                        "returning an nn.Module (default: the shipped All-CNN-C)")
-    p.add_argument("--weights", help="state dict / checkpoint for a --model factory")
+                   help="checkpoint file (this tool's format or TorchScript), package.module:callable returning "
+                        "an nn.Module, torchvision:NAME or timm:NAME (default: the shipped All-CNN-C)")
+    p.add_argument("--weights", help="state dict / checkpoint for a --model factory; for torchvision:NAME and "
+                   "timm:NAME: DEFAULT (the default), a weight name (IMAGENET1K_V2), none (random) or a file")
     p.add_argument("--source", default=None,
                    help="webcam, webcam:N, a video file, an image, a folder of images, or demo "
                         "(default: the first webcam if it opens, else demo)")
@@ -59,6 +61,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "convolution; bf16 GPUs), else fp32. fp32 results are exact (~1e-7 from autograd and "
                         "Captum); bf16 ones differ slightly. On AVX2-only CPUs bf16 is emulated, 40-70x slower")
     p.add_argument("--bf16", action="store_true", help="short for --precision bf16")
+    p.add_argument("--preset", choices=["imagenet"], help="imagenet: a 224x224 input, ImageNet's mean and std "
+                   "and its 1,000 class names (shipped), for a model of any origin")
+    p.add_argument("--mean", nargs="+", metavar="M", help="the input's mean per channel (after /255)")
+    p.add_argument("--std", nargs="+", metavar="S", help="the input's standard deviation per channel")
+    p.add_argument("--classes", metavar="FILE", help="class names, one per line, in the order of the logits")
     p.add_argument("--compare", metavar="MODEL2",
                    help="a second model (anything --model accepts) shown beside the first on the same frames, "
                         "with the same method: layers paired by position (conv1 with conv1, a max-pool with "
@@ -127,12 +134,31 @@ def build_compare(args: argparse.Namespace, first: Built) -> Built | None:
     return built
 
 
+def _floats(values, name: str, n: int) -> tuple[float, ...]:
+    if len(values) != n:
+        raise UsageError(f"{name}: give {n} numbers, one per input channel (got {len(values)})")
+    return tuple(float(v) for v in values)
+
+
 def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) -> Built:
+    from . import zoo
     try:
-        loaded = load_model(args.model, args.weights)
+        loaded = zoo.load_zoo(args.model, args.weights) if zoo.is_zoo(args.model) else load_model(args.model,
+                                                                                                  args.weights)
     except CheckpointError as e:
         raise UsageError(str(e)) from None
-    spec = spec_for(loaded.meta, loaded.model)
+    meta = dict(loaded.meta)
+    if args.preset == "imagenet":      # 224x224, ImageNet's mean and std and class names, for a model of any origin
+        meta.update({k: v for k, v in zoo.imagenet_meta().items() if k != "classes" or "classes" not in meta})
+    if args.classes:
+        try:
+            meta["classes"] = [line.strip() for line in Path(args.classes).read_text().splitlines() if line.strip()]
+        except OSError as e:
+            raise UsageError(f"--classes {args.classes}: cannot be read ({e.strerror})") from None
+    spec = spec_for(meta, loaded.model)
+    if args.mean or args.std:
+        spec = InputSpec(spec.size, _floats(args.mean, "--mean", spec.channels) if args.mean else spec.mean,
+                         _floats(args.std, "--std", spec.channels) if args.std else spec.std, spec.channels)
     if args.input_size is not None:
         if not 8 <= args.input_size <= 1024:
             raise UsageError(f"--input-size {args.input_size}: choose a side between 8 and 1024 pixels")
@@ -156,14 +182,19 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
         n_out = int(probe.shape[-1])
     except OutputError as e:
         raise UsageError(str(e)) from None
-    classes = list(loaded.meta.get("classes", [str(i) for i in range(n_out)]))
+    classes = list(meta.get("classes", [str(i) for i in range(n_out)]))
+    if len(classes) != n_out:
+        raise UsageError(f"the model has {n_out} outputs but {len(classes)} class names were given "
+                         f"({'--classes' if args.classes else '--preset' if args.preset else 'its metadata'})")
     if args.bf16 and args.precision not in (None, Precision.BF16.value):
         raise UsageError(f"--bf16 and --precision {args.precision} contradict each other: give one")
     if precision is None:
         requested = Precision.BF16 if args.bf16 else Precision(args.precision or Precision.AUTO.value)
         precision = choose_precision(requested)
-    return Built(loaded.model, layers, spec, classes, Path(args.model).name if ":" not in args.model else args.model,
-                 precision, args.output)
+    name = Path(args.model).name if ":" not in args.model else args.model
+    if meta.get("random_weights"):
+        name += " (random weights)"
+    return Built(loaded.model, layers, spec, classes, name, precision, args.output)
 
 
 def parse_units(specs: list[str] | None, layer: str):

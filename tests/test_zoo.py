@@ -1,0 +1,55 @@
+"""Models people bring: the ImageNet preset, --mean/--std/--classes, and torchvision / timm by name (the real
+torchvision where it is installed; its absence is one sentence)."""
+import sys
+
+import pytest
+
+from viewer.cli import UsageError, build, parse_args
+from viewer.zoo import IMAGENET_MEAN, IMAGENET_STD, imagenet_classes
+
+
+def test_the_shipped_imagenet_class_names():
+    names = imagenet_classes()
+    assert len(names) == 1000 and names[0] == "tench" and names[-1] == "toilet tissue" and len(set(names)) == 1000
+
+
+def test_preset_imagenet_gives_any_factory_the_size_normalisation_and_names():
+    b = build(parse_args(["--model", "nets:thousand_classes", "--preset", "imagenet"]))
+    assert b.spec.size == (224, 224) and b.spec.mean == IMAGENET_MEAN and b.spec.std == IMAGENET_STD
+    assert b.classes == imagenet_classes()
+
+
+def test_mean_std_and_classes_by_hand_and_their_errors(tmp_path):
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(f"c{i}" for i in range(1000)) + "\n")
+    b = build(parse_args(["--model", "nets:thousand_classes", "--input-size", "64", "--mean", "0.5", "0.5", "0.5",
+                          "--std", "0.2", "0.2", "0.2", "--classes", str(names)]))
+    assert b.spec.mean == (0.5, 0.5, 0.5) and b.spec.std == (0.2, 0.2, 0.2) and b.classes[999] == "c999"
+    with pytest.raises(UsageError, match="--mean: give 3 numbers"):
+        build(parse_args(["--model", "nets:thousand_classes", "--mean", "0.5"]))
+    names.write_text("a\nb\n")
+    with pytest.raises(UsageError, match="1000 outputs but 2 class names"):
+        build(parse_args(["--model", "nets:thousand_classes", "--classes", str(names)]))
+    with pytest.raises(UsageError, match="cannot be read"):
+        build(parse_args(["--model", "nets:thousand_classes", "--classes", str(tmp_path / "none.txt")]))
+
+
+def test_without_torchvision_or_timm_the_sentence_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)     # import fails, as where it is not installed
+    monkeypatch.setitem(sys.modules, "torchvision.models", None)
+    monkeypatch.setitem(sys.modules, "timm", None)
+    with pytest.raises(UsageError, match="pip install torchvision"):
+        build(parse_args(["--model", "torchvision:resnet18"]))
+    with pytest.raises(UsageError, match="pip install timm"):
+        build(parse_args(["--model", "timm:resnet18"]))
+
+
+def test_a_real_torchvision_resnet_opens_with_its_metadata_and_random_weights():
+    """Runs where torchvision is installed (the project's CI installs the CPU torch build only; the README
+    says which builds test this)."""
+    pytest.importorskip("torchvision")
+    b = build(parse_args(["--model", "torchvision:resnet18", "--weights", "none"]))
+    assert b.name == "torchvision:resnet18 (random weights)" and b.spec.size == (224, 224)
+    assert b.classes == imagenet_classes() and [l.name for l in b.layers][:4] == ["conv1", "bn1", "relu", "maxpool"]
+    with pytest.raises(UsageError, match="not a weight of resnet18"):
+        build(parse_args(["--model", "torchvision:resnet18", "--weights", "NOPE"]))
