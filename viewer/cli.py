@@ -179,7 +179,7 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
         from .core.outputs import OutputError, logits_of
         with torch.no_grad():
             probe = logits_of(loaded.model.eval()(torch.zeros(1, spec.channels, *spec.size)), args.output)
-        n_out = int(probe.shape[-1])
+        n_out = int(probe.shape[1]) if probe.dim() >= 2 else int(probe.numel())
     except OutputError as e:
         raise UsageError(str(e)) from None
     classes = list(meta.get("classes", [str(i) for i in range(n_out)]))

@@ -177,9 +177,6 @@ class Analyzer:
                 m.training = t
             for p, r in grads:
                 p.requires_grad_(r)
-        if logits.dim() != 2:
-            raise AttributionError(f"the model's logits have shape {tuple(logits.shape)}, not (1, classes); "
-                                   "choose another part of its output with --output")
         if recorder is not None:
             self._tapes[key] = self._verified(recorder, leaf, outputs, logits, relus_before, mode.calls, mode.ops)
         return ForwardPass(leaf, outputs, logits, relus_before, mode.calls, state, mode.ops)
