@@ -222,3 +222,25 @@ def test_export_ablate_layer_writes_each_channel_s_effect_sorted_with_a_chart(ra
         z = m.pool(m.conv9(h)).flatten(1)[0, ab["class_index"]]
     assert row["logit_change"] == pytest.approx(float(z - base), abs=1e-5)
     assert cv2.imread(str(out / ab["chart"])) is not None
+
+
+def test_ablation_of_a_layer_that_is_not_a_block_goes_through_hooks_and_is_the_same_network():
+    from nets import grey_net
+
+    from viewer.core.preprocess import InputSpec, model_view, to_tensor
+    model = grey_net().eval()
+    spec = InputSpec((16, 16), (0.5,), (0.25,), 1)
+    p = Pipeline(model, build_graph(model, (1, 16, 16)), spec)
+    assert p._zeroable("1") is None and p._zeroable("0") is None        # a bare ReLU, a bare conv: hooks
+    before = snapshot(model)
+    r = p.compute(Request(frame(4), 0, "2", None, ablate=(("1", 5), ("0", 1))))
+    x = to_tensor(model_view(frame(4), spec), spec)
+    with torch.no_grad():
+        h = model[0](x)
+        h[:, 1] = 0
+        h = model[1](h)
+        h[:, 5] = 0
+        want = model[2](h)
+    assert np.allclose(r.activation, want[0].numpy(), atol=1e-6)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(not m._forward_hooks for m in model.modules())

@@ -163,17 +163,53 @@ class Pipeline:
             handles.append(modules[info.module_name].register_forward_hook(hook))
         return handles
 
+    def _zeroable(self, layer: str) -> list | None:
+        """The parameters whose channel c, set to 0, makes the layer's output channel c exactly 0: where the
+        layer's module is called once and ends in a per-channel affine step and a ReLU (a conv with a bias, or
+        a BatchNorm, then ReLU: ReLU(0 * x + 0) = 0), as every block of the paper's networks does."""
+        info = self.layers[layer]
+        if info.call != 0 or any(l.module_name == info.module_name and l.call for l in self.layers.values()):
+            return None
+        module = dict(self.model.named_modules()).get(info.module_name)
+        kids = [k for k in module.children() if not isinstance(k, torch.nn.Identity)] if module is not None else []
+        if len(kids) < 2 or not isinstance(kids[-1], torch.nn.ReLU):
+            return None
+        prev = kids[-2]
+        if isinstance(prev, torch.nn.modules.batchnorm._BatchNorm) and prev.affine:
+            return [prev.weight, prev.bias]
+        if isinstance(prev, torch.nn.Conv2d) and prev.bias is not None:
+            return [prev.weight, prev.bias]
+        return None
+
     def compute(self, req: Request) -> Result:
         if not req.ablate:
             return self._compute(req)
-        # the intact model's predictions first (its pass never sees the hooks), then the ablated pass
+        if req.randomize is not None:        # made from the intact weights, before anything is zeroed
+            self.randomized(req.randomize)
+        if req.weights:
+            self.layer_weights(req.layer)
+        # the intact model's predictions first, then the ablated pass: channels of blocks that end in an
+        # affine step and a ReLU by zeroing that step's parameters in place for the pass (the replayed,
+        # fast forward then sees it); any other layer by forward hooks, on a pass traced every time
         intact = self.analyzer.forward(to_tensor(model_view(req.frame, self.spec), self.spec)).logits
-        handles = self.ablation(req.ablate)
+        by_params = tuple((l, c) for l, c in req.ablate if l in self.layers and self._zeroable(l) is not None)
+        by_hooks = tuple(a for a in req.ablate if a not in by_params)
+        saved = []
+        handles = self.ablation(by_hooks) if by_hooks else []
         try:
-            if self._ablating is None:
+            with torch.no_grad():
+                for layer, c in by_params:
+                    for p in self._zeroable(layer):
+                        if c < p.shape[0]:
+                            saved.append((p, c, p[c].clone()))
+                            p[c] = 0
+            if by_hooks and self._ablating is None:
                 self._ablating = Analyzer(self.model, list(self.layers.values()), replay=False, output=self.output)
-            res = self._compute(req, self._ablating)
+            res = self._compute(req, self._ablating if by_hooks else None)
         finally:
+            with torch.no_grad():
+                for p, c, v in reversed(saved):
+                    p[c] = v
             for h in handles:
                 h.remove()
         return dataclasses.replace(res, intact_probs=intact.detach()[0].float().softmax(0).numpy())

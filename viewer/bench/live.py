@@ -131,7 +131,7 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
                      f"{1000 / t['plain']:.0f} results/s"))
         rows.append(("... with X: the same unit in the randomized copy, Spearman and SSIM", t["x"],
                      f"{1000 / t['x']:.0f} results/s, +{t['x'] - t['plain']:.1f} ms (target: >= 30 results/s)"))
-        rows.append(("... with Z: one conv6 channel ablated (a traced pass + the intact forward)", t["z"],
+        rows.append(("... with Z: one conv6 channel ablated (its pass, replayed, + the intact model's forward)", t["z"],
                      f"{1000 / t['z']:.0f} results/s, +{t['z'] - t['plain']:.1f} ms"))
         rows.append(("live atlas: one result added (conv6, 192 channels, top 9)", t_live,
                      f"{100 * t_live / step:.2f}% of a worker step ({step:.1f} ms) on the UI thread"))
