@@ -13,7 +13,7 @@ class StripPane(Pane):
         labels = [(l.name, "x".join(str(s) for s in l.shape), l.kind.value) for l in v.layers]
         L = v.layout
         row = L.strip_rows[0] if L.strip_rows else L.strip
-        draw.strip(surface, L.blocks, labels, v.state.layer, row[1] + row[3])
+        draw.strip(surface, L.blocks, labels, v.state.layer, L.label_bottoms or row[1] + row[3])
         counts: dict[str, int] = {}
         for layer, _ in v.state.ablated:
             counts[layer] = counts.get(layer, 0) + 1

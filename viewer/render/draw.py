@@ -65,18 +65,23 @@ def placeholder(surface: pygame.Surface, rect: Rect, message: str, colour=DIM) -
 
 
 def strip(surface: pygame.Surface, blocks: tuple[Rect, ...], labels: list[tuple[str, str, str]],
-          selected: int, bottom: int) -> None:
-    """labels: (name, shape text, kind value) per block. Names are cut to their slot; the selected block's
-    label is drawn whole, on top, so it is readable even when the strip is crowded."""
+          selected: int, bottom) -> None:
+    """labels: (name, shape text, kind value) per block; bottom: the labels' baseline, one for all blocks or
+    one per block (a strip in rows). Names are cut to their slot; the selected block's label is drawn whole,
+    on top, so it is readable even when the strip is crowded."""
+    bottoms = list(bottom) if isinstance(bottom, (list, tuple)) else [bottom] * len(blocks)
     pitch = blocks[1][0] + blocks[1][2] // 2 - blocks[0][0] - blocks[0][2] // 2 if len(blocks) > 1 else 200
+    if pitch <= 0:   # the second block starts a new row
+        pitch = 200
     for i, (r, (name, shape, kind)) in enumerate(zip(blocks, labels)):
         if i == selected:
             pygame.draw.rect(surface, ACCENT, pygame.Rect(r).inflate(8, 8), border_radius=5)
         pygame.draw.rect(surface, KIND_COLOURS.get(kind, KIND_COLOURS["other"]), r, border_radius=3)
         if i != selected:
-            _label(surface, r[0] + r[2] // 2, bottom, name, shape, pitch - 6, TEXT)
+            _label(surface, r[0] + r[2] // 2, bottoms[i], name, shape, pitch - 6, TEXT)
     if 0 <= selected < len(blocks):
         r = blocks[selected]
+        bottom = bottoms[selected]
         name, shape, _ = labels[selected]
         w = max(font(17).size(name)[0], font(14).size(shape)[0]) + 10
         cx = min(max(r[0] + r[2] // 2, w // 2 + 2), surface.get_width() - w // 2 - 2)

@@ -100,6 +100,7 @@ class Layout:
     other_predictions: Rect = (0, 0, 0, 0)
     strip_rows: tuple[Rect, ...] = ()     # --compare: the two rows of the strip (front model first)
     atlas_strip: Rect = (0, 0, 0, 0)      # under the predictions: the selected unit's top patches
+    label_bottoms: tuple[int, ...] = ()   # per block: the bottom of its strip row (its label goes above it)
 
     @property
     def compare(self) -> bool:
@@ -123,26 +124,45 @@ class Layout:
         return None
 
 
-def block_rects(strip: Rect, shapes: list[tuple[int, ...]]) -> tuple[Rect, ...]:
-    """One block per layer; height grows with spatial size, width with channel count (log scale)."""
+MIN_SLOT = 46   # pixels per layer block below which the strip wraps into rows (a deep network, --leaves)
+
+
+def strip_rows(width: int, n: int) -> int:
+    """How many rows the strip needs so that each block keeps MIN_SLOT pixels."""
+    return max(1, math.ceil(n * MIN_SLOT / max(1, width)))
+
+
+def block_rects(strip: Rect, shapes: list[tuple[int, ...]], rows: int = 1) -> tuple[Rect, ...]:
+    """One block per layer, in rows of equal length; height grows with spatial size, width with channel count
+    (log scale). Each row keeps 30 pixels under its blocks for the labels."""
     x0, y0, w, h = strip
     n = max(1, len(shapes))
+    per_row = math.ceil(n / rows)
+    row_h = h // rows
     gap = 6
-    slot = max(8, (w - gap * (n + 1)) // n)
+    slot = max(8, (w - gap * (per_row + 1)) // per_row)
     label_h = 30
     max_sp = max([s[1] if len(s) == 3 else 1 for s in shapes] + [1])
     max_ch = max([s[0] for s in shapes] + [1])
     rects = []
     for i, s in enumerate(shapes):
+        r, k = divmod(i, per_row)
         sp = s[1] if len(s) == 3 else 1
         fh = 0.3 + 0.7 * math.sqrt(sp / max_sp)
         fw = 0.35 + 0.65 * math.log1p(s[0]) / math.log1p(max_ch)
-        bh = max(10, int((h - label_h - 8) * fh))
+        bh = max(6, int((row_h - label_h - 8) * fh))
         bw = max(6, int(slot * fw))
-        bx = x0 + gap + i * (slot + gap) + (slot - bw) // 2
-        by = y0 + 4 + (h - label_h - 8 - bh) // 2
+        bx = x0 + gap + k * (slot + gap) + (slot - bw) // 2
+        by = y0 + r * row_h + 4 + (row_h - label_h - 8 - bh) // 2
         rects.append((bx, by, bw, bh))
     return tuple(rects)
+
+
+def label_bottoms(strip: Rect, n: int, rows: int) -> tuple[int, ...]:
+    """The baseline under which each block's label goes (the bottom of its row)."""
+    per_row = math.ceil(max(1, n) / rows)
+    row_h = strip[3] // rows
+    return tuple(strip[1] + (i // per_row + 1) * row_h for i in range(n))
 
 
 def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]],
@@ -152,6 +172,9 @@ def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]],
     W, H = max(size[0], 640), max(size[1], 400)
     m = 8
     strip_h = max(90, min(140, H // 6))
+    nrows = strip_rows(W, len(shapes)) if other_shapes is None else 1
+    if nrows > 1:                     # a deep network: rows of blocks, each with room for its labels
+        strip_h = min(max(strip_h, 64 * nrows), H // 3)
     if other_shapes is not None:
         strip_h = max(150, min(200, H // 4))
     status_h = 24
@@ -181,7 +204,8 @@ def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]],
     if other_shapes is None:
         predictions = predictions[:3] + (pred_h,) if atlas_strip[2] else predictions
         return Layout((W, H), strip, source, model_input, predictions, grid, unit_map, overlay, recon, recon_heat,
-                      unit_text, status, block_rects(strip, shapes), atlas_strip=atlas_strip)
+                      unit_text, status, block_rects(strip, shapes, nrows), atlas_strip=atlas_strip,
+                      label_bottoms=label_bottoms(strip, len(shapes), nrows))
     # compare: front model on top / on the left, the other below / on the right; no overlay, no heat map
     row, tag_w = strip_h // 2, 34   # a column on the left names each row's model (A, B)
     rows = ((0, 0, W, row), (0, row, W, strip_h - row))
