@@ -88,3 +88,28 @@ def test_a_grayscale_model_opens_draws_and_reconstructs_in_grey(pygame_display):
         assert app.result is not None and not app.result.failed
     finally:
         worker.shutdown(1.0)
+
+
+def test_a_non_square_input_size_works_end_to_end(pygame_display, random_checkpoint):
+    import numpy as np
+
+    from viewer.app import App
+    from viewer.cli import UsageError, build, parse_args
+    from viewer.sources import DemoSource
+    from viewer.worker import Pipeline, Worker
+    b = build(parse_args(["--model", str(random_checkpoint), "--input-size", "24x40"]))
+    assert b.spec.size == (24, 40) and b.layers[0].shape == (96, 24, 40)
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), worker, b.layers, b.classes, "m",
+              sync=True)
+    try:
+        app.update()
+        app.draw()
+        r = app.result
+        assert r.model_image.shape == (24, 40, 3) and r.recon.shape == (3, 24, 40) and np.abs(r.recon).max() > 0
+        top, left, h, w = r.crop
+        assert abs(w / h - 40 / 24) < 0.05                      # the crop has the input's aspect
+    finally:
+        worker.shutdown(1.0)
+    with pytest.raises(UsageError, match="give N or HxW"):
+        build(parse_args(["--model", str(random_checkpoint), "--input-size", "24x"]))

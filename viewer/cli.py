@@ -53,8 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--layer", help="layer selected at start (default: conv6, else a middle layer)")
     p.add_argument("--method", choices=[m.value for m in methods.METHODS], default=methods.GUIDED.value,
                    help="reconstruction method (default: guided)")
-    p.add_argument("--input-size", type=int, help="side of the square model input (default: from the "
-                   "checkpoint, else 32); All-CNN-C is fully convolutional and accepts any size")
+    p.add_argument("--input-size", metavar="N|HxW", help="the model input: N for N x N, or HxW (default: from "
+                   "the checkpoint, else 32); All-CNN-C is fully convolutional and accepts any size")
     p.add_argument("--precision", choices=[v.value for v in Precision], default=None,
                    help="fp32, bf16 or auto (default): bf16 (forward pass and whole-layer view) only where this "
                         "machine runs it natively (AVX512_BF16/AMX CPUs, by their ISA flags and a timed "
@@ -134,6 +134,19 @@ def build_compare(args: argparse.Namespace, first: Built) -> Built | None:
     return built
 
 
+def input_size(text) -> tuple[int, int]:
+    """--input-size: "N" (N x N) or "HxW", each side between 8 and 1024 pixels."""
+    try:
+        parts = [int(v) for v in str(text).lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not all(8 <= v <= 1024 for v in parts):
+        raise UsageError(f"--input-size {text}: give N or HxW, each side between 8 and 1024 pixels")
+    return parts[0], parts[1]
+
+
 def _floats(values, name: str, n: int) -> tuple[float, ...]:
     if len(values) != n:
         raise UsageError(f"{name}: give {n} numbers, one per input channel (got {len(values)})")
@@ -160,9 +173,7 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
         spec = InputSpec(spec.size, _floats(args.mean, "--mean", spec.channels) if args.mean else spec.mean,
                          _floats(args.std, "--std", spec.channels) if args.std else spec.std, spec.channels)
     if args.input_size is not None:
-        if not 8 <= args.input_size <= 1024:
-            raise UsageError(f"--input-size {args.input_size}: choose a side between 8 and 1024 pixels")
-        spec = InputSpec((args.input_size, args.input_size), spec.mean, spec.std, spec.channels)
+        spec = InputSpec(input_size(args.input_size), spec.mean, spec.std, spec.channels)
     try:
         layers = build_graph(loaded.model, (spec.channels, *spec.size), leaves=args.leaves)
     except Exception as e:
