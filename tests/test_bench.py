@@ -48,3 +48,11 @@ def test_family_table_runs_with_both_paths(capsys, random_checkpoint, tmp_path):
                 "whole layer (W), 192 pool2 units", "--compare All-CNN-C vs Model C"):
         assert row in out, row
     assert "Model C (random weights)" in out
+
+
+def test_resnet_table_says_when_torchvision_is_missing(capsys, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    monkeypatch.setitem(sys.modules, "torchvision.models", None)
+    assert main(["resnet", "--repeat", "1"]) == 0
+    assert "not available: --model torchvision:resnet18 needs torchvision" in capsys.readouterr().out

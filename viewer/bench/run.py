@@ -14,7 +14,7 @@ from .common import load_allcnn, machine_lines, print_table
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m viewer.bench", description=DOC,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "all"], help="which benchmark")
+    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "resnet", "all"], help="which benchmark")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--model-c", type=Path, default=MODEL_C, help="Model C checkpoint for the family table "
                    "(default: the shipped one; random weights if absent)")
@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         print_table("one live frame, sync (a fresh result every frame), 32x32, demo source: where the time goes",
                     profile)
         print_table("live pipeline", rows)
+    if a.what == "resnet":  # needs torchvision: not part of "all"
+        from .resnet import bench_resnet
+        print_table("ImageNet scale: ResNet-18 at 224x224 (random weights)", bench_resnet(a.repeat))
     if a.what == "atlas":   # minutes: not part of "all"
         from .atlas import bench_atlas
         print_table("the unit atlas (python -m viewer.atlas): all convolution layers, K = 9",

@@ -1,0 +1,53 @@
+"""ImageNet scale (python -m viewer.bench resnet; needs torchvision): ResNet-18 at 224x224, random weights.
+The forward with every activation captured, one unit's guided backprop, the whole-layer view of one stage
+(a page of 64 units of layer3.1), all as worker steps, against the bare forward and forward + backward of the
+same model (the tool's goal: no cost beyond that, ratio >= 1.0)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..core.attribution import ChannelTarget
+from ..core.rules import Method
+from .common import Row, interleaved_ms, median_ms
+
+
+def bench_resnet(repeat: int) -> list[Row]:
+    try:
+        from ..zoo import load_torchvision
+        loaded = load_torchvision("resnet18", "none")
+    except Exception as e:
+        return [("ResNet-18 at 224x224", float("nan"), f"not available: {e}")]
+    from ..core.graph import build_graph
+    from ..core.preprocess import InputSpec
+    from ..worker import Pipeline, Request
+    model = loaded.model.eval()
+    spec = InputSpec((224, 224), tuple(loaded.meta["mean"]), tuple(loaded.meta["std"]))
+    layers = build_graph(model, (3, 224, 224))
+    pipe = Pipeline(model, layers, spec)
+    frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    x = torch.rand(1, 3, 224, 224)
+
+    def bare_fwd():
+        with torch.no_grad():
+            model(x)
+
+    def bare_fb():
+        xl = x.clone().requires_grad_(True)
+        model(xl)[0, 1].backward()
+    fwd = Request(frame, 0, "layer3.1", None)
+    one = Request(frame, 0, "layer3.1", ChannelTarget("layer3.1", 7), Method.GUIDED)
+    pipe.compute(one)
+    t = interleaved_ms({"bare": bare_fwd, "bare_fb": bare_fb, "fwd": lambda: pipe.compute(fwd),
+                        "one": lambda: pipe.compute(one)}, max(5, repeat // 3), warmup=1)
+    page = Request(frame, 0, "layer3.1", ChannelTarget("layer3.1", 7), Method.GUIDED, layer_units=(0, 64))
+    whole = median_ms(lambda: pipe.compute(page), 3, warmup=1)
+    return [
+        ("ResNet-18 224x224: bare forward (reference)", t["bare"], f"{1000 / t['bare']:.1f} /s"),
+        ("ResNet-18 224x224: bare forward + backward (reference)", t["bare_fb"], f"{1000 / t['bare_fb']:.1f} /s"),
+        ("ResNet-18: worker step, forward with every activation captured", t["fwd"],
+         f"{t['fwd'] / t['bare']:.2f}x the bare forward"),
+        ("ResNet-18: worker step, one layer3.1 unit's guided backprop", t["one"],
+         f"{1000 / t['one']:.1f} results/s, {t['bare_fb'] / t['one']:.2f}x the bare forward + backward rate"),
+        ("ResNet-18: worker step, whole-layer page: 64 layer3.1 units + one", whole, f"{1000 / whole:.2f} results/s"),
+    ]
