@@ -53,3 +53,47 @@ def test_a_real_torchvision_resnet_opens_with_its_metadata_and_random_weights():
     assert b.classes == imagenet_classes() and [l.name for l in b.layers][:4] == ["conv1", "bn1", "relu", "maxpool"]
     with pytest.raises(UsageError, match="not a weight of resnet18"):
         build(parse_args(["--model", "torchvision:resnet18", "--weights", "NOPE"]))
+
+
+def test_a_torchvision_resnet_s_guided_backprop_equals_captum_s_on_a_twin_with_distinct_relus():
+    """torchvision's BasicBlock calls one ReLU module twice; Captum hooks modules, so its reference runs on a
+    twin whose blocks use two ReLU modules. Ours runs on the original (the rule applies per call)."""
+    pytest.importorskip("torchvision")
+    captum = pytest.importorskip("captum.attr")
+    import copy
+    import types
+    import warnings
+
+    import torch
+    from torch import nn
+
+    from viewer.core.attribution import Analyzer, ClassTarget
+    from viewer.core.graph import build_graph
+    from viewer.core.rules import Method
+    warnings.filterwarnings("ignore", module="captum")
+    import torchvision
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_var.uniform_(0.5, 1.5)
+    twin = copy.deepcopy(model)
+    twin.relu = nn.ReLU()
+
+    def forward(self, x):   # torchvision's BasicBlock.forward with a second ReLU module
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + identity)
+    for block in twin.modules():
+        if isinstance(block, torchvision.models.resnet.BasicBlock):
+            block.relu, block.relu2 = nn.ReLU(), nn.ReLU()
+            block.forward = types.MethodType(forward, block)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    an = Analyzer(model, build_graph(model, (3, 64, 64)))
+    fp = an.forward(x)
+    top = int(fp.logits.argmax())
+    ours = an.attribute(fp, [ClassTarget(top)], Method.GUIDED).images[0]
+    theirs = captum.GuidedBackprop(twin).attribute(x.clone(), target=top)[0]
+    assert ours.abs().max() > 0
+    assert torch.allclose(ours, theirs, atol=1e-6, rtol=1e-4), (ours - theirs).abs().max()
