@@ -71,3 +71,22 @@ def test_registry_unknown_name():
     import pytest
     with pytest.raises(ValueError, match="unknown architecture 'vgg'"):
         build_model("vgg")
+
+
+def test_the_probe_finds_each_layer_s_inputs_and_the_strip_draws_skip_arcs():
+    from nets import make_tiny_resnet
+
+    from viewer.render.layout import compute_layout, skip_arcs
+    assert [l.inputs for l in build_graph(AllCNNC())][1:4] == [("conv1",), ("conv2",), ("conv3",)]
+    layers = build_graph(make_tiny_resnet(), (3, 16, 16), leaves=True)
+    by = {l.name: l.inputs for l in layers}
+    assert by["layer1.0.relu#2"] == ("stem.2", "layer1.0.bn2")            # the residual add joins these
+    assert by["layer1.1.relu#2"] == ("layer1.0.relu#2", "layer1.1.bn2")
+    names = [l.name for l in layers]
+    L = compute_layout((1280, 800), [l.shape for l in layers])
+    arcs = skip_arcs([l.inputs for l in layers], names, L.blocks, L.label_bottoms)
+    assert len(arcs) == 2
+    a = L.blocks[names.index("stem.2")]
+    assert arcs[0][0] == (a[0] + a[2] // 2, a[1]) and arcs[0][1][1] < a[1]   # up from the source block
+    assert skip_arcs([l.inputs for l in build_graph(AllCNNC())], [f"conv{i}" for i in range(1, 10)] + ["pool"],
+                     compute_layout((1280, 800), [l.shape for l in build_graph(AllCNNC())]).blocks) == []

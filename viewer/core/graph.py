@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch import nn
 
 from .geometry import GeometryTracker, ReceptiveField
@@ -61,6 +62,7 @@ class LayerInfo:
     shape: tuple[int, ...]           # output shape without the batch dimension: (C, H, W) or (C,)
     params: int
     rf: ReceptiveField | None        # None where the chain from the input is not convolutional
+    inputs: tuple[str, ...] = ()     # the layers whose outputs this layer's output was computed from
 
     @property
     def channels(self) -> int:
@@ -129,32 +131,66 @@ def _count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+class SourceTracker(TorchFunctionMode):
+    """While active, records for every tensor produced the set of layers it was computed from (by id): the
+    union of its inputs' sets. CallCounter's record marks a layer's output as coming from that layer alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.sources: dict[int, frozenset] = {}
+        self._alive: list = []
+
+    def of(self, t) -> frozenset:
+        return self.sources.get(id(t), frozenset()) if isinstance(t, torch.Tensor) else frozenset()
+
+    def mark(self, t, layer: str) -> None:
+        self.sources[id(t)] = frozenset((layer,))
+        self._alive.append(t)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        flat = [a for a in args if isinstance(a, torch.Tensor)]
+        flat += [t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, torch.Tensor)]
+        srcs = frozenset().union(*(self.of(t) for t in flat)) if flat else frozenset()
+        if srcs:
+            for o in (out if isinstance(out, (tuple, list)) else (out,)):
+                if isinstance(o, torch.Tensor):
+                    self.sources[id(o)] = self.sources.get(id(o), frozenset()) | srcs
+                    self._alive.append(o)
+        return out
+
+
 def build_graph(model: nn.Module, input_shape: tuple[int, int, int] = (3, 32, 32),
                 leaves: bool = False) -> list[LayerInfo]:
     """Run one probe forward pass (eval mode, no grad; the model's flags are restored) and list the layers."""
     modules = candidate_modules(model, leaves)
     by_name = dict(modules)
-    found: list[tuple[str, int, torch.Tensor]] = []
+    found: list[tuple[str, int, torch.Tensor, frozenset]] = []
+    sources = SourceTracker()
 
     def record(name, call, output):
         if isinstance(output, torch.Tensor) and output.dim() in (2, 4):
-            found.append((name, call, output))
+            found.append((name, call, output, sources.of(output)))
+            sources.mark(output, layer_name(name, call))
     x = torch.zeros((1, *input_shape))
     flags = [(m, m.training) for m in model.modules()]
     tracker = GeometryTracker(x)
     try:
         model.eval()
-        with torch.no_grad(), CallCounter(modules, record), tracker:
+        with torch.no_grad(), CallCounter(modules, record), tracker, sources:
             model(x)
     finally:
         for m, t in flags:
             m.training = t
     layers = []
-    for name, call, out in found:
+    names = [layer_name(n, c) for n, c, _, _ in found]
+    for (name, call, out, srcs), lname in zip(found, names):
         module = by_name[name]
-        layers.append(LayerInfo(layer_name(name, call), name, call, kind_of(module), type(module).__name__,
+        order = [n for n in names if n in srcs and n != lname]
+        layers.append(LayerInfo(lname, name, call, kind_of(module), type(module).__name__,
                                 tuple(out.shape[1:]), _count_params(module) if call == 0 else 0,
-                                tracker.lookup(out) if out.dim() == 4 else None))
+                                tracker.lookup(out) if out.dim() == 4 else None, tuple(order)))
     return layers
 
 

@@ -1,4 +1,5 @@
-"""The network strip: one block per layer in execution order, the selected one highlighted."""
+"""The network strip: one block per layer in execution order, the selected one highlighted, and an arc over
+the blocks for every skip connection or join (an input that is not the layer just before)."""
 from __future__ import annotations
 
 from ..render import draw
@@ -12,6 +13,11 @@ class StripPane(Pane):
     def draw(self, surface, v: PaneView) -> None:
         labels = [(l.name, "x".join(str(s) for s in l.shape), l.kind.value) for l in v.layers]
         L = v.layout
+        import pygame
+
+        from ..render.layout import skip_arcs
+        for arc in skip_arcs([l.inputs for l in v.layers], [l.name for l in v.layers], L.blocks, L.label_bottoms):
+            pygame.draw.lines(surface, (200, 120, 120), False, arc, 1)     # skip connections, joins
         row = L.strip_rows[0] if L.strip_rows else L.strip
         draw.strip(surface, L.blocks, labels, v.state.layer, L.label_bottoms or row[1] + row[3])
         counts: dict[str, int] = {}

@@ -265,3 +265,22 @@ def atlas_tiles(rect: Rect, k: int, gap: int = 6, label: int = 18, recon_rows: b
         if best is None or t > best[1]:
             best = (cols, t)
     return AtlasTiles(rect, k, best[0], max(4, best[1]), gap, label, recon_rows)
+
+
+def skip_arcs(inputs: list[tuple[str, ...]], names: list[str], blocks: tuple[Rect, ...],
+              bottoms: tuple[int, ...] = ()) -> list[list[tuple[int, int]]]:
+    """Polylines over the strip for every input of a layer that is not the layer just before it (a skip
+    connection, a branch joining): from the top of the source block up, across, and down to the layer's block.
+    Only between blocks of the same strip row."""
+    index = {n: i for i, n in enumerate(names)}
+    arcs = []
+    for j, ins in enumerate(inputs):
+        for src in ins:
+            i = index.get(src)
+            if i is None or i == j - 1 or i >= j or (bottoms and bottoms[i] != bottoms[j]):
+                continue
+            a, b = blocks[i], blocks[j]
+            top = min(a[1], b[1]) - 3 - 2 * ((j - i) % 3)       # nested arcs at slightly different heights
+            arcs.append([(a[0] + a[2] // 2, a[1]), (a[0] + a[2] // 2, top), (b[0] + b[2] // 2, top),
+                         (b[0] + b[2] // 2, b[1])])
+    return arcs
