@@ -31,16 +31,14 @@ NEEDS_DATA = pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data
 
 
 @NEEDS_DATA
-def test_at_least_90_percent_on_1000_test_images_of_every_class_as_its_metadata_claims():
+def test_at_least_90_percent_on_1000_test_images_of_every_class_as_its_metadata_claims(every_10th_test_image):
     """Every 10th test image: 100 of each class (the archive is ordered by class, so its first 1,000 are all
     airplanes). The sample is fixed, so this is deterministic: >= 90% (the shipped model's bar) and within
     3 points of the accuracy its metadata claims for all 10,000 images."""
-    from viewer.training.data import load_cifar10
     from viewer.training.evaluate import predict
     loaded = load_checkpoint(SHIPPED)
     assert not loaded.meta.get("interim"), "the shipped checkpoint is an interim snapshot of a run in progress"
-    data = load_cifar10(SHARED_DATA, train=False)
-    x, y = data.test.images[::10], data.test.labels[::10]
+    x, y = every_10th_test_image
     assert np.bincount(y).tolist() == [100] * 10
     acc = float((predict(loaded.model, x, loaded.meta["mean"], loaded.meta["std"]).argmax(1) == y).mean())
     assert acc >= 0.90, acc
@@ -68,15 +66,21 @@ def test_every_shipped_checkpoint_loads_safely_and_records_its_recipe(path):
     assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
 
 
+@pytest.fixture(scope="module")
+def every_10th_test_image():
+    """The fixed sample of the accuracy tests, decoded once for all of them."""
+    from viewer.training.data import load_cifar10
+    data = load_cifar10(SHARED_DATA, train=False)
+    return data.test.images[::10], data.test.labels[::10]
+
+
 @NEEDS_DATA
 @pytest.mark.parametrize("path", [p for p in SHIPPED_FAMILY if p != SHIPPED], ids=lambda p: p.name)
-def test_each_comparison_network_s_claimed_accuracy_holds_on_a_sample(path):
-    """Every 10th test image (100 per class): within 3 points of the accuracy the metadata claims for all
-    10,000 (the sample's binomial standard error at ~70% is 1.4 points)."""
-    from viewer.training.data import load_cifar10
+def test_each_comparison_network_s_claimed_accuracy_holds_on_a_sample(path, every_10th_test_image):
+    """Every 10th test image (100 per class, a fixed sample): within 3 points of the accuracy the metadata
+    claims for all 10,000 (the sample's binomial standard error at ~70% is 1.4 points)."""
     from viewer.training.evaluate import predict
     loaded = load_checkpoint(path)
-    data = load_cifar10(SHARED_DATA, train=False)
-    x, y = data.test.images[::10], data.test.labels[::10]
+    x, y = every_10th_test_image
     acc = float((predict(loaded.model, x, loaded.meta["mean"], loaded.meta["std"]).argmax(1) == y).mean())
     assert abs(acc - loaded.meta["test_accuracy"]) <= 0.03, (acc, loaded.meta["test_accuracy"])

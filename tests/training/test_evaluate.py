@@ -57,7 +57,7 @@ def _random_checkpoint(path, seed):
 
 
 def test_flip_averaged_ensemble_matches_a_hand_ensemble(tmp_path, capsys):
-    data = write_batches_folder(tmp_path / "cifar-10-batches-py", per_batch=200)
+    data = write_batches_folder(tmp_path / "cifar-10-batches-py", per_batch=100)
     paths = [tmp_path / f"{name}.pt" for name in "abc"]
     for seed, path in enumerate(paths):
         _random_checkpoint(path, seed)

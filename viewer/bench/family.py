@@ -46,7 +46,7 @@ def bench_family(allcnn_ckpt: Path | None, model_c_ckpt: Path | None, repeat: in
            "pair": lambda: pair.compute(both)}
     t = interleaved_ms(fns, max(repeat, 10))
     big = interleaved_ms({"a192": lambda: pa.compute(req["a192"]), "c192": lambda: pc.compute(req["c192"])},
-                         max(3, repeat // 5), warmup=1)
+                         max(1 if repeat < 5 else 3, repeat // 5), warmup=1 if repeat >= 5 else 0)
     return [
         (f"All-CNN-C ({a_label}): worker step, one conv6 unit, guided (cone)", t["a1"],
          f"{1000 / t['a1']:.0f} results/s"),
