@@ -367,19 +367,26 @@ def test_the_filters_view_gets_the_weights_with_the_result(app):
     assert app.pane("GridPane").cache["grid"][1].endswith("has no convolution weights to show")
 
 
-def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, monkeypatch):
-    """Draw the window at 1280x800 in each mode and record every caption and unit-panel line that would
-    have to be cut with an ellipsis to fit its pane (the status bar is one long line by design)."""
-    from viewer.panes import status
+def measure_text(monkeypatch) -> tuple[list[str], list[str]]:
+    """Record every line draw.text draws (drawn) and those it would have to cut with an ellipsis (cut)."""
     from viewer.render import draw
-    cut = []
+    drawn, cut = [], []
     real_text = draw.text
 
     def measuring(surface, s, pos, size=18, colour=draw.TEXT, max_width=None):
+        drawn.append(s)
         if max_width is not None and draw.font(size).size(s)[0] > max_width:
             cut.append(s)
         return real_text(surface, s, pos, size, colour, max_width)
     monkeypatch.setattr(draw, "text", measuring)
+    return drawn, cut
+
+
+def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, monkeypatch):
+    """Draw the window at 1280x800 in each mode and record every caption and unit-panel line that would
+    have to be cut with an ellipsis to fit its pane (the status bar is one long line by design)."""
+    from viewer.panes import status
+    _, cut = measure_text(monkeypatch)
     monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
 
     def frame():
@@ -481,15 +488,7 @@ def test_the_strip_under_the_predictions_shows_the_unit_s_top_patches_and_opens_
 
 def test_the_help_overlay_shows_every_row_whole_at_the_default_window(app, monkeypatch):
     from viewer.render import draw
-    drawn, cut = [], []
-    real_text = draw.text
-
-    def measuring(surface, s, pos, size=18, colour=draw.TEXT, max_width=None):
-        drawn.append(s)
-        if max_width is not None and draw.font(size).size(s)[0] > max_width:
-            cut.append(s)
-        return real_text(surface, s, pos, size, colour, max_width)
-    monkeypatch.setattr(draw, "text", measuring)
+    drawn, cut = measure_text(monkeypatch)
     draw.overlay_panel(app.screen, help_lines(), "Keys and mouse")
     assert cut == [] and all(k in drawn and d in drawn for k, d in help_lines())
 

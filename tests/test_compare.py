@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from test_app import centre, click, key
+from test_app import centre, click, key, measure_text
 
 from viewer.app import App, Side
 from viewer.cli import build, build_compare, parse_args
@@ -125,15 +125,7 @@ def test_an_unpaired_layer_still_gives_the_other_model_s_predictions(pygame_disp
 
 def test_every_compare_caption_fits_at_the_default_window(compare_app, monkeypatch):
     from viewer.panes import status
-    from viewer.render import draw
-    cut = []
-    real_text = draw.text
-
-    def measuring(surface, s, pos, size=18, colour=draw.TEXT, max_width=None):
-        if max_width is not None and draw.font(size).size(s)[0] > max_width:
-            cut.append(s)
-        return real_text(surface, s, pos, size, colour, max_width)
-    monkeypatch.setattr(draw, "text", measuring)
+    _, cut = measure_text(monkeypatch)
     monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
     app = compare_app
     for k in ("l", "b", "b", "c", "tab", "b"):

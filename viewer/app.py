@@ -14,17 +14,24 @@ from pathlib import Path
 import numpy as np
 import pygame
 
+from . import panes
+from .atlas.entries import entry_view, unit_entries
+from .atlas.live import LiveAtlas
 from .core import methods
 from .core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from .core.graph import LayerInfo, default_layer
 from .core.methods import GUIDED, AttributionMethod
-from .atlas.entries import entry_view, unit_entries
-from .atlas.live import LiveAtlas
 from .core.pairing import pair_layers
 from .keys import BINDINGS, Action, help_lines
-from . import panes
 from .render import draw, images
-from .render.layout import GridGeometry, Pane, atlas_tiles, compute_layout, grid_geometry, inside
+from .render.layout import (
+    GridGeometry,
+    Pane,
+    atlas_tiles,
+    compute_layout,
+    grid_geometry,
+    inside,
+)
 from .sources import Source
 from .state import Meters, TargetMode, ViewState
 from .worker import Request, Result, Worker

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .core import methods
 from .core.attribution import (
     LOGITS,
     Analyzer,
@@ -23,7 +24,6 @@ from .core.attribution import (
 )
 from .core.graph import LayerInfo
 from .core.memory import keep_freed_memory
-from .core import methods
 from .core.methods import GUIDED, AttributionMethod, as_method
 from .core.preprocess import InputSpec, crop_box, model_view, to_tensor
 from .core.rules import Method
@@ -192,14 +192,15 @@ class Pipeline:
         # affine step and a ReLU by zeroing that step's parameters in place for the pass (the replayed,
         # fast forward then sees it); any other layer by forward hooks, on a pass traced every time
         intact = self.analyzer.forward(to_tensor(model_view(req.frame, self.spec), self.spec)).logits
-        by_params = tuple((l, c) for l, c in req.ablate if l in self.layers and self._zeroable(l) is not None)
+        zeroable = {l: self._zeroable(l) for l in {l for l, _ in req.ablate if l in self.layers}}
+        by_params = tuple((l, c) for l, c in req.ablate if zeroable.get(l) is not None)
         by_hooks = tuple(a for a in req.ablate if a not in by_params)
         saved = []
         handles = self.ablation(by_hooks) if by_hooks else []
         try:
             with torch.no_grad():
                 for layer, c in by_params:
-                    for p in self._zeroable(layer):
+                    for p in zeroable[layer]:
                         if c < p.shape[0]:
                             saved.append((p, c, p[c].clone()))
                             p[c] = 0

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         data = open_image_set(a.data, a.split)
         existing = read_meta(out) if out.exists() else None   # an --out that is not an atlas is refused
         try:
-            expected = plan(model, data, a.layers, a.top, a.limit, a.split)[-1]
+            planned = plan(model, data, a.layers, a.top, a.limit, a.split)
+            expected = planned[-1]
         except ValueError as e:
             raise AtlasError(str(e)) from None
         changed = same_atlas(existing, expected) if existing is not None else "new"
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             try:
                 atlas, stats = build_atlas(model, data, a.layers, a.top, a.batch, a.limit, a.split,
-                                           progress=not a.no_progress)
+                                           progress=not a.no_progress, planned=planned)
             except ValueError as e:
                 raise AtlasError(str(e)) from None
             save_atlas(out, atlas)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from ..core.attribution import Analyzer
-from ..core.checkpoint import load_model
+from ..core.checkpoint import load_model, sha256_of
 from ..core.graph import build_graph
 from ..core.preprocess import InputSpec, model_view, spec_for, to_batch
 from .data import ImageSet
 from .scan import METHODS, atlas_layers, reconstruct, scan
-from .store import FORMAT, VERSION, Atlas, sha256_file
+from .store import FORMAT, VERSION, Atlas
 
 
 @dataclass
@@ -34,7 +34,7 @@ def settings_of(layers: list[str], top: int, spec: InputSpec, limit: int | None,
 
 def atlas_meta(model_path: Path, data: ImageSet, settings: dict) -> dict:
     return {"format": FORMAT, "version": VERSION,
-            "model": {"path": str(model_path.resolve()), "sha256": sha256_file(model_path)},
+            "model": {"path": str(model_path.resolve()), "sha256": sha256_of(model_path)},
             "data": data.identity(), "settings": settings, "layers": settings["layers"]}
 
 
@@ -60,10 +60,13 @@ def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: i
 
 
 def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, batch: int = 250,
-                limit: int | None = None, split: str = "test", progress: bool = True) -> tuple[Atlas, BuildStats]:
+                limit: int | None = None, split: str = "test", progress: bool = True,
+                planned: tuple | None = None) -> tuple[Atlas, BuildStats]:
+    """planned: plan()'s result for the same arguments, where the caller has it (the model is then not loaded
+    and hashed again)."""
     from tqdm import tqdm
 
-    model, spec, graph, layers, meta = plan(model_path, data, layer_names, top, limit, split)
+    model, spec, graph, layers, meta = planned or plan(model_path, data, layer_names, top, limit, split)
     analyzer = Analyzer(model, graph)
     stats = BuildStats()
     total = data.count if limit is None else min(limit, data.count)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.checkpoint import sha256_of
+
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
@@ -72,14 +74,6 @@ class ImageSet:
         return None
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def open_image_set(spec: str | Path, split: str = "test") -> ImageSet:
     """Open D (see the module doc); DataSetError with one sentence on anything wrong."""
     path = Path(spec)
@@ -87,7 +81,10 @@ def open_image_set(spec: str | Path, split: str = "test") -> ImageSet:
         raise DataSetError(f"{path}: no such file or folder (give the CIFAR-10 npz or folder, an image folder "
                            "or a video file)")
     if path.is_dir() and (path / "test_batch").exists() or path.suffix.lower() == ".npz":
-        from ..training.data import DataError, load_cifar10   # CIFAR-10's readers live with the training lab
+        from ..training.data import (  # CIFAR-10's readers live with the training lab
+            DataError,
+            load_cifar10,
+        )
         try:
             ds = load_cifar10(path, train=(split == "train"))
         except DataError as e:
@@ -119,6 +116,6 @@ def open_image_set(spec: str | Path, split: str = "test") -> ImageSet:
             cap.release()
         if not ok:
             raise DataSetError(f"{path}: the video has no readable frame")
-        return ImageSet("video", path, max(n, 1), path.stat().st_size, _sha256_file(path))
+        return ImageSet("video", path, max(n, 1), path.stat().st_size, sha256_of(path))
     raise DataSetError(f"{path}: not a data set this command reads (the CIFAR-10 .npz or cifar-10-batches-py "
                        f"folder, a folder of images, or a video {', '.join(sorted(VIDEO_EXTS))})")

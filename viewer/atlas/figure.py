@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..render.images import robust_scale, signed_rgb
+from ..render.images import padded, robust_scale, signed_rgb
 from .scan import LayerAtlas
 
-BG, FG, CHECK = (24, 26, 30), (225, 225, 225), ((90, 90, 90), (130, 130, 130))
+BG, FG = (24, 26, 30), (225, 225, 225)
 
 
 def strongest_units(la: LayerAtlas, n: int) -> list[int]:
@@ -21,16 +21,8 @@ def strongest_units(la: LayerAtlas, n: int) -> list[int]:
     return [int(c) for c in np.argsort(-score, kind="stable")[:n]]
 
 
-def _checker(h: int, w: int, cell: int = 2) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w]
-    board = ((yy // cell + xx // cell) % 2).astype(bool)
-    out = np.empty((h, w, 3), np.uint8)
-    out[board], out[~board] = CHECK[0], CHECK[1]
-    return out
-
-
 def _tile(rgb: np.ndarray, valid: np.ndarray, zoom: int) -> np.ndarray:
-    img = np.where(valid[..., None], rgb, _checker(*valid.shape))
+    img = padded(rgb, valid)
     return np.repeat(np.repeat(img, zoom, 0), zoom, 1)
 
 

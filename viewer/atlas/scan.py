@@ -19,7 +19,9 @@ import torch
 from ..core.attribution import Analyzer, UnitTarget
 from ..core.graph import LayerInfo
 from ..core.rules import Method
-from ..render.images import cut_box
+from ..render.images import (
+    cut_box as cut,  # the box of an (..., H, W) array, padded, and its mask
+)
 
 METHODS = (Method.GUIDED, Method.DECONVNET, Method.GRADIENT)
 
@@ -78,11 +80,6 @@ def scan(analyzer: Analyzer, layers: list[LayerInfo], batches, k: int, progress=
 def rf_box(layer: LayerInfo, y: int, x: int) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) of the unit's receptive field, not clipped to the image."""
     return layer.rf.box(int(y), int(x))
-
-
-def cut(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The box of an (..., H, W) array with zeros past the border, and the mask of the pixels inside."""
-    return cut_box(img, box)
 
 
 @dataclass

@@ -7,7 +7,6 @@ settings, the layers), "views" (N, H, W, 3) uint8 (the model input images that h
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.checkpoint import sha256_of
 from .scan import METHODS, LayerAtlas
 
 FORMAT, VERSION = "cnn-viewer-atlas", 1
@@ -22,14 +22,6 @@ FORMAT, VERSION = "cnn-viewer-atlas", 1
 
 class AtlasError(Exception):
     """The atlas file cannot be used; one sentence for the user."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -92,6 +84,6 @@ def check_model(meta: dict, model_path: Path, path: Path) -> None:
     """Refuse an atlas made from another model file (by sha256)."""
     if not model_path.is_file():
         raise AtlasError(f"{path}: an atlas belongs to a model file; {model_path} is not one")
-    if sha256_file(model_path) != meta["model"]["sha256"]:
+    if sha256_of(model_path) != meta["model"]["sha256"]:
         raise AtlasError(f"{path} was made from another model ({meta['model']['path']}, sha256 "
                          f"{meta['model']['sha256'][:12]}...), not from {model_path}")

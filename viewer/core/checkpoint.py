@@ -10,6 +10,7 @@ weights file). Nothing here ever unpickles arbitrary objects.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import tempfile
@@ -71,6 +72,22 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file, or of a folder's files (names and contents, sorted): a data set's or a model's
+    identity in what a run records."""
+    h = hashlib.sha256()
+    if path.is_dir():
+        for f in sorted(path.iterdir()):
+            if f.is_file():
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+        return h.hexdigest()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def safe_torch_load(path: Path) -> Any:

@@ -12,8 +12,8 @@ import enum
 from dataclasses import dataclass
 
 import torch
-from torch.overrides import TorchFunctionMode
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .geometry import GeometryTracker, ReceptiveField
 

@@ -30,15 +30,20 @@ def _pool() -> nn.Module:
 
 class _FamilyC(nn.Module):
     """A sequence of named stages: dropout on the input, then the layers, dropout after each downsampling
-    (a pool or a stride-2 convolution), then the global average. Subclasses list the layers."""
+    (a pool or a stride-2 convolution), then the global average. Subclasses list the layers (`stages`)."""
 
     downsampling: tuple[str, ...] = ()
 
-    def __init__(self, layers: list[tuple[str, nn.Module]], drop_in: float, drop_mid: float):
+    @staticmethod
+    def stages(num_classes: int, cin: int, bn: bool) -> list[tuple[str, nn.Module]]:
+        raise NotImplementedError
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, bn: bool = True,
+                 drop_in: float = 0.2, drop_mid: float = 0.5):
         super().__init__()
         self.drop_in = nn.Dropout(drop_in)
         self._order: list[str] = []
-        for name, module in layers:
+        for name, module in self.stages(num_classes, in_channels, bn):
             self.add_module(name, module)
             self._order.append(name)
             if name in self.downsampling:
@@ -66,16 +71,15 @@ class ModelC(_FamilyC):
 
     downsampling = ("pool1", "pool2")
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, bn: bool = True,
-                 drop_in: float = 0.2, drop_mid: float = 0.5):
-        super().__init__([
-            ("conv1", ConvBlock(in_channels, 96, 3, padding=1, bn=bn)),
-            ("conv2", ConvBlock(96, 96, 3, padding=1, bn=bn)),
-            ("pool1", _pool()),
-            ("conv3", ConvBlock(96, 192, 3, padding=1, bn=bn)),
-            ("conv4", ConvBlock(192, 192, 3, padding=1, bn=bn)),
-            ("pool2", _pool()),
-            *_head(num_classes, bn, 5)], drop_in, drop_mid)
+    @staticmethod
+    def stages(num_classes, cin, bn):
+        return [("conv1", ConvBlock(cin, 96, 3, padding=1, bn=bn)),
+                ("conv2", ConvBlock(96, 96, 3, padding=1, bn=bn)),
+                ("pool1", _pool()),
+                ("conv3", ConvBlock(96, 192, 3, padding=1, bn=bn)),
+                ("conv4", ConvBlock(192, 192, 3, padding=1, bn=bn)),
+                ("pool2", _pool()),
+                *_head(num_classes, bn, 5)]
 
 
 class StridedCNNC(_FamilyC):
@@ -83,14 +87,13 @@ class StridedCNNC(_FamilyC):
 
     downsampling = ("conv2", "conv4")
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, bn: bool = True,
-                 drop_in: float = 0.2, drop_mid: float = 0.5):
-        super().__init__([
-            ("conv1", ConvBlock(in_channels, 96, 3, padding=1, bn=bn)),
-            ("conv2", ConvBlock(96, 96, 3, stride=2, padding=1, bn=bn)),
-            ("conv3", ConvBlock(96, 192, 3, padding=1, bn=bn)),
-            ("conv4", ConvBlock(192, 192, 3, stride=2, padding=1, bn=bn)),
-            *_head(num_classes, bn, 5)], drop_in, drop_mid)
+    @staticmethod
+    def stages(num_classes, cin, bn):
+        return [("conv1", ConvBlock(cin, 96, 3, padding=1, bn=bn)),
+                ("conv2", ConvBlock(96, 96, 3, stride=2, padding=1, bn=bn)),
+                ("conv3", ConvBlock(96, 192, 3, padding=1, bn=bn)),
+                ("conv4", ConvBlock(192, 192, 3, stride=2, padding=1, bn=bn)),
+                *_head(num_classes, bn, 5)]
 
 
 class ConvPoolCNNC(_FamilyC):
@@ -98,15 +101,14 @@ class ConvPoolCNNC(_FamilyC):
 
     downsampling = ("pool1", "pool2")
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, bn: bool = True,
-                 drop_in: float = 0.2, drop_mid: float = 0.5):
-        super().__init__([
-            ("conv1", ConvBlock(in_channels, 96, 3, padding=1, bn=bn)),
-            ("conv2", ConvBlock(96, 96, 3, padding=1, bn=bn)),
-            ("conv3", ConvBlock(96, 96, 3, padding=1, bn=bn)),
-            ("pool1", _pool()),
-            ("conv4", ConvBlock(96, 192, 3, padding=1, bn=bn)),
-            ("conv5", ConvBlock(192, 192, 3, padding=1, bn=bn)),
-            ("conv6", ConvBlock(192, 192, 3, padding=1, bn=bn)),
-            ("pool2", _pool()),
-            *_head(num_classes, bn, 7)], drop_in, drop_mid)
+    @staticmethod
+    def stages(num_classes, cin, bn):
+        return [("conv1", ConvBlock(cin, 96, 3, padding=1, bn=bn)),
+                ("conv2", ConvBlock(96, 96, 3, padding=1, bn=bn)),
+                ("conv3", ConvBlock(96, 96, 3, padding=1, bn=bn)),
+                ("pool1", _pool()),
+                ("conv4", ConvBlock(96, 192, 3, padding=1, bn=bn)),
+                ("conv5", ConvBlock(192, 192, 3, padding=1, bn=bn)),
+                ("conv6", ConvBlock(192, 192, 3, padding=1, bn=bn)),
+                ("pool2", _pool()),
+                *_head(num_classes, bn, 7)]

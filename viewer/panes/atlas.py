@@ -3,21 +3,12 @@ patches from the data set, and below them their reconstructions by the current m
 click on a patch makes its image the frame (paused) with that unit selected at that position."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..atlas.entries import entry_patch, unit_entries
 from ..core.methods import as_method
 from ..render import draw, images
+from ..render.images import padded
 from ..render.layout import atlas_tiles
 from .base import Pane, PaneView
-
-CHECK = np.array([[90, 90, 90], [130, 130, 130]], np.uint8)
-
-
-def padded(rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The patch with its padding (past the image border) as a grey checkerboard."""
-    yy, xx = np.mgrid[0:valid.shape[0], 0:valid.shape[1]]
-    return np.where(valid[..., None], rgb, CHECK[(yy // 2 + xx // 2) % 2])
 
 
 class AtlasPane(Pane):

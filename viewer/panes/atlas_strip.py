@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..atlas.entries import entry_patch, unit_entries
 from ..render import draw
+from ..render.images import padded
 from ..render.layout import atlas_tiles
-from .atlas import padded
 from .base import Pane, PaneView
 
 

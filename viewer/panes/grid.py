@@ -23,9 +23,8 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[np.ndarray | None, str]
         tiles, note = filter_tiles(v.layer, r.weights)
         return (None if tiles is None else tiles[geom.first:geom.first + geom.count]), note
     if v.state.whole_layer and v.state.atlas_view and v.atlas is not None and v.layer.name in v.atlas.layers:
-        from .atlas import padded
         la = v.atlas.layers[v.layer.name]
-        tiles = np.stack([padded(la.patches[c, 0], la.valid[c, 0])
+        tiles = np.stack([images.padded(la.patches[c, 0], la.valid[c, 0])
                           for c in range(geom.first, geom.first + geom.count)])
         return tiles, "each unit's top patch from the atlas (A: live reconstructions again)"
     if v.state.whole_layer:

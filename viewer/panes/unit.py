@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.attribution import LOGITS
 from ..core import methods
+from ..core.attribution import LOGITS
 from ..core.methods import as_method
 from ..render import draw, images
 from ..worker import Result

@@ -127,3 +127,12 @@ def zoom_default(rf_size: tuple[float, float], input_size: tuple[int, int]) -> b
     """Zoom to the receptive field by default where its box is under a third of the input (a conv6 unit's
     19x19 of a 224x224 input; not its 19x19 of 32x32)."""
     return rf_size[0] < input_size[0] / 3 and rf_size[1] < input_size[1] / 3
+
+
+CHECK = np.array([[90, 90, 90], [130, 130, 130]], np.uint8)
+
+
+def padded(rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """An (h, w, 3) patch with its padding (valid False: past the image border) as a grey checkerboard."""
+    yy, xx = np.mgrid[0:valid.shape[0], 0:valid.shape[1]]
+    return np.where(valid[..., None], rgb, CHECK[(yy // 2 + xx // 2) % 2])

@@ -6,13 +6,13 @@ tampered file cannot run code.
 """
 from __future__ import annotations
 
-import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..core.checkpoint import sha256_of
 from ..paths import CIFAR10_NPZ as DEFAULT_DATA
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -35,20 +35,6 @@ class Dataset:
     classes: tuple[str, ...]
     source: str
     sha256: str
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    if path.is_dir():
-        for f in sorted(path.iterdir()):
-            if f.is_file():
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-        return h.hexdigest()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _decode_jpegs(blob: np.ndarray, offsets: np.ndarray, name: str, limit: int | None) -> np.ndarray:
