@@ -137,3 +137,14 @@ def thousand_classes():
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.Conv2d(8, 1000, 1),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def nan_net():
+    """A small CNN whose second convolution has one NaN weight (broken weights): channel 1 of layer "2"
+    and everything after it are NaN; layer "0" is clean."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    with torch.no_grad():
+        net[2].weight[1, 0, 0, 0] = float("nan")
+    return net

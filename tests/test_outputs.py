@@ -113,3 +113,19 @@ def test_a_non_square_input_size_works_end_to_end(pygame_display, random_checkpo
         worker.shutdown(1.0)
     with pytest.raises(UsageError, match="give N or HxW"):
         build(parse_args(["--model", str(random_checkpoint), "--input-size", "24x"]))
+
+
+def test_where_the_logits_were_found_is_said():
+    from viewer.core.outputs import pick
+    assert pick(A)[1] == "" and pick((A, B))[1] == "[0]" and pick((A, B), "1")[1] == "[1]"
+    assert pick({"aux": B, "logits": A})[1] == "['logits']" and pick({"aux": B})[1] == "['aux']"
+    assert pick(type("O", (), {"logits": A})())[1] == ".logits" and pick([("x", A)])[1] == "[0][1]"
+
+
+def test_the_window_names_the_output_it_shows(pygame_display):
+    from viewer.cli import build, parse_args
+    assert build(parse_args(["--model", "nets:heads_tuple", "--input-size", "16"])).name.endswith(
+        "[logits = tuple[0]]")
+    assert build(parse_args(["--model", "nets:heads_tuple", "--input-size", "16", "--output", "1"])).name.endswith(
+        "[logits = tuple[1]]")
+    assert "logits =" not in build(parse_args(["--model", "nets:grey_net", "--input-size", "16"])).name

@@ -187,9 +187,10 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
     try:   # the logits by the rule (or --output): their width is the number of classes
         import torch
 
-        from .core.outputs import OutputError, logits_of
+        from .core.outputs import OutputError, pick
         with torch.no_grad():
-            probe = logits_of(loaded.model.eval()(torch.zeros(1, spec.channels, *spec.size)), args.output)
+            out = loaded.model.eval()(torch.zeros(1, spec.channels, *spec.size))
+            probe, where = pick(out, args.output)
         n_out = int(probe.shape[1]) if probe.dim() >= 2 else int(probe.numel())
     except OutputError as e:
         raise UsageError(str(e)) from None
@@ -205,6 +206,8 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
     name = Path(args.model).name if ":" not in args.model else args.model
     if meta.get("random_weights"):
         name += " (random weights)"
+    if where:   # which part of a non-tensor return value the predictions show (core/outputs.py)
+        name += f" [logits = {type(out).__name__}{where}]"
     return Built(loaded.model, layers, spec, classes, name, precision, args.output)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -93,6 +94,9 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
         units = [ChannelTarget(layer, int(c)) for c in order]
     top = int(base.probs.argmax())
     units = [ClassTarget(top) if u == "class" else u for u in units]
+    if base.nonfinite:
+        print(f"warning: {source_name}: {base.nonfinite} (the images show them as 0; result.json says where)",
+              file=sys.stderr)
     _write(out / "model_input.png", _upscale(base.model_image))
     scale = float(act.max())
     tiles = images.colormap(act, scale)
@@ -113,6 +117,7 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
     info = {"source": source_name, "layer": layer, "method": method.value,
             "input_size": list(pipe.spec.size), "precision": "bf16" if pipe.bf16 else "fp32",
             "feature_map_scale": scale,
+            "nonfinite": base.nonfinite or None,   # where the pass held NaN or inf (core/finite.py), else null
             "predictions": [{"class": classes[i] if i < len(classes) else str(i), "index": int(i),
                              "probability": float(base.probs[i])} for i in order],
             "units": records}

@@ -22,6 +22,7 @@ from .core.attribution import (
     Target,
     UnitTarget,
 )
+from .core.finite import describe, nonfinite_layers
 from .core.graph import LayerInfo
 from .core.memory import keep_freed_memory
 from .core.methods import GUIDED, AttributionMethod, as_method
@@ -77,6 +78,7 @@ class Result:
     similarity: tuple[float, float, float] | None = None   # Spearman |maps|, Spearman signed, SSIM
     class_spearman: float | None = None      # class target: Spearman of |top class| and |second class| maps
     intact_probs: np.ndarray | None = None   # request.ablate: the intact model's probabilities (probs: ablated)
+    nonfinite: str = ""                # where the pass held NaN or inf ("NaN in layer conv3 ..."), else ""
     t_done: float = field(default_factory=time.perf_counter)
 
     @property
@@ -231,7 +233,7 @@ class Pipeline:
         done("preprocess")
         fp = analyzer.forward(x)
         done("forward")
-        extra: dict = {}
+        extra: dict = {"nonfinite": describe(nonfinite_layers(fp.outputs, fp.logits))}
         if req.weights:
             extra["weights"] = self.layer_weights(req.layer)
         method = as_method(req.method)
@@ -264,9 +266,16 @@ class Pipeline:
         act = act if act.dim() == 3 else act.view(-1, 1, 1)
         probs = fp.logits.detach()[0].float().softmax(0).numpy()
         act = act.numpy().copy()
+        if extra["nonfinite"]:   # drawn as 0 (the status bar says where): a NaN or inf would break every scale
+            act, probs = _finite(act), _finite(probs)
+            extra.update({k: _finite(extra[k]) for k in ("recon", "layer_recons") if extra.get(k) is not None})
         done("to numpy")
         return Result(req, view, crop_box(req.frame.shape, self.spec), act, probs,
                       compute_ms=(time.perf_counter() - t0) * 1000, stages=tuple(stages), **extra)
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def failed_result(req: Request, e: Exception) -> Result:

@@ -16,43 +16,54 @@ class OutputError(ValueError):
     """The model's return value holds no tensor the rule (or --output) picks; one sentence."""
 
 
-def _first_tensor(value):
+def _first_tensor(value, path: str = ""):
+    """The first tensor in value and where it is ("[0]", "['aux']", ".logits"), or (None, "")."""
     if isinstance(value, torch.Tensor):
-        return value
+        return value, path
     if isinstance(value, Mapping):
-        value = list(value.values())
-    elif hasattr(value, "__dict__") and not isinstance(value, (list, tuple)):
-        value = list(vars(value).values())
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            t = _first_tensor(v)
-            if t is not None:
-                return t
-    return None
+        items = [(f"[{k!r}]", v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [(f"[{i}]", v) for i, v in enumerate(value)]
+    elif hasattr(value, "__dict__"):
+        items = [(f".{k}", v) for k, v in vars(value).items()]
+    else:
+        items = []
+    for key, v in items:
+        t, where = _first_tensor(v, path + key)
+        if t is not None:
+            return t, where
+    return None, ""
+
+
+def pick(out, choice: str | None = None) -> tuple[torch.Tensor, str]:
+    """The logits in a model's return value `out` (see the module doc) and where they were found, written
+    after the value ("" for a plain tensor, ".logits", "['logits']", "[0]"); OutputError if there are none."""
+    if choice is not None:
+        picked, where = None, ""
+        if choice.lstrip("-").isdigit() and isinstance(out, (list, tuple)):
+            i = int(choice)
+            picked, where = (out[i] if -len(out) <= i < len(out) else None), f"[{i}]"
+        elif isinstance(out, Mapping):
+            picked, where = out.get(choice), f"[{choice!r}]"
+        else:
+            picked, where = getattr(out, choice, None), f".{choice}"
+        if not isinstance(picked, torch.Tensor):
+            raise OutputError(f"--output {choice}: the model's {type(out).__name__} has no tensor there")
+        return picked, where
+    if isinstance(out, torch.Tensor):
+        return out, ""
+    logits = getattr(out, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits, ".logits"
+    if isinstance(out, Mapping) and isinstance(out.get("logits"), torch.Tensor):
+        return out["logits"], "['logits']"
+    t, where = _first_tensor(out)
+    if t is None:
+        raise OutputError(f"the model returned {type(out).__name__} with no tensor in it to use as logits")
+    return t, where
 
 
 def logits_of(out, choice: str | None = None) -> torch.Tensor:
     """The logits in a model's return value `out` (see the module doc); OutputError if there are none."""
-    if choice is not None:
-        picked = None
-        if choice.lstrip("-").isdigit() and isinstance(out, (list, tuple)):
-            i = int(choice)
-            picked = out[i] if -len(out) <= i < len(out) else None
-        elif isinstance(out, Mapping):
-            picked = out.get(choice)
-        else:
-            picked = getattr(out, choice, None)
-        if not isinstance(picked, torch.Tensor):
-            raise OutputError(f"--output {choice}: the model's {type(out).__name__} has no tensor there")
-        return picked
-    if isinstance(out, torch.Tensor):
-        return out
-    logits = getattr(out, "logits", None)
-    if isinstance(logits, torch.Tensor):
-        return logits
-    if isinstance(out, Mapping) and isinstance(out.get("logits"), torch.Tensor):
-        return out["logits"]
-    t = _first_tensor(out)
-    if t is None:
-        raise OutputError(f"the model returned {type(out).__name__} with no tensor in it to use as logits")
-    return t
+    return pick(out, choice)[0]
+

@@ -20,7 +20,7 @@ class StatusPane(Pane):
             age = "result up to date"
         else:
             age = f"result age {(v.now - r.request.t_submit) * 1000:.0f} ms"
-        msg = v.message or v.source_message
+        msg = "   |   ".join(m for m in (r.nonfinite if r is not None else "", v.message or v.source_message) if m)
         parts = [f"source {v.source_name}", f"model {v.model_name}", f"device {v.device}",
                  f"draw {v.draw_fps:.0f} fps",
                  f"model {v.model_fps:.1f} fps", age,
