@@ -517,3 +517,35 @@ def test_a_new_class_map_is_one_class_and_one_registration(app, monkeypatch):
     assert list(r.class_maps) == ["gradient map", "Grad-CAM", "guided Grad-CAM"]
     assert r.class_maps["gradient map"].shape == (32, 32) and r.cam is not None
     assert any(c.startswith("gradient map: ") for c in captions)
+
+
+def test_an_unchanged_window_is_not_redrawn_until_something_is_new(app, monkeypatch):
+    """App.due: after a draw, nothing is due until a new frame, a new result or an event, or REFRESH_S."""
+    import time
+
+    import pygame
+
+    from viewer import app as app_module
+    app.source.realtime = True                     # a camera-rate demo: a new frame at most 30 times a second
+    app.update()
+    app.draw()
+    now = time.perf_counter()
+    assert not app.due(now) and app.due(now + app_module.REFRESH_S)
+    app.handle_event(pygame.event.Event(pygame.MOUSEMOTION, pos=(1, 1), rel=(0, 0), buttons=(0, 0, 0)))
+    assert app.due(now)
+    app.draw()
+    time.sleep(1.5 / app.source.FPS)
+    app.update()                                   # a new frame (and, sync, its result)
+    assert app.due(time.perf_counter())
+
+
+def test_the_camera_rate_demo_gives_a_new_frame_at_most_30_times_a_second():
+    import time
+    src = DemoSource(size=32, realtime=True)
+    a, s1 = src.read_seq()
+    b, s2 = src.read_seq()
+    assert s1 == s2 and a is b
+    time.sleep(1.5 / src.FPS)
+    assert src.read_seq()[1] == s1 + 1
+    plain = DemoSource(size=32)
+    assert plain.read_seq()[1] + 1 == plain.read_seq()[1]     # one per read (tests, export)

@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "convolution; bf16 GPUs), else fp32. fp32 results are exact (~1e-7 from autograd and "
                         "Captum); bf16 ones differ slightly. On AVX2-only CPUs bf16 is emulated, 40-70x slower")
     p.add_argument("--bf16", action="store_true", help="short for --precision bf16")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N|mps",
+                   help="where the model, its forward pass and the reconstructions run (default auto: the GPU "
+                        "when torch sees one, else the CPU); the results come to the CPU once per result")
     p.add_argument("--preset", choices=["imagenet"], help="imagenet: a 224x224 input, ImageNet's mean and std "
                    "and its 1,000 class names (shipped), for a model of any origin")
     p.add_argument("--mean", nargs="+", metavar="M", help="the input's mean per channel (after /255)")
@@ -103,6 +106,7 @@ class Built:
     name: str
     precision: PrecisionChoice
     output: str | None = None          # --output (core/outputs.py)
+    device: str = "cpu"                # where the model is (core/device.py), as the status bar says it
 
 
 def load_atlas_for(args: argparse.Namespace, built: Built):
@@ -155,6 +159,12 @@ def _floats(values, name: str, n: int) -> tuple[float, ...]:
 
 def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) -> Built:
     from . import zoo
+    from .core.device import DeviceError, choose_device
+    from .core.device import describe as describe_device
+    try:
+        device = choose_device(getattr(args, "device", None))
+    except DeviceError as e:
+        raise UsageError(str(e)) from None
     try:
         loaded = zoo.load_zoo(args.model, args.weights) if zoo.is_zoo(args.model) else load_model(args.model,
                                                                                                   args.weights)
@@ -202,13 +212,14 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
         raise UsageError(f"--bf16 and --precision {args.precision} contradict each other: give one")
     if precision is None:
         requested = Precision.BF16 if args.bf16 else Precision(args.precision or Precision.AUTO.value)
-        precision = choose_precision(requested)
+        precision = choose_precision(requested, device)
     name = Path(args.model).name if ":" not in args.model else args.model
     if meta.get("random_weights"):
         name += " (random weights)"
     if where:   # which part of a non-tensor return value the predictions show (core/outputs.py)
         name += f" [logits = {type(out).__name__}{where}]"
-    return Built(loaded.model, layers, spec, classes, name, precision, args.output)
+    model = loaded.model if device.type == "cpu" else loaded.model.to(device)   # layers were found on the CPU
+    return Built(model, layers, spec, classes, name, precision, args.output, describe_device(device))
 
 
 def parse_units(specs: list[str] | None, layer: str):

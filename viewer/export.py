@@ -38,7 +38,7 @@ def ablation_effects(pipe: Pipeline, frame: np.ndarray, layer: str, cls: int) ->
     info = pipe.layers.get(layer)
     if info is None:
         raise UsageError(f"--ablate-layer {layer}: no such layer (layers: {', '.join(pipe.layers)})")
-    x = to_tensor(model_view(frame, pipe.spec), pipe.spec)
+    x = to_tensor(model_view(frame, pipe.spec), pipe.spec, pipe.device)
     with torch.no_grad():
         base = logits_of(pipe.model.eval()(x), pipe.output)[0]
         rows = []
@@ -116,6 +116,7 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
     order = np.argsort(-base.probs)[:5]
     info = {"source": source_name, "layer": layer, "method": method.value,
             "input_size": list(pipe.spec.size), "precision": "bf16" if pipe.bf16 else "fp32",
+            "device": str(pipe.device),
             "feature_map_scale": scale,
             "nonfinite": base.nonfinite or None,   # where the pass held NaN or inf (core/finite.py), else null
             "predictions": [{"class": classes[i] if i < len(classes) else str(i), "index": int(i),

@@ -30,7 +30,7 @@ def launch(args) -> int:
         raise UsageError(str(e)) from None
     pygame.display.init()  # display and fonts only: no audio device is needed
     pygame.font.init()
-    print(f"precision: {built.precision.reason}", flush=True)
+    print(f"device: {built.device}; precision: {built.precision.reason}", flush=True)
     pipeline = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16, output=built.output)
     if second is not None:
         pipeline = PairPipeline(pipeline, Pipeline(second.model, second.layers, second.spec, bf16=built.precision.bf16,
@@ -40,7 +40,7 @@ def launch(args) -> int:
         screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)
         pygame.display.set_caption(f"CNN viewer - {built.name}" + (f" vs {second.name}" if second else ""))
         app = App(screen, source, worker, built.layers, built.classes, built.name,
-                  f"cpu, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
+                  f"{built.device}, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
                   method=method_named(args.method),
                   compare=Side(second.layers, second.classes, second.name) if second is not None else None,
                   atlas=atlas)

@@ -245,8 +245,11 @@ class CameraSource(Source):
 
 
 class DemoSource(Source):
-    """Stimuli made by the project, one scene every `scene_frames` reads: drifting gratings, colour blobs,
-    a rotating bar, rings, then any shipped sample photographs, slowly panned."""
+    """Stimuli made by the project, one scene every `scene_frames` frames: drifting gratings, colour blobs,
+    a rotating bar, rings, then any shipped sample photographs, slowly panned. realtime=True (the window's):
+    a new frame at most FPS times a second, as a camera gives them; else one per read() (tests, export)."""
+
+    FPS = 30
 
     @classmethod
     def opens(cls, spec: str) -> bool:
@@ -254,9 +257,10 @@ class DemoSource(Source):
 
     @classmethod
     def open(cls, spec: str, realtime: bool = True) -> "Source":
-        return cls()
+        return cls(realtime=realtime)
 
-    def __init__(self, size: int = 256, scene_frames: int = 300, samples: Path = SAMPLES):
+    def __init__(self, size: int = 256, scene_frames: int = 300, samples: Path = SAMPLES, realtime: bool = False):
+        self.realtime, self._frame, self._t = realtime, None, 0.0
         self.size, self.scene_frames, self.index, self.name, self.seq = size, scene_frames, 0, "demo", 0
         self.photos, skipped = [], []
         if samples.is_dir():
@@ -272,6 +276,16 @@ class DemoSource(Source):
         self.yy, self.xx = yy, xx
 
     def read(self):
+        if self.realtime:
+            now = time.perf_counter()
+            if self._frame is not None and now - self._t < 1.0 / self.FPS:
+                return self._frame
+            self._t = now
+            self._frame = self._next()
+            return self._frame
+        return self._next()
+
+    def _next(self):
         scene, t = divmod(self.index, self.scene_frames)
         scene %= len(self.scenes)
         frame = self.scenes[scene](t / self.scene_frames, scene)
@@ -344,4 +358,4 @@ def default_source() -> Source:
     try:
         return CameraSource(0, open_timeout=2.0)
     except SourceError:
-        return DemoSource()
+        return DemoSource(realtime=True)

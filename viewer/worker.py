@@ -22,6 +22,7 @@ from .core.attribution import (
     Target,
     UnitTarget,
 )
+from .core.device import model_device
 from .core.finite import describe, nonfinite_layers
 from .core.graph import LayerInfo
 from .core.memory import keep_freed_memory
@@ -101,6 +102,7 @@ class Pipeline:
         One unit's reconstruction always runs its cone in fp32: it is cheap. Creating a pipeline also keeps
         freed memory in the process (core/memory.py): a result then costs no fresh pages."""
         keep_freed_memory()
+        self.device = model_device(model)   # the model's (--device moved it there, core/device.py): inputs follow
         self.model, self.layers, self.spec, self.bf16 = model, {l.name: l for l in layers}, spec, bf16
         self._weights: dict[str, np.ndarray | None] = {}
         self._random: dict[str, tuple[Analyzer, tuple[str, ...]]] = {}   # cut -> the randomized copy's analyzer
@@ -193,7 +195,7 @@ class Pipeline:
         # the intact model's predictions first, then the ablated pass: channels of blocks that end in an
         # affine step and a ReLU by zeroing that step's parameters in place for the pass (the replayed,
         # fast forward then sees it); any other layer by forward hooks, on a pass traced every time
-        intact = self.analyzer.forward(to_tensor(model_view(req.frame, self.spec), self.spec)).logits
+        intact = self.analyzer.forward(to_tensor(model_view(req.frame, self.spec), self.spec, self.device)).logits
         zeroable = {l: self._zeroable(l) for l in {l for l, _ in req.ablate if l in self.layers}}
         by_params = tuple((l, c) for l, c in req.ablate if zeroable.get(l) is not None)
         by_hooks = tuple(a for a in req.ablate if a not in by_params)
@@ -215,7 +217,7 @@ class Pipeline:
                     p[c] = v
             for h in handles:
                 h.remove()
-        return dataclasses.replace(res, intact_probs=intact.detach()[0].float().softmax(0).numpy())
+        return dataclasses.replace(res, intact_probs=intact.detach()[0].float().softmax(0).cpu().numpy())
 
     def _compute(self, req: Request, analyzer: Analyzer | None = None) -> Result:
         analyzer = analyzer or self.analyzer
@@ -229,7 +231,7 @@ class Pipeline:
             stages.append((stage, (now - lap[0]) * 1000))
             lap[0] = now
         view = model_view(req.frame, self.spec)
-        x = to_tensor(view, self.spec)
+        x = to_tensor(view, self.spec, self.device)
         done("preprocess")
         fp = analyzer.forward(x)
         done("forward")
@@ -264,8 +266,8 @@ class Pipeline:
             extra["error"] = str(e)
         act = fp.activation(req.layer)
         act = act if act.dim() == 3 else act.view(-1, 1, 1)
-        probs = fp.logits.detach()[0].float().softmax(0).numpy()
-        act = act.numpy().copy()
+        probs = fp.logits.detach()[0].float().softmax(0).cpu().numpy()   # to the CPU once per result
+        act = act.numpy().copy() if act.device.type == "cpu" else act.cpu().numpy()
         if extra["nonfinite"]:   # drawn as 0 (the status bar says where): a NaN or inf would break every scale
             act, probs = _finite(act), _finite(probs)
             extra.update({k: _finite(extra[k]) for k in ("recon", "layer_recons") if extra.get(k) is not None})

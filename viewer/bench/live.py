@@ -67,8 +67,9 @@ def run_app(app, frames: int, title: str, bare_ms: float | None = None, fps: int
     while app.frames_drawn - n0 < frames:
         pygame.event.pump()
         app.update()
-        app.draw()
-        pygame.display.flip()
+        if app.sync or app.due(time.perf_counter()):   # as App.run: an unchanged window is not redrawn
+            app.draw()
+            pygame.display.flip()
         if fps:
             clock.tick(fps)
     dt = time.perf_counter() - t0

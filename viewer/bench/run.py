@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--atlas-limit", type=int, help="atlas table: only the first N images")
     p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default 30)")
     p.add_argument("--frames", type=int, default=300, help="frames drawn per app-loop measurement")
+    p.add_argument("--device", default="cpu", help="resnet table: where the model runs (cpu, cuda, mps, auto)")
     p.add_argument("--quick", action="store_true", help="skip the slow reference rows (autograd vmap, the "
                    "peers looped over 192 units): a check that every row still runs")
     a = p.parse_args(argv)
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table("live pipeline", rows)
     if a.what == "resnet":  # needs torchvision: not part of "all"
         from .resnet import bench_resnet
-        print_table("ImageNet scale: ResNet-18 at 224x224 (random weights)", bench_resnet(a.repeat))
+        print_table("ImageNet scale: ResNet-18 at 224x224 (random weights)", bench_resnet(a.repeat, a.device, min(a.frames, 150)))
     if a.what == "atlas":   # minutes: not part of "all"
         from .atlas import bench_atlas
         print_table("the unit atlas (python -m viewer.atlas): all convolution layers, K = 9",

@@ -260,7 +260,7 @@ class Analyzer:
                     raise AttributionError(
                         f"{method.label} needs a ReLU below '{u.layer}', and the model calls none there; "
                         "it would only repeat the plain gradient")
-        images = torch.empty((len(units), *fp.x.shape[1:]), dtype=fp.x.dtype)
+        images = torch.empty((len(units), *fp.x.shape[1:]), dtype=fp.x.dtype)   # on the CPU, for the window
         by_layer: dict[str, list[int]] = {}
         for k, u in enumerate(units):
             by_layer.setdefault(u.layer, []).append(k)
@@ -271,7 +271,7 @@ class Analyzer:
             if plan is not None:
                 images[ks] = cone_backward(plan, torch.tensor([u.channel for u in sel]),
                                            torch.tensor([u.y for u in sel]), torch.tensor([u.x for u in sel]),
-                                           tuple(fp.x.shape[1:]), method, self.bf16).to(images.dtype)
+                                           tuple(fp.x.shape[1:]), method, self.bf16).to(images.dtype).cpu()
                 continue
             gfp = self._with_graph(fp)
             out = gfp._output(layer)

@@ -189,7 +189,7 @@ def _window(f: torch.Tensor, y0: int, x0: int, h: int, w: int, dtype: torch.dtyp
     t, l, b, r = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
     if (t, l, b, r) == (y0, x0, y0 + h, x0 + w):
         return (f[None, :, t:b, l:r] > 0).to(dtype)
-    out = torch.zeros((1, c, h, w), dtype=dtype)
+    out = torch.zeros((1, c, h, w), dtype=dtype, device=f.device)
     if t < b and l < r:
         out[0, :, t - y0:b - y0, l - x0:r - x0] = f[:, t:b, l:r] > 0
     return out
@@ -208,12 +208,15 @@ def _relu_(pos: torch.Tensor, r: torch.Tensor, method: Method) -> torch.Tensor:
 
 def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
                   input_shape: tuple[int, int, int], method: Method, bf16: bool = False) -> torch.Tensor:
-    """Reconstructions (K, C, H, W) of K units (channel, y, x) of the chain's last tensor."""
+    """Reconstructions (K, C, H, W) of K units (channel, y, x) of the chain's last tensor, on the device of
+    the chain's tensors (the model's: the index tensors may be on the CPU)."""
     steps, c_out, cache = plan.steps, plan.channels, plan.masks
     k = len(channels)
+    dev = steps[0].tensor.device
     if k == 1:
-        return _cone_one(steps, c_out, int(channels[0]), int(ys[0]), int(xs[0]), input_shape, method)
+        return _cone_one(steps, c_out, int(channels[0]), int(ys[0]), int(xs[0]), input_shape, method, dev)
     dtype = torch.bfloat16 if bf16 else torch.float32
+    channels, ys, xs = channels.to(dev), ys.to(dev), xs.to(dev)
     # units with the same position share every window's origin: order them so that they are neighbours
     key = ys.long() * (int(xs.max()) + 1) + xs.long()
     _, group, counts = torch.unique(key, return_inverse=True, return_counts=True)
@@ -221,8 +224,8 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
     channels, ys, xs = channels[order], ys[order], xs[order]
     ends = counts.cumsum(0).tolist()
     groups = list(zip([0, *ends[:-1]], ends))                           # (first row, end row) per position
-    kk = torch.arange(k)
-    r = torch.zeros((k, c_out, 1, 1), dtype=dtype)
+    kk = torch.arange(k, device=dev)
+    r = torch.zeros((k, c_out, 1, 1), dtype=dtype, device=dev)
     r[kk, channels, 0, 0] = 1.0                                         # (K, C, 1, 1) one-hot seeds
     oy, ox = ys.long().clone(), xs.long().clone()                       # window origins, (K,)
     onehot = True                                                       # r is still v_k * e(channel_k)
@@ -243,7 +246,7 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
             elif len(groups) * 2 <= k and h * w * st.tensor.shape[0] >= 4096:
                 # large windows shared by several units: gather each position's window once and apply it to
                 # its rows in place (writing K gathered windows would cost more than the rule itself)
-                first = torch.tensor([a for a, _ in groups])
+                first = torch.tensor([a for a, _ in groups], device=dev)
                 pos = _gather_windows(st, cache, dtype, oy[first], ox[first], h, w)
                 if method is Method.GUIDED:
                     r = r.clamp_min_(0)
@@ -259,9 +262,9 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
     c, H, W = input_shape
     h, w = r.shape[-2:]
     m = max(h, w)
-    canvas = torch.zeros((k, H + 2 * m, W + 2 * m, c))                  # channels last for one index_put
-    iy = (oy + m)[:, None] + torch.arange(h)
-    ix = (ox + m)[:, None] + torch.arange(w)
+    canvas = torch.zeros((k, H + 2 * m, W + 2 * m, c), device=dev)     # channels last for one index_put
+    iy = (oy + m)[:, None] + torch.arange(h, device=dev)
+    ix = (ox + m)[:, None] + torch.arange(w, device=dev)
     canvas[order[:, None, None], iy[:, :, None], ix[:, None, :]] = r.permute(0, 2, 3, 1).float()  # back in order
     return canvas[:, m:m + H, m:m + W].permute(0, 3, 1, 2).contiguous()
 
@@ -272,8 +275,8 @@ def _gather_windows(st: Step, cache: dict, dtype: torch.dtype, oy: torch.Tensor,
     channels-last layout, one index_select of rows of the padded mask."""
     m, mask = st.margin, _padded_rows(st, cache, dtype)
     wp = st.tensor.shape[2] + 2 * m
-    lin = ((oy + m)[:, None, None] + torch.arange(h)[None, :, None]) * wp \
-        + (ox + m)[:, None, None] + torch.arange(w)[None, None, :]                  # (N, h, w)
+    ar_h, ar_w = torch.arange(h, device=oy.device), torch.arange(w, device=oy.device)
+    lin = ((oy + m)[:, None, None] + ar_h[None, :, None]) * wp + (ox + m)[:, None, None] + ar_w[None, None, :]
     return mask.index_select(0, lin.flatten()).view(len(oy), h, w, -1).permute(0, 3, 1, 2)
 
 
@@ -307,16 +310,16 @@ def _clip(r: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, st: Step, method:
     if not (st.clip or method is Method.DECONVNET):
         return r
     if int(oy.min()) < 0 or int(ox.min()) < 0 or int(oy.max()) + h > H or int(ox.max()) + w > W:
-        vy = ((oy[:, None] + torch.arange(h)) >= 0) & ((oy[:, None] + torch.arange(h)) < H)
-        vx = ((ox[:, None] + torch.arange(w)) >= 0) & ((ox[:, None] + torch.arange(w)) < W)
+        ay, ax = oy[:, None] + torch.arange(h, device=oy.device), ox[:, None] + torch.arange(w, device=ox.device)
+        vy, vx = (ay >= 0) & (ay < H), (ax >= 0) & (ax < W)
         r = r.mul_((vy[:, :, None] & vx[:, None, :])[:, None])  # padding positions get nothing
     return r
 
 
 def _cone_one(steps: list[Step], c_out: int, channel: int, y: int, x: int, input_shape: tuple[int, int, int],
-              method: Method) -> torch.Tensor:
+              method: Method, dev: torch.device) -> torch.Tensor:
     """cone_backward for one unit, in fp32, with the window origin as Python ints (no index tensors)."""
-    r = torch.zeros((1, c_out, 1, 1))
+    r = torch.zeros((1, c_out, 1, 1), device=dev)
     r[0, channel, 0, 0] = 1.0
     onehot = True
     for st in steps:
@@ -340,7 +343,7 @@ def _cone_one(steps: list[Step], c_out: int, channel: int, y: int, x: int, input
                 r[..., :, max(0, W - x):] = 0
     c, H, W = input_shape
     h, w = r.shape[-2:]
-    out = torch.zeros((1, c, H, W))
+    out = torch.zeros((1, c, H, W), device=dev)
     t, l, b, rr = max(0, y), max(0, x), min(H, y + h), min(W, x + w)
     if t < b and l < rr:
         out[0, :, t:b, l:rr] = r[0, :, t - y:b - y, l - x:rr - x]

@@ -85,6 +85,6 @@ def to_batch(views: np.ndarray, spec: InputSpec, device: torch.device | str = "c
     return normalised(views[..., :spec.channels], spec.mean, spec.std, device)
 
 
-def to_tensor(view: np.ndarray, spec: InputSpec) -> torch.Tensor:
-    """(H, W, 3) model view uint8 -> normalised (1, spec.channels, H, W) float32."""
-    return to_batch(view[None], spec)
+def to_tensor(view: np.ndarray, spec: InputSpec, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(H, W, 3) model view uint8 -> normalised (1, spec.channels, H, W) float32, on the device."""
+    return to_batch(view[None], spec, device)

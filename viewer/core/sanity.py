@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .device import model_device
 from .graph import LayerInfo
 
 
@@ -33,8 +34,11 @@ def randomized_from(layers: list[LayerInfo], cut: str) -> list[LayerInfo]:
 
 
 def cascading_randomized(model: nn.Module, layers: list[LayerInfo], cut: str, seed: int = 0) -> nn.Module:
-    """A deep copy of `model` (eval mode) with the layers from the top down to `cut` re-initialised."""
-    twin = copy.deepcopy(model).eval()
+    """A deep copy of `model` (eval mode) with the layers from the top down to `cut` re-initialised, on the
+    model's device. The re-initialisation draws on the CPU (the same weights whatever the device), then the
+    copy moves to the model's device."""
+    device = model_device(model)
+    twin = copy.deepcopy(model).eval().cpu()
     for m in twin.modules():     # a plain copy: no hooks that were on the model at this moment
         m._forward_hooks.clear()
         m._forward_pre_hooks.clear()
@@ -51,7 +55,7 @@ def cascading_randomized(model: nn.Module, layers: list[LayerInfo], cut: str, se
                     sub.reset_parameters()
                 if isinstance(sub, nn.modules.batchnorm._BatchNorm):
                     sub.reset_running_stats()
-    return twin
+    return twin.to(device)
 
 
 def ranks(x: np.ndarray) -> np.ndarray:

@@ -67,10 +67,13 @@ class AtlasPane(Pane):
                              else f"{v.layer.name} has no spatial map: no patches")
             return
         geo = atlas_tiles(rect, len(entries))
-        for j, e in enumerate(entries):
-            patch, valid = entry_patch(v.atlas, live, "live", v.layer, s.channel, j, e)
+        key = (v.layer.name, s.channel, tuple(entries), rect)   # cut and scaled once per change of the entries
+        if self.cache.get("live_key") != key:
+            self.cache.update(live_key=key, live=[draw.scaled_surface(padded(*entry_patch(
+                v.atlas, live, "live", v.layer, s.channel, j, e)), geo.patch(j)[2:]) for j, e in enumerate(entries)])
+        for j, (e, tile) in enumerate(zip(entries, self.cache["live"])):
             r = geo.patch(j)
-            draw.blit_image(surface, padded(patch, valid), r)
+            surface.blit(tile, r[:2])
             draw.text(surface, f"{e.value:.3g}  {e.label}", (r[0], r[1] + r[3] + 2), 15, draw.DIM, max_width=r[2])
         draw.text(surface, "click a patch to reopen its frame (paused)", (rect[0], geo.recon(0)[1] - 18), 16,
                   draw.DIM, max_width=rect[2])

@@ -24,8 +24,15 @@ class AtlasStripPane(Pane):
             draw.placeholder(surface, rect, "collecting frames..." if kind == "live" else "no entries")
             return
         geo = atlas_tiles(rect, len(entries), label=14, recon_rows=False)
-        for j, e in enumerate(entries):
-            patch, valid = entry_patch(v.atlas, v.live_atlas, kind, v.layer, v.state.channel, j, e)
+        # the tiles change only when the entries do (a new top frame, another unit): cut and scaled once
+        key = (kind, v.layer.name, v.state.channel, tuple(entries), rect, id(v.atlas))
+        if self.cache.get("key") != key:
+            tiles = []
+            for j, e in enumerate(entries):
+                patch, valid = entry_patch(v.atlas, v.live_atlas, kind, v.layer, v.state.channel, j, e)
+                tiles.append(draw.scaled_surface(padded(patch, valid), geo.patch(j)[2:]))
+            self.cache.update(key=key, tiles=tiles)
+        for j, (e, tile) in enumerate(zip(entries, self.cache["tiles"])):
             r = geo.patch(j)
-            draw.blit_image(surface, padded(patch, valid), r)
+            surface.blit(tile, r[:2])
             draw.text(surface, f"{e.value:.2g}", (r[0], r[1] + r[3] + 1), 13, draw.DIM, max_width=r[2])

@@ -43,9 +43,14 @@ def array_surface(arr: np.ndarray) -> pygame.Surface:
     return pygame.image.frombuffer(arr.tobytes(), (arr.shape[1], arr.shape[0]), "RGB").copy()
 
 
+def scaled_surface(arr: np.ndarray, size: tuple[int, int]) -> pygame.Surface:
+    """An RGB array as a surface of that size (nearest neighbour keeps unit pixels crisp)."""
+    return pygame.transform.scale(array_surface(arr), (size[0], size[1]))
+
+
 def blit_image(surface: pygame.Surface, arr: np.ndarray, rect: Rect) -> None:
     """Scale an RGB array to fill rect (nearest neighbour keeps unit pixels crisp)."""
-    surface.blit(pygame.transform.scale(array_surface(arr), (rect[2], rect[3])), rect[:2])
+    surface.blit(scaled_surface(arr, rect[2:]), rect[:2])
 
 
 def frame(surface: pygame.Surface, rect: Rect, colour=DIM, width: int = 1) -> None:
