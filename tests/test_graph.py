@@ -90,3 +90,23 @@ def test_the_probe_finds_each_layer_s_inputs_and_the_strip_draws_skip_arcs():
     assert arcs[0][0] == (a[0] + a[2] // 2, a[1]) and arcs[0][1][1] < a[1]   # up from the source block
     assert skip_arcs([l.inputs for l in build_graph(AllCNNC())], [f"conv{i}" for i in range(1, 10)] + ["pool"],
                      compute_layout((1280, 800), [l.shape for l in build_graph(AllCNNC())]).blocks) == []
+
+
+def test_a_skip_across_the_rows_of_a_wrapped_strip_is_drawn_in_two_pieces():
+    from viewer.render.layout import skip_arcs, stage_starts
+    # six blocks in two rows of three; layer 4 (row 2) reads layer 1 (row 1) and layer 3 (just before it)
+    blocks = tuple((10 + 50 * (i % 3), 20 + 60 * (i // 3), 30, 10) for i in range(6))
+    bottoms = tuple(60 + 60 * (i // 3) for i in range(6))
+    names = ["a", "b", "c", "d", "e", "f"]
+    inputs = [(), ("a",), ("b",), ("c",), ("d", "b"), ("e",)]
+    arcs = skip_arcs(inputs, names, blocks, bottoms)
+    assert len(arcs) == 2
+    first, second = arcs
+    assert first[0] == (75, 20) and first[-2][0] == 10 + 50 * 2 + 30 + 4       # up from b, to row 1's right end
+    assert second[0][0] == 10 - 4 and second[-1] == (75, 80)          # from row 2's left end down to e
+    same_row = skip_arcs([(), (), ("a",)], names[:3], blocks[:3], bottoms[:3])   # c reads a: one piece
+    assert len(same_row) == 1 and same_row[0][0] == (25, 20) and same_row[0][-1] == (125, 20)
+    assert stage_starts(["conv1", "bn1", "layer1.0", "layer1.1", "layer2.0", "layer2.1", "fc"]) == \
+        [(2, "layer1"), (4, "layer2")]
+    assert stage_starts(["0", "1", "2"]) == [] and stage_starts(["features.0", "features.1", "fc"]) == \
+        [(0, "features")]

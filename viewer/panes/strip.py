@@ -1,5 +1,7 @@
 """The network strip: one block per layer in execution order, the selected one highlighted, and an arc over
-the blocks for every skip connection or join (an input that is not the layer just before)."""
+the blocks for every skip connection or join (an input that is not the layer just before; across the rows
+of a wrapped strip in two pieces), and a thin line before each stage of the network (ResNet's layer1..4),
+named where the strip is one row."""
 from __future__ import annotations
 
 from ..render import draw
@@ -15,9 +17,22 @@ class StripPane(Pane):
         L = v.layout
         import pygame
 
-        from ..render.layout import skip_arcs
-        for arc in skip_arcs([l.inputs for l in v.layers], [l.name for l in v.layers], L.blocks, L.label_bottoms):
+        from ..render.layout import skip_arcs, stage_starts
+        names = [l.name for l in v.layers]
+        for arc in skip_arcs([l.inputs for l in v.layers], names, L.blocks, L.label_bottoms):
             pygame.draw.lines(surface, (200, 120, 120), False, arc, 1)     # skip connections, joins
+        wrapped = len(set(L.label_bottoms)) > 1
+        for i, stage in stage_starts(names, L.label_bottoms):     # ResNet's layer1..4: a line and the name
+            b = L.blocks[i]
+            bottom = L.label_bottoms[i] if L.label_bottoms else L.strip[1] + L.strip[3]
+            x = b[0] - 4
+            if i > 0 and (not L.label_bottoms or L.label_bottoms[i - 1] == bottom):
+                x = (L.blocks[i - 1][0] + L.blocks[i - 1][2] + b[0]) // 2
+                pygame.draw.line(surface, draw.DIM, (x, b[1] - (3 if wrapped else 10)), (x, bottom - 30), 1)
+            if not wrapped:   # a wrapped strip has no room above its blocks (the selected label is the full name)
+                w = draw.font(12).size(stage)[0]
+                pygame.draw.rect(surface, draw.BG, (x + 2, b[1] - 13, w + 2, 11))   # readable over the arcs
+                draw.text(surface, stage, (x + 3, b[1] - 13), 12, draw.TEXT)
         row = L.strip_rows[0] if L.strip_rows else L.strip
         draw.strip(surface, L.blocks, labels, v.state.layer, L.label_bottoms or row[1] + row[3])
         counts: dict[str, int] = {}
