@@ -74,7 +74,7 @@ def test_the_real_timing_probe_measures_a_positive_ratio():
 def test_the_viewer_follows_the_choice(monkeypatch):
     """--precision (and --bf16, its short form) reaches the built viewer; a contradiction is refused."""
     from viewer import cli
-    monkeypatch.setattr(cli, "choose_precision", lambda req: choose_precision(
+    monkeypatch.setattr(cli, "choose_precision", lambda req, device=CPU: choose_precision(
         req, CPU, flags=lambda: CpuBf16(False, "AVX2"), speedup=never_called))
     built = cli.build(cli.parse_args(["--source", "demo"]))
     assert built.precision.bf16 is False and "auto" in built.precision.reason

@@ -97,3 +97,22 @@ def test_a_torchvision_resnet_s_guided_backprop_equals_captum_s_on_a_twin_with_d
     theirs = captum.GuidedBackprop(twin).attribute(x.clone(), target=top)[0]
     assert ours.abs().max() > 0
     assert torch.allclose(ours, theirs, atol=1e-6, rtol=1e-4), (ours - theirs).abs().max()
+
+
+def test_a_real_timm_model_opens_with_its_pretrained_config_and_random_weights():
+    """Runs where timm is installed (it installs beside torch 2.14.1 + torchvision 0.29.1 here; not in CI)."""
+    pytest.importorskip("timm")
+    import numpy as np
+
+    from viewer.core.attribution import ChannelTarget
+    from viewer.worker import Pipeline, Request
+    b = build(parse_args(["--model", "timm:resnet18", "--weights", "none"]))
+    assert b.name == "timm:resnet18 (random weights)" and b.spec.size == (224, 224)
+    assert b.spec.mean == IMAGENET_MEAN and b.classes == imagenet_classes()
+    assert [l.name for l in b.layers][:4] == ["conv1", "bn1", "act1", "maxpool"]
+    vit = build(parse_args(["--model", "timm:vit_tiny_patch16_224", "--weights", "none"]))
+    assert vit.spec.mean == (0.5, 0.5, 0.5) and vit.spec.std == (0.5, 0.5, 0.5)     # its own config, not ImageNet's
+    r = Pipeline(b.model, b.layers, b.spec).compute(
+        Request(np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8), 0, "layer3.0",
+                ChannelTarget("layer3.0", 5)))
+    assert not r.failed and not r.error and r.recon.shape == (3, 224, 224) and r.probs.shape == (1000,)
