@@ -36,5 +36,5 @@ def pygame_display():
     pygame.font.init()
     yield pygame
     from viewer.render import draw
-    draw.font.cache_clear()  # fonts die with pygame.quit()
+    draw.forget_fonts()  # fonts die with pygame.quit()
     pygame.quit()

@@ -57,7 +57,7 @@ class App:
         """compare: the second model of --compare; the worker's pipeline is then a PairPipeline whose model 0
         is (layers, classes, model_name) and model 1 is compare."""
         self.screen, self.source, self.worker, self.layers = screen, source, worker, layers
-        draw.font.cache_clear()  # fonts from an earlier pygame session are dead
+        draw.forget_fonts()  # fonts from an earlier pygame session are dead
         self.classes, self.model_name, self.device, self.save_dir, self.sync = classes, model_name, device, save_dir, sync
         names = [l.name for l in layers]
         default = default_layer(layers)

@@ -38,7 +38,11 @@ class InputPane(Pane):
         if r is None or r.failed:
             draw.placeholder(surface, L.model_input, "waiting for the model...")
             return
-        draw.blit_image(surface, r.model_image, L.model_input)
+        key = (id(r.model_image), L.model_input)     # scaled once per result (the image kept: a unique id)
+        if self.cache.get("model_key") != key:
+            self.cache.update(model_key=key, model_img=r.model_image,
+                              model=draw.scaled_surface(r.model_image, L.model_input[2:]))
+        surface.blit(self.cache["model"], L.model_input[:2])
         mh, mw = r.model_image.shape[:2]
         if r.unit is not None and r.unit.layer != LOGITS and r.unit.layer == v.layer.name and v.layer.rf:
             t, l, b, rr = v.layer.rf.box(r.unit.y, r.unit.x, mh, mw)

@@ -24,17 +24,29 @@ def font(size: int) -> pygame.font.Font:
     return pygame.font.Font(None, size)
 
 
+def forget_fonts() -> None:
+    """Fonts (and the lines rendered with them) die with pygame.quit(): a new pygame session starts afresh."""
+    font.cache_clear()
+    _rendered.cache_clear()
+
+
 def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int = 18, colour=TEXT,
          max_width: int | None = None) -> int:
     """Draw one line; returns its width. Too-long lines are cut with an ellipsis."""
+    img = _rendered(s, size, tuple(colour), max_width)
+    surface.blit(img, pos)
+    return img.get_width()
+
+
+@lru_cache(maxsize=4096)
+def _rendered(s: str, size: int, colour: tuple, max_width: int | None) -> pygame.Surface:
+    """A line rendered once (the strip's labels, captions and most unit lines are the same every frame)."""
     f = font(size)
     if max_width is not None and f.size(s)[0] > max_width:
         while s and f.size(s + "...")[0] > max_width:
             s = s[:-1]
         s += "..."
-    img = f.render(s, True, colour)
-    surface.blit(img, pos)
-    return img.get_width()
+    return f.render(s, True, colour)
 
 
 def array_surface(arr: np.ndarray) -> pygame.Surface:
