@@ -301,3 +301,14 @@ def test_the_live_atlas_keeps_the_true_top_k_of_a_scripted_frame_sequence(pygame
     finally:
         worker.shutdown(1.0)
 
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
+def test_a_device_torch_does_not_see_is_one_sentence_before_any_work(random_checkpoint, folder, tmp_path, capsys):
+    out = tmp_path / "a.npz"
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--out", str(out), "--device", "cuda",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device cuda: ") and len(err.strip().splitlines()) == 1 and not out.exists()
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv6", "--top", "2",
+                 "--out", str(out), "--device", "cpu", "--no-progress"]) == 0 and out.exists()

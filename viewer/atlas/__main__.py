@@ -48,6 +48,8 @@ def parse_args(argv):
     p.add_argument("--figure-layers", nargs="+", help="layers of the figure (default conv6 conv9)")
     p.add_argument("--figure-units", type=int, default=4, help="units per layer in the figure, the most "
                    "active ones (default 4)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N|mps",
+                   help="where the scan and the reconstructions run (default auto: the GPU when torch sees one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
     if a.top < 1 or a.batch < 1 or (a.limit is not None and a.limit < 1) or a.figure_units < 1:
@@ -69,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
             raise AtlasError(f"{out} is not a file")
         if not out.parent.exists():
             raise AtlasError(f"{out.parent}: no such folder for --out")
+        from ..core.device import DeviceError, choose_device
+        try:
+            choose_device(a.device)                   # a device torch does not see: said before any work
+        except DeviceError as e:
+            raise AtlasError(str(e)) from None
         data = open_image_set(a.data, a.split)
         existing = read_meta(out) if out.exists() else None   # an --out that is not an atlas is refused
         try:
@@ -89,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             try:
                 atlas, stats = build_atlas(model, data, a.layers, a.top, a.batch, a.limit, a.split,
-                                           progress=not a.no_progress, planned=planned)
+                                           progress=not a.no_progress, planned=planned,
+                                           device=a.device)
             except ValueError as e:
                 raise AtlasError(str(e)) from None
             save_atlas(out, atlas)

@@ -61,12 +61,15 @@ def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: i
 
 def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, batch: int = 250,
                 limit: int | None = None, split: str = "test", progress: bool = True,
-                planned: tuple | None = None) -> tuple[Atlas, BuildStats]:
+                planned: tuple | None = None, device: str | None = "cpu") -> tuple[Atlas, BuildStats]:
     """planned: plan()'s result for the same arguments, where the caller has it (the model is then not loaded
-    and hashed again)."""
+    and hashed again). device: where the scan and the reconstructions run (--device; core/device.py)."""
+    from ..core.device import choose_device
     from tqdm import tqdm
 
     model, spec, graph, layers, meta = planned or plan(model_path, data, layer_names, top, limit, split)
+    dev = choose_device(device)
+    model = model.to(dev)
     analyzer = Analyzer(model, graph)
     stats = BuildStats()
     total = data.count if limit is None else min(limit, data.count)
@@ -77,10 +80,10 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
             xs.append(model_view(frame, spec))
             ids.append(i)
             if len(xs) == batch:
-                yield to_batch(np.stack(xs), spec), ids
+                yield to_batch(np.stack(xs), spec, dev), ids
                 xs, ids = [], []
         if xs:
-            yield to_batch(np.stack(xs), spec), ids
+            yield to_batch(np.stack(xs), spec, dev), ids
 
     bar = tqdm(total=total, desc="scan", unit="img", disable=not progress, dynamic_ncols=True)
 
@@ -101,7 +104,7 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     entries = sum(int((t.images >= 0).sum()) for t in tops.values())
     bar = tqdm(total=entries, desc="reconstruct", unit="unit", disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
-    per_layer = reconstruct(analyzer, layers, tops, views, lambda v: to_batch(v[None], spec),
+    per_layer = reconstruct(analyzer, layers, tops, views, lambda v: to_batch(v[None], spec, dev),
                             bar.update)
     bar.close()
     stats.recon_s, stats.entries = time.perf_counter() - t0, entries

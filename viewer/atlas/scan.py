@@ -71,7 +71,7 @@ def scan(analyzer: Analyzer, layers: list[LayerInfo], batches, k: int, progress=
     for x, ids in batches:
         fp = analyzer.forward(x, grad=False)
         for l in layers:
-            tops[l.name].update(fp.outputs[l.name].detach().float().numpy(), np.asarray(ids, np.int64))
+            tops[l.name].update(fp.outputs[l.name].detach().float().cpu().numpy(), np.asarray(ids, np.int64))
         if progress is not None:
             progress(len(ids))
     return tops
