@@ -116,3 +116,8 @@ def test_a_real_timm_model_opens_with_its_pretrained_config_and_random_weights()
         Request(np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8), 0, "layer3.0",
                 ChannelTarget("layer3.0", 5)))
     assert not r.failed and not r.error and r.recon.shape == (3, 224, 224) and r.probs.shape == (1000,)
+
+
+def test_a_timm_weight_that_is_neither_default_none_nor_a_file_is_refused():
+    with pytest.raises(UsageError, match="for timm give DEFAULT"):      # said before timm is even imported
+        build(parse_args(["--model", "timm:resnet18", "--weights", "IMAGENET1K_V1"]))

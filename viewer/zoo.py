@@ -85,12 +85,18 @@ def load_torchvision(name: str, weights: str | None) -> LoadedModel:
 
 
 def load_timm(name: str, weights: str | None) -> LoadedModel:
+    if weights is not None and weights not in ("DEFAULT", "none") and not Path(weights).is_file():
+        raise CheckpointError(f"--weights {weights}: for timm give DEFAULT (pretrained), none (random) or a "
+                              f"state-dict file; a pretrained tag goes in the name (timm:{name}.TAG)")
     try:
         import timm
     except Exception as e:
         raise CheckpointError(f"--model timm:{name} needs timm, which is optional here and is not usable "
                               f"({type(e).__name__}): pip install timm") from None
     pretrained = weights is None or weights == "DEFAULT"
+    if pretrained:
+        print(f"timm: loading the pretrained weights of {name} (downloaded once into the Hugging Face cache; "
+              "the first use needs a connection)", flush=True)
     try:
         model = timm.create_model(name, pretrained=pretrained)
     except Exception as e:
