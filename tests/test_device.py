@@ -84,3 +84,35 @@ def test_the_status_bar_shows_the_device(pygame_display, monkeypatch, random_che
     finally:
         worker.shutdown(1.0)
     assert any("device cpu, fp32" in s for s in drawn)
+
+
+@pytest.mark.skipif(NO_GPU, reason="needs a CUDA GPU (none on the machines this suite usually runs on)")
+def test_on_a_gpu_every_result_equals_the_cpu_one(random_checkpoint):
+    """Where a CUDA GPU is present: the same requests on the CPU and on the GPU give the same arrays (a unit,
+    a whole-layer page through the cone, Grad-CAM, X's randomized copy, an ablation), within float noise."""
+    import dataclasses
+    import os
+
+    from viewer.cli import build, parse_args
+    from viewer.core.attribution import ChannelTarget
+    from viewer.worker import Pipeline, Request
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    base = Request(frame, 0, "conv6", ChannelTarget("conv6", 5), gradcam=True, layer_units=(0, 32))
+    reqs = [base, dataclasses.replace(base, randomize="conv6"), dataclasses.replace(base, ablate=(("conv6", 3),))]
+    got = {}
+    for dev in ("cpu", "cuda"):
+        b = build(parse_args(["--model", str(random_checkpoint), "--device", dev, "--precision", "fp32"]))
+        assert b.device.startswith(dev)
+        pipe = Pipeline(b.model, b.layers, b.spec)
+        got[dev] = [pipe.compute(r) for r in reqs]
+    for a, g in zip(got["cpu"], got["cuda"]):
+        assert not g.error and not g.nonfinite
+        for name in ("activation", "probs", "recon", "layer_recons", "random_recon", "intact_probs"):
+            x, y = getattr(a, name), getattr(g, name)
+            if x is None:
+                assert y is None
+                continue
+            assert isinstance(y, np.ndarray) and np.abs(x - y).max() <= 1e-4 * max(1.0, np.abs(x).max()), name
+        assert np.abs(a.cam - g.cam).max() < 1e-3
