@@ -24,7 +24,7 @@ def run(argv, capsys):
 
 def test_smoke_demo_source_threaded(random_checkpoint, capsys):
     before = threading.active_count()
-    rc, _, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "300", "--fps", "0"],
+    rc, _, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "60", "--fps", "0"],
                      capsys)
     assert rc == 0, err
     assert threading.active_count() == before  # worker joined
@@ -32,7 +32,7 @@ def test_smoke_demo_source_threaded(random_checkpoint, capsys):
 
 def test_smoke_video_source(random_checkpoint, tmp_path, capsys):
     video = write_video(tmp_path / "clip.avi", n=20)
-    rc, _, err = run(["--model", str(random_checkpoint), "--source", str(video), "--max-frames", "200",
+    rc, _, err = run(["--model", str(random_checkpoint), "--source", str(video), "--max-frames", "100",
                       "--fps", "0", "--layer", "conv2", "--method", "deconvnet"], capsys)
     assert rc == 0, err
 

@@ -498,6 +498,8 @@ class App:
             if self.due(time.perf_counter()):
                 self.draw()
                 pygame.display.flip()
+            elif not fps:
+                time.sleep(0.001)   # uncapped, and nothing new: do not spin a core the worker could use
             if fps:
                 clock.tick(fps)
 

@@ -70,6 +70,8 @@ def run_app(app, frames: int, title: str, bare_ms: float | None = None, fps: int
         if app.sync or app.due(time.perf_counter()):   # as App.run: an unchanged window is not redrawn
             app.draw()
             pygame.display.flip()
+        elif not fps:
+            time.sleep(0.001)
         if fps:
             clock.tick(fps)
     dt = time.perf_counter() - t0
