@@ -438,7 +438,7 @@ def test_a_new_method_is_one_class_and_one_registration(app, monkeypatch):
 
 
 def test_zoom_to_the_receptive_field_by_default_where_it_is_small(pygame_display, random_checkpoint):
-    b = build(parse_args(["--model", str(random_checkpoint), "--input-size", "224"]))
+    b = build(parse_args(["--model", str(random_checkpoint), "--input-size", "128"]))
     worker = Worker(Pipeline(b.model, b.layers, b.spec))
     app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=256), worker, b.layers, b.classes,
               "m", sync=True)
@@ -446,7 +446,7 @@ def test_zoom_to_the_receptive_field_by_default_where_it_is_small(pygame_display
         app.update()
         app.draw()
         u = app.result.unit
-        assert app.layer.name == "conv6" and app.zoomed()          # 19x19 of 224x224: under a third
+        assert app.layer.name == "conv6" and app.zoomed()          # 19x19 of 128x128: under a third
         t, l, bt, rt = app.layer.rf.box(u.y, u.x)
         imgs = app.pane("UnitPane").images_for(app.view(0.0), app.result)
         assert imgs["recon"].shape == (bt - t, rt - l, 3) and imgs["overlay"].shape == (bt - t, rt - l, 3)
@@ -457,7 +457,7 @@ def test_zoom_to_the_receptive_field_by_default_where_it_is_small(pygame_display
         key(app, "v")                                               # V: the whole input again
         assert not app.zoomed()
         imgs = app.pane("UnitPane").images_for(app.view(0.0), app.result)
-        assert imgs["recon"].shape == (224, 224, 3)
+        assert imgs["recon"].shape == (128, 128, 3)
     finally:
         worker.shutdown(1.0)
     small = build(parse_args(["--model", str(random_checkpoint)]))   # 19x19 of 32x32: not zoomed
