@@ -39,7 +39,7 @@ def _strip(surface, v: PaneView, c: CompareView) -> None:
             surface.blit(pygame.transform.scale(shade, r[2:]), r[:2])
 
 
-def _grid(surface, v: PaneView, c: CompareView, r: Result) -> None:
+def _grid(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
     L = v.layout
     if c.layer is None:
         draw.caption(surface, L.other_grid, f"{c.tag} {c.name}: no layer paired with {v.layer.name}")
@@ -54,12 +54,14 @@ def _grid(surface, v: PaneView, c: CompareView, r: Result) -> None:
         draw.placeholder(surface, L.other_grid, "computing...")
         return
     maps = r.activation[geom.first:geom.first + geom.count]
-    draw.grid(surface, geom, images.colormap(maps, c.act_scale.value, v.state.colormap))
+    mosaic = made(("grid", geom, c.act_scale.value, v.state.colormap), lambda: draw.array_surface(images.mosaic(
+        images.colormap(maps, c.act_scale.value, v.state.colormap), geom.cols, geom.tile, geom.gap, draw.BG)))
+    surface.blit(mosaic, geom.tile_rect(geom.first)[:2])
     if r.unit is not None and r.unit.layer == c.layer.name and geom.first <= r.unit.channel < geom.first + geom.count:
         draw.frame(surface, geom.tile_rect(r.unit.channel), draw.ACCENT, 2)
 
 
-def _unit(surface, v: PaneView, c: CompareView, r: Result) -> None:
+def _unit(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
     L = v.layout
     if c.layer is None or r.request.layer != c.layer.name or r.unit is None or r.activation.ndim != 3:
         what = "unpaired layer" if c.layer is None else "no unit of this target"
@@ -70,7 +72,8 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result) -> None:
     if u.layer == c.layer.name:
         ch = min(u.channel, r.activation.shape[0] - 1)
         draw.caption(surface, L.other_map, f"{c.tag}: {c.layer.name} channel {ch}")
-        draw.blit_image(surface, images.colormap(r.activation[ch], c.act_scale.value, v.state.colormap), L.other_map)
+        surface.blit(made(("map", ch, c.act_scale.value, v.state.colormap, L.other_map), lambda: draw.scaled_surface(
+            images.colormap(r.activation[ch], c.act_scale.value, v.state.colormap), L.other_map[2:])), L.other_map[:2])
         h, w = r.activation.shape[1:]
         if h > 1 or w > 1:
             cx = L.other_map[0] + int((u.x + 0.5) * L.other_map[2] / w)
@@ -86,7 +89,8 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result) -> None:
         if r.inactive and method.zero_when_inactive:
             draw.placeholder(surface, L.other_recon, "unit inactive (activation 0)", draw.WARN)
         else:
-            draw.blit_image(surface, images.signed_rgb(r.recon, c.recon_scale.value), L.other_recon)
+            surface.blit(made(("recon", c.recon_scale.value, L.other_recon), lambda: draw.scaled_surface(
+                images.signed_rgb(r.recon, c.recon_scale.value), L.other_recon[2:])), L.other_recon[:2])
 
 
 def _predictions(surface, v: PaneView, c: CompareView, r: Result, front: Result | None) -> None:
@@ -102,7 +106,7 @@ def _predictions(surface, v: PaneView, c: CompareView, r: Result, front: Result 
 
 class ComparePane(Pane):
     name = "compared model"
-    follows_result = False   # draws straight from the result each frame (small images)
+    follows_result = False   # its images are cached per result of the compared model (made() below)
 
     def draw(self, surface, v: PaneView) -> None:
         c = v.compare
@@ -115,6 +119,14 @@ class ComparePane(Pane):
             for rect in (v.layout.other_grid, v.layout.other_map, v.layout.other_recon, v.layout.other_predictions):
                 draw.placeholder(surface, rect, msg[:70], draw.WARN if r is not None else draw.DIM)
             return
-        _grid(surface, v, c, r)
-        _unit(surface, v, c, r)
+        if self.cache.get("result") is not r:     # a new result of the compared model: make its images anew
+            self.cache.clear()
+            self.cache["result"] = r
+
+        def made(key, make):
+            if key not in self.cache:
+                self.cache[key] = make()
+            return self.cache[key]
+        _grid(surface, v, c, r, made)
+        _unit(surface, v, c, r, made)
         _predictions(surface, v, c, r, v.result)
