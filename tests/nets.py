@@ -148,3 +148,28 @@ def nan_net():
     with torch.no_grad():
         net[2].weight[1, 0, 0, 0] = float("nan")
     return net
+
+
+class SlowLater(nn.Module):
+    """Fast for its first calls (the probes, the first frames), then every call runs seconds of matrix
+    products in C++: a model step still running when the window closes. Its forward reads a value into Python,
+    so no tape is recorded and every frame runs this code."""
+
+    def __init__(self, fast_calls: int = 6):
+        super().__init__()
+        self.conv, self.relu, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Linear(4, 3)
+        self.calls, self.fast_calls = 0, fast_calls
+
+    def forward(self, x):
+        self.calls += 1
+        h = self.relu(self.conv(x))
+        if float(h.sum()) > -1e30 and self.calls > self.fast_calls:
+            a = torch.full((1200, 1200), 1e-4)
+            for _ in range(60):
+                a = a @ a
+        return self.fc(h.mean((2, 3)))
+
+
+def slow_later():
+    torch.manual_seed(0)
+    return SlowLater()

@@ -136,3 +136,19 @@ def test_help_explains_itself():
     assert out.returncode == 0
     for word in ("--source", "webcam", "demo", "--model", "--export", "guided", "examples"):
         assert word in out.stdout
+
+
+def test_closing_the_window_while_the_model_is_mid_step_ends_the_process_cleanly():
+    """A model step still running in C++ when the window closes (a ResNet-50 step at 224 takes seconds): the
+    process must end with 0, not abort in PyTorch's teardown ("terminate called without an active
+    exception", exit 134). nets:slow_later turns slow after its first frames."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(root / "tests")}
+    p = subprocess.run([sys.executable, str(root / "run_viewer.py"), "--model", "nets:slow_later", "--source", "demo",
+                        "--max-frames", "12", "--input-size", "16"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and "terminate" not in p.stderr, (p.returncode, p.stderr[-500:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 
@@ -50,6 +51,19 @@ def launch(args) -> int:
         source.close()
         pygame.quit()
     return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The process's entry point (cnn-viewer, run_viewer.py, python -m viewer): main(), then, where the
+    inference thread is still inside a model call when the window closed (one step of a ResNet-50 at 224 can
+    take seconds), the process ends without the interpreter's teardown: tearing PyTorch down under a thread
+    that is running it aborts the process ("terminate called without an active exception", exit 134)."""
+    rc = main(argv)
+    if any(t.name == "inference" and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:
