@@ -173,3 +173,11 @@ class SlowLater(nn.Module):
 def slow_later():
     torch.manual_seed(0)
     return SlowLater()
+
+
+def silu_net():
+    """A small CNN with SiLU activations and no ReLU (EfficientNet's kind): guided backprop has nothing to
+    guide, Grad-CAM still works."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.SiLU(), nn.Conv2d(6, 8, 3, stride=2, padding=1),
+                         nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))

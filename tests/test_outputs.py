@@ -129,3 +129,30 @@ def test_the_window_names_the_output_it_shows(pygame_display):
     assert build(parse_args(["--model", "nets:heads_tuple", "--input-size", "16", "--output", "1"])).name.endswith(
         "[logits = tuple[1]]")
     assert "logits =" not in build(parse_args(["--model", "nets:grey_net", "--input-size", "16"])).name
+
+
+def test_a_network_without_relus_still_gets_grad_cam_and_is_told_to_use_the_gradient(pygame_display):
+    import numpy as np
+    import torch.nn.functional as F
+
+    from viewer.cli import build, parse_args
+    from viewer.core.attribution import ChannelTarget
+    from viewer.core.preprocess import model_view, to_tensor
+    from viewer.worker import Pipeline, Request
+    b = build(parse_args(["--model", "nets:silu_net", "--input-size", "16"]))
+    pipe = Pipeline(b.model, b.layers, b.spec)
+    frame = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    r = pipe.compute(Request(frame, 0, "2", ChannelTarget("2", 1), gradcam=True))
+    assert "needs a ReLU" in r.error and "--method gradient" in r.error
+    assert list(r.class_maps) == ["Grad-CAM"]
+    # Grad-CAM by hand: weights = the mean gradient of the top logit over layer "2", ReLU of the weighted sum,
+    # bilinear upsampling, divided by its peak
+    x = to_tensor(model_view(frame, b.spec), b.spec)
+    feats = b.model[:3](x)
+    logits = b.model[3:](feats)
+    (g,) = torch.autograd.grad(logits[0, int(logits.argmax())], feats)
+    cam = F.relu((g[0].mean((1, 2))[:, None, None] * feats[0]).sum(0))
+    cam = F.interpolate(cam[None, None], size=(16, 16), mode="bilinear", align_corners=False)[0, 0]
+    assert np.allclose(r.cam, (cam / cam.max()).detach().numpy(), atol=1e-5)
+    from viewer.core.methods import method_named
+    assert not pipe.compute(Request(frame, 0, "2", ChannelTarget("2", 1), method=method_named("gradient"))).error

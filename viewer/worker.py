@@ -255,15 +255,18 @@ class Pipeline:
                              layer_inactive=np.array([res.inactive(k) for k in range(count)]),
                              layer_positions=np.array([(u.y, u.x) for u in res.units], np.int64).reshape(-1, 2))
                 done("whole layer")
-            if req.gradcam:
+        except AttributionError as e:
+            extra["error"] = str(e)
+        if req.gradcam:   # on its own: Grad-CAM needs no ReLU where the unit's method failed for the lack of one
+            try:
                 top = int(fp.logits.detach()[0].argmax())
                 maps: dict = {}
                 for m in methods.CLASS_MAPS:       # read now: one registered later is in it
                     maps.update(m.maps(analyzer, fp, top, req.layer))
                 extra.update(class_maps=maps, cam_class=top)
                 done("grad-cam")
-        except AttributionError as e:
-            extra["error"] = str(e)
+            except AttributionError as e:
+                extra["error"] = extra.get("error") or str(e)
         act = fp.activation(req.layer)
         act = act if act.dim() == 3 else act.view(-1, 1, 1)
         probs = fp.logits.detach()[0].float().softmax(0).cpu().numpy()   # to the CPU once per result

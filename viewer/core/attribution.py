@@ -259,7 +259,7 @@ class Analyzer:
                 if before == 0:
                     raise AttributionError(
                         f"{method.label} needs a ReLU below '{u.layer}', and the model calls none there; "
-                        "it would only repeat the plain gradient")
+                        "it would only repeat the plain gradient (B or --method gradient shows that)")
         images = torch.empty((len(units), *fp.x.shape[1:]), dtype=fp.x.dtype)   # on the CPU, for the window
         by_layer: dict[str, list[int]] = {}
         for k, u in enumerate(units):
@@ -316,10 +316,15 @@ class Analyzer:
     # --- Grad-CAM -----------------------------------------------------------------------------------
     def gradcam(self, fp: ForwardPass, class_index: int, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Grad-CAM heat map (H, W) in [0, 1] at the input's size, and guided Grad-CAM (C, H, W)."""
+        cam = self.cam(fp, class_index, layer)
+        guided = self.attribute(fp, [ClassTarget(class_index)], Method.GUIDED).images[0]
+        return cam, guided * cam[None]
+
+    def cam(self, fp: ForwardPass, class_index: int, layer: str) -> torch.Tensor:
+        """Grad-CAM's heat map alone (H, W) in [0, 1], on the CPU: it needs no ReLU (guided Grad-CAM does)."""
         if fp._output(layer).dim() != 4:
             raise AttributionError(f"Grad-CAM needs a layer with a spatial map; '{layer}' has none")
         unit = self.resolve(fp, ClassTarget(class_index))
-        guided = self.attribute(fp, [ClassTarget(class_index)], Method.GUIDED).images[0]
         fp = self._with_graph(fp)
         act = fp._output(layer)
         seed = torch.zeros_like(fp.logits)
@@ -334,4 +339,4 @@ class Analyzer:
         cam = F.interpolate(cam[None, None], size=fp.x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
         peak = float(cam.max())
         cam = cam / peak if peak > 0 else cam
-        return cam.detach().cpu(), guided * cam.cpu()[None]
+        return cam.detach().cpu()

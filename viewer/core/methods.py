@@ -11,7 +11,7 @@ only use the protocol: `value` (the name), `label`, `zero_when_inactive` and `re
 """
 from __future__ import annotations
 
-from .attribution import Analyzer, Attribution, ForwardPass, Target
+from .attribution import Analyzer, Attribution, AttributionError, ClassTarget, ForwardPass, Target
 from .rules import Method
 
 
@@ -67,8 +67,15 @@ class GradCam(ClassMapMethod):
     value, label = "gradcam", "Grad-CAM"
 
     def maps(self, analyzer: Analyzer, fp: ForwardPass, class_index: int, layer: str) -> dict:
-        cam, guided = analyzer.gradcam(fp, class_index, layer)
-        return {"Grad-CAM": cam.numpy(), "guided Grad-CAM": guided.numpy()}
+        """Both maps; Grad-CAM alone where the model calls no ReLU (guided backprop has nothing to guide)."""
+        cam = analyzer.cam(fp, class_index, layer)
+        out = {"Grad-CAM": cam.numpy()}
+        try:
+            guided = analyzer.attribute(fp, [ClassTarget(class_index)], Method.GUIDED).images[0]
+        except AttributionError:
+            return out
+        out["guided Grad-CAM"] = (guided * cam[None]).numpy()
+        return out
 
 
 GRADCAM = GradCam()

@@ -109,10 +109,15 @@ class UnitPane(Pane):
             for k, (rect, (name, img)) in enumerate(zip((L.recon, L.recon_heat), imgs["class_maps"])):
                 caption(surface, rect, f"{name}: {cls}" if k == 0 else name)
                 blit_image(surface, img, rect, surfaces)
+            if len(imgs["class_maps"]) == 1:   # guided Grad-CAM needs ReLUs to guide (a SiLU network has none)
+                placeholder(surface, L.recon_heat, "no ReLU to guide", draw.WARN)
+            if r.error and u is None:          # the unit's method failed: say why under the maps
+                unit_text(v, surface, draw.wrap(r.error, 19, L.unit_text[2]), draw.WARN)
+                return
         elif r.error:
             placeholder(surface, L.recon, r.error[:60], draw.WARN)
             placeholder(surface, L.recon_heat, "", draw.WARN)
-            unit_text(v, surface, [r.error], draw.WARN)
+            unit_text(v, surface, draw.wrap(r.error, 19, L.unit_text[2]), draw.WARN)
             return
         elif "recon" in imgs:
             label = as_method(r.request.method).label

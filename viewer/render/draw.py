@@ -49,6 +49,20 @@ def _rendered(s: str, size: int, colour: tuple, max_width: int | None) -> pygame
     return f.render(s, True, colour)
 
 
+def wrap(s: str, size: int, width: int) -> list[str]:
+    """The words of s in lines that fit width pixels at this font size (a word longer than a line stays
+    whole: text() cuts it)."""
+    f, lines, line = font(size), [], ""
+    for word in s.split():
+        trial = f"{line} {word}" if line else word
+        if line and f.size(trial)[0] > width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return lines + ([line] if line else [])
+
+
 def array_surface(arr: np.ndarray) -> pygame.Surface:
     """(H, W, 3) uint8 RGB -> a pygame Surface (copied)."""
     arr = np.ascontiguousarray(arr)
