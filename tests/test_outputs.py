@@ -156,3 +156,29 @@ def test_a_network_without_relus_still_gets_grad_cam_and_is_told_to_use_the_grad
     assert np.allclose(r.cam, (cam / cam.max()).detach().numpy(), atol=1e-5)
     from viewer.core.methods import method_named
     assert not pipe.compute(Request(frame, 0, "2", ChannelTarget("2", 1), method=method_named("gradient"))).error
+
+
+def test_the_whole_layer_view_says_why_it_has_nothing_to_show(pygame_display):
+    """W on a layer without a spatial map, and W where the method cannot run (no ReLU): a sentence in the
+    grid's place, not "reconstructing every unit..." forever."""
+    from test_app import key
+
+    from viewer.app import App
+    from viewer.cli import build, parse_args
+    from viewer.sources import DemoSource
+    from viewer.worker import Pipeline, Worker
+    b = build(parse_args(["--model", "nets:silu_net", "--input-size", "16"]))
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=32), worker, b.layers, b.classes, "s",
+              sync=True, start_layer="2")
+    try:
+        app.update()
+        app.draw()
+        key(app, "w")
+        assert app.pane("GridPane").cache["grid"][1] == "no reconstructions: the unit panel says why"
+        app.select_layer(len(app.layers) - 1)                # the Linear: (4,), no spatial map
+        app.update()
+        app.draw()
+        assert app.pane("GridPane").cache["grid"][1] == "no spatial map: W is for convolution layers"
+    finally:
+        worker.shutdown(1.0)

@@ -28,6 +28,10 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[np.ndarray | None, str]
                           for c in range(geom.first, geom.first + geom.count)])
         return tiles, "each unit's top patch from the atlas (A: live reconstructions again)"
     if v.state.whole_layer:
+        if len(v.layer.shape) != 3:
+            return None, "no spatial map: W is for convolution layers"
+        if r.layer_recons is None and r.error and r.request.layer_units is not None:
+            return None, "no reconstructions: the unit panel says why"   # e.g. no ReLU for guided backprop
         if r.layer_recons is None or r.request.layer_units != (geom.first, geom.count):
             return None, "reconstructing every unit..."
         recons = r.layer_recons
