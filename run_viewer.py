@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from viewer.launch import run  # noqa: E402
+from viewer.launch import main, run  # noqa: E402,F401  (main: the in-process entry the tests call)
 
 if __name__ == "__main__":
     sys.exit(run())
