@@ -50,7 +50,7 @@ def _random_checkpoint(path, seed):
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None
     with torch.no_grad():
-        model.train()(torch.randn(256, 3, 32, 32))
+        model.train()(torch.randn(64, 3, 32, 32))
     model.eval()
     meta = {"classes": [f"c{i}" for i in range(10)], "mean": [0.5] * 3, "std": [0.25] * 3, "input_size": [32, 32]}
     torch.save(make_checkpoint(model, "allcnn_c", {"num_classes": 10}, meta), path)
