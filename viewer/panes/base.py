@@ -78,5 +78,11 @@ class Pane:
     def forget(self) -> None:
         self.cache.clear()
 
+    def made(self, key, make):
+        """self.cache[key], made by make() the first time it is asked for (until the cache is dropped)."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
     def draw(self, surface, v: PaneView) -> None:
         raise NotImplementedError

@@ -106,7 +106,7 @@ def _predictions(surface, v: PaneView, c: CompareView, r: Result, front: Result 
 
 class ComparePane(Pane):
     name = "compared model"
-    follows_result = False   # its images are cached per result of the compared model (made() below)
+    follows_result = False   # its images are cached per result of the compared model (Pane.made)
 
     def draw(self, surface, v: PaneView) -> None:
         c = v.compare
@@ -122,11 +122,6 @@ class ComparePane(Pane):
         if self.cache.get("result") is not r:     # a new result of the compared model: make its images anew
             self.cache.clear()
             self.cache["result"] = r
-
-        def made(key, make):
-            if key not in self.cache:
-                self.cache[key] = make()
-            return self.cache[key]
-        _grid(surface, v, c, r, made)
-        _unit(surface, v, c, r, made)
+        _grid(surface, v, c, r, self.made)
+        _unit(surface, v, c, r, self.made)
         _predictions(surface, v, c, r, v.result)

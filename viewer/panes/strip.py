@@ -4,7 +4,10 @@ of a wrapped strip in two pieces), and a thin line before each stage of the netw
 named where the strip is one row."""
 from __future__ import annotations
 
+import pygame
+
 from ..render import draw
+from ..render.layout import skip_arcs, stage_starts
 from .base import Pane, PaneView
 
 
@@ -15,9 +18,6 @@ class StripPane(Pane):
     def draw(self, surface, v: PaneView) -> None:
         labels = [(l.name, "x".join(str(s) for s in l.shape), l.kind.value) for l in v.layers]
         L = v.layout
-        import pygame
-
-        from ..render.layout import skip_arcs, stage_starts
         names = [l.name for l in v.layers]
         for arc in skip_arcs([l.inputs for l in v.layers], names, L.blocks, L.label_bottoms):
             pygame.draw.lines(surface, (200, 120, 120), False, arc, 1)     # skip connections, joins

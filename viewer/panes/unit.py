@@ -25,17 +25,6 @@ def caption(surface, rect, text: str, colour=draw.DIM) -> None:
         draw.caption(surface, rect, text, colour)
 
 
-def blit_image(surface, img, rect, cache: dict | None = None) -> None:
-    """The image scaled into rect; with a cache (the pane's, cleared with each result) scaled once per result."""
-    if rect[2] <= 0:
-        return
-    if cache is None:
-        draw.blit_image(surface, img, rect)
-        return
-    key = (id(img), tuple(rect))
-    if key not in cache:
-        cache[key] = (img, draw.scaled_surface(img, rect[2:]))   # img kept: its id stays unique while cached
-    surface.blit(cache[key][1], rect[:2])
 
 
 def placeholder(surface, rect, text: str, colour=draw.DIM) -> None:
@@ -84,6 +73,12 @@ class UnitPane(Pane):
         self.cache["unit"] = out
         return out
 
+    def blit(self, surface, name: str, img, rect) -> None:
+        """images_for()'s image `name` scaled into rect, once per result (both caches are dropped with it)."""
+        if rect[2] > 0:
+            surface.blit(self.made(("surface", name, tuple(rect)), lambda: draw.scaled_surface(img, rect[2:])),
+                         rect[:2])
+
     def draw(self, surface, v: PaneView) -> None:
         L, r, s = v.layout, v.result, v.state
         if r is None or r.request.layer != v.layer.name:
@@ -91,13 +86,12 @@ class UnitPane(Pane):
                 placeholder(surface, rect, "computing...")
             return
         imgs = self.images_for(v, r)
-        surfaces = self.cache.setdefault("surfaces", {})
         c = min(s.channel, r.activation.shape[0] - 1)
         who = f"{v.model_tag}: " if v.compare is not None else ""
         caption(surface, L.unit_map, f"{who}{v.layer.name} channel {c}" if who else f"channel {c} activation")
-        blit_image(surface, imgs["map"], L.unit_map, surfaces)
+        self.blit(surface, "map", imgs["map"], L.unit_map)
         caption(surface, L.overlay, "overlay on the model input")
-        blit_image(surface, imgs["overlay"], L.overlay, surfaces)
+        self.blit(surface, "overlay", imgs["overlay"], L.overlay)
         u = r.unit
         if u is not None and u.layer == v.layer.name and r.activation.shape[1] > 1:
             h, w = r.activation.shape[1:]
@@ -108,7 +102,7 @@ class UnitPane(Pane):
             cls = v.classes[r.cam_class] if r.cam_class < len(v.classes) else str(r.cam_class)
             for k, (rect, (name, img)) in enumerate(zip((L.recon, L.recon_heat), imgs["class_maps"])):
                 caption(surface, rect, f"{name}: {cls}" if k == 0 else name)
-                blit_image(surface, img, rect, surfaces)
+                self.blit(surface, name, img, rect)
             if len(imgs["class_maps"]) == 1:   # guided Grad-CAM needs ReLUs to guide (a SiLU network has none)
                 placeholder(surface, L.recon_heat, "no ReLU to guide", draw.WARN)
             if r.error and u is None:          # the unit's method failed: say why under the maps
@@ -126,16 +120,16 @@ class UnitPane(Pane):
                 placeholder(surface, L.recon, "unit inactive (activation 0)", draw.WARN)
                 placeholder(surface, L.recon_heat, "nothing drives it here", draw.WARN)
             else:
-                blit_image(surface, imgs["recon"], L.recon, surfaces)
+                self.blit(surface, "recon", imgs["recon"], L.recon)
                 if "twin" in imgs:
                     caption(surface, L.recon_heat, f"randomized from {r.random_layers[0]} up")
                     if np.any(r.random_recon):
-                        blit_image(surface, imgs["twin"], L.recon_heat, surfaces)
+                        self.blit(surface, "twin", imgs["twin"], L.recon_heat)
                     else:
                         placeholder(surface, L.recon_heat, "zero: inactive in the random copy", draw.WARN)
                 else:
                     caption(surface, L.recon_heat, f"|{label}| heat map")
-                    blit_image(surface, imgs["heat"], L.recon_heat, surfaces)
+                    self.blit(surface, "heat", imgs["heat"], L.recon_heat)
         if u is not None:
             where = (f"class '{v.classes[u.channel] if u.channel < len(v.classes) else u.channel}' logit"
                      if u.layer == LOGITS else f"{u.layer} channel {u.channel} at (y={u.y}, x={u.x})")
