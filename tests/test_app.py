@@ -1,5 +1,6 @@
 """The window, driven by synthetic pygame events on the SDL dummy driver."""
 import dataclasses
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -13,6 +14,19 @@ from viewer.render import images
 from viewer.render.layout import Pane
 from viewer.sources import DemoSource, Source
 from viewer.worker import Pipeline, Worker
+
+
+@contextmanager
+def window(pygame_display, built, size: int = 32, name: str = "m", **kw):
+    """A sync App at 1280x800 on a model built by cli.build, reading a size x size demo source; its worker is
+    shut down afterwards. kw: App's other arguments (start_layer, device)."""
+    worker = Worker(Pipeline(built.model, built.layers, built.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=size), worker, built.layers,
+              built.classes, name, sync=True, **kw)
+    try:
+        yield app
+    finally:
+        worker.shutdown(1.0)
 
 
 @pytest.fixture()
@@ -439,10 +453,7 @@ def test_a_new_method_is_one_class_and_one_registration(app, monkeypatch):
 
 def test_zoom_to_the_receptive_field_by_default_where_it_is_small(pygame_display, random_checkpoint):
     b = build(parse_args(["--model", str(random_checkpoint), "--input-size", "128"]))
-    worker = Worker(Pipeline(b.model, b.layers, b.spec))
-    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=256), worker, b.layers, b.classes,
-              "m", sync=True)
-    try:
+    with window(pygame_display, b, size=256) as app:
         app.update()
         app.draw()
         u = app.result.unit
@@ -458,17 +469,10 @@ def test_zoom_to_the_receptive_field_by_default_where_it_is_small(pygame_display
         assert not app.zoomed()
         imgs = app.pane("UnitPane").images_for(app.view(0.0), app.result)
         assert imgs["recon"].shape == (128, 128, 3)
-    finally:
-        worker.shutdown(1.0)
     small = build(parse_args(["--model", str(random_checkpoint)]))   # 19x19 of 32x32: not zoomed
-    worker = Worker(Pipeline(small.model, small.layers, small.spec))
-    app = App(pygame_display.display.get_surface(), DemoSource(size=64), worker, small.layers, small.classes, "m",
-              sync=True)
-    try:
+    with window(pygame_display, small, size=64) as app:
         app.update()
         assert not app.zoomed()
-    finally:
-        worker.shutdown(1.0)
 
 
 def test_the_strip_under_the_predictions_shows_the_unit_s_top_patches_and_opens_them(app):

@@ -65,24 +65,16 @@ def test_the_command_line_refuses_cuda_in_one_line_and_runs_on_the_cpu(tmp_path,
 
 
 def test_the_status_bar_shows_the_device(pygame_display, monkeypatch, random_checkpoint):
-    from test_app import measure_text
+    from test_app import measure_text, window
 
-    from viewer.app import App
     from viewer.cli import build, parse_args
-    from viewer.sources import DemoSource
-    from viewer.worker import Pipeline, Worker
     b = build(parse_args(["--model", str(random_checkpoint), "--device", "cpu", "--precision", "fp32"]))
     assert b.device == "cpu" and b.precision.bf16 is False
     drawn, _ = measure_text(monkeypatch)
-    worker = Worker(Pipeline(b.model, b.layers, b.spec))
-    assert worker.pipeline.device == torch.device("cpu")
-    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=32), worker, b.layers, b.classes, "m",
-              f"{b.device}, {b.precision.short}", sync=True)
-    try:
+    with window(pygame_display, b, device=f"{b.device}, {b.precision.short}") as app:
+        assert app.worker.pipeline.device == torch.device("cpu")
         app.update()
         app.draw()
-    finally:
-        worker.shutdown(1.0)
     assert any("device cpu, fp32" in s for s in drawn)
 
 

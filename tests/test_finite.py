@@ -24,13 +24,11 @@ def test_each_layer_holding_nan_or_inf_is_named_in_order():
 
 
 def test_a_model_with_a_nan_weight_is_named_and_drawn_as_zero(pygame_display, monkeypatch):
-    from test_app import measure_text
+    from test_app import measure_text, window
 
-    from viewer.app import App
     from viewer.cli import build, parse_args
     from viewer.core.attribution import ChannelTarget
-    from viewer.sources import DemoSource
-    from viewer.worker import Pipeline, Request, Worker
+    from viewer.worker import Pipeline, Request
     b = build(parse_args(["--model", "nets:nan_net", "--input-size", "16"]))
     pipe = Pipeline(b.model, b.layers, b.spec)
     frame = np.full((16, 16, 3), 128, np.uint8)
@@ -41,14 +39,9 @@ def test_a_model_with_a_nan_weight_is_named_and_drawn_as_zero(pygame_display, mo
     ok = build(parse_args(["--model", "nets:grey_net", "--input-size", "16"]))
     assert Pipeline(ok.model, ok.layers, ok.spec).compute(Request(frame, 0, "0", None)).nonfinite == ""
     drawn, _ = measure_text(monkeypatch)
-    worker = Worker(pipe)
-    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=32), worker, b.layers, b.classes, "n",
-              sync=True)
-    try:
+    with window(pygame_display, b, name="n") as app:
         app.update()
         app.draw()
-    finally:
-        worker.shutdown(1.0)
     assert any(s.startswith("NaN in layer 2 (") and "source demo" in s for s in drawn)    # the status bar line
 
 

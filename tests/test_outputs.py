@@ -58,18 +58,12 @@ def test_the_viewer_opens_a_model_with_an_auxiliary_head(pygame_display):
 
 def test_a_grayscale_model_opens_draws_and_reconstructs_in_grey(pygame_display):
     import numpy as np
-    from test_app import key
+    from test_app import key, window
 
-    from viewer.app import App
     from viewer.cli import build, parse_args
-    from viewer.sources import DemoSource
-    from viewer.worker import Pipeline, Worker
     b = build(parse_args(["--model", "nets:grey_net", "--input-size", "28"]))
     assert b.spec.channels == 1 and len(b.spec.mean) == 1 and b.layers[0].shape == (8, 28, 28)
-    worker = Worker(Pipeline(b.model, b.layers, b.spec))
-    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), worker, b.layers, b.classes, "g",
-              sync=True, start_layer="2")
-    try:
+    with window(pygame_display, b, size=64, name="g", start_layer="2") as app:
         app.update()
         app.draw()
         r = app.result
@@ -86,31 +80,22 @@ def test_a_grayscale_model_opens_draws_and_reconstructs_in_grey(pygame_display):
         for k in ("w", "f", "b", "g"):
             key(app, k)
         assert app.result is not None and not app.result.failed
-    finally:
-        worker.shutdown(1.0)
 
 
 def test_a_non_square_input_size_works_end_to_end(pygame_display, random_checkpoint):
     import numpy as np
+    from test_app import window
 
-    from viewer.app import App
     from viewer.cli import UsageError, build, parse_args
-    from viewer.sources import DemoSource
-    from viewer.worker import Pipeline, Worker
     b = build(parse_args(["--model", str(random_checkpoint), "--input-size", "24x40"]))
     assert b.spec.size == (24, 40) and b.layers[0].shape == (96, 24, 40)
-    worker = Worker(Pipeline(b.model, b.layers, b.spec))
-    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), worker, b.layers, b.classes, "m",
-              sync=True)
-    try:
+    with window(pygame_display, b, size=64) as app:
         app.update()
         app.draw()
         r = app.result
         assert r.model_image.shape == (24, 40, 3) and r.recon.shape == (3, 24, 40) and np.abs(r.recon).max() > 0
         top, left, h, w = r.crop
         assert abs(w / h - 40 / 24) < 0.05                      # the crop has the input's aspect
-    finally:
-        worker.shutdown(1.0)
     with pytest.raises(UsageError, match="give N or HxW"):
         build(parse_args(["--model", str(random_checkpoint), "--input-size", "24x"]))
 
@@ -161,17 +146,11 @@ def test_a_network_without_relus_still_gets_grad_cam_and_is_told_to_use_the_grad
 def test_the_whole_layer_view_says_why_it_has_nothing_to_show(pygame_display):
     """W on a layer without a spatial map, and W where the method cannot run (no ReLU): a sentence in the
     grid's place, not "reconstructing every unit..." forever."""
-    from test_app import key
+    from test_app import key, window
 
-    from viewer.app import App
     from viewer.cli import build, parse_args
-    from viewer.sources import DemoSource
-    from viewer.worker import Pipeline, Worker
     b = build(parse_args(["--model", "nets:silu_net", "--input-size", "16"]))
-    worker = Worker(Pipeline(b.model, b.layers, b.spec))
-    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=32), worker, b.layers, b.classes, "s",
-              sync=True, start_layer="2")
-    try:
+    with window(pygame_display, b, name="s", start_layer="2") as app:
         app.update()
         app.draw()
         key(app, "w")
@@ -180,5 +159,3 @@ def test_the_whole_layer_view_says_why_it_has_nothing_to_show(pygame_display):
         app.update()
         app.draw()
         assert app.pane("GridPane").cache["grid"][1] == "no spatial map: W is for convolution layers"
-    finally:
-        worker.shutdown(1.0)
