@@ -51,6 +51,7 @@ from .data import DEFAULT_DATA, DataError, Dataset, load_cifar10
 from .distill import distill_loss, load_teacher, read_finished, teacher_probs
 from .record import STAGE_KEYS, run_record
 from .resume import restore, resume_state
+from .snapshots import save_snapshot
 from .swa import WeightAverage, recompute_bn
 from .teacher_views import TeacherViews
 
@@ -108,6 +109,8 @@ class Trainer:
         self.views_path = state_path.with_name(state_path.name + ".views")
         self.stop_requested = False
         self.save_every_s = 0.0  # > 0: also save the resume state this often within an epoch (--save-every)
+        self.snapshot_dir: Path | None = None  # per-epoch fp16 snapshots for the scrubber (snapshots.py)
+        self.argv: list[str] = []
 
     def start_from(self, path: Path) -> None:
         """Weights, mean/std and the training record of an earlier run's checkpoint (--init)."""
@@ -221,6 +224,8 @@ class Trainer:
         if self.views is not None and not self.prepare_views(progress):
             self.save_state()
             return False
+        if self.snapshot_dir and self.epoch == 0 and self.step_in_epoch == 0:  # epoch 0: the random start
+            save_snapshot(self, self.snapshot_dir, 0, self.test_accuracy(), self.argv)
         while self.epoch < cfg.epochs:
             order = torch.randperm(len(self.train_x), generator=torch.Generator().manual_seed(
                 epoch_order_seed(cfg.seed, self.epoch)))
@@ -248,8 +253,7 @@ class Trainer:
                 bar.update(1)
             bar.close()
             self.wall += time.perf_counter() - t0
-            test_acc = evaluate_accuracy(self.model, self.data.test.images, self.data.test.labels, self.mean,
-                                         self.std, self.device, bf16=cfg.bf16)
+            test_acc = self.test_accuracy()
             acc_key = "test_acc_bf16" if cfg.bf16 else "test_acc_fp32"  # the per-epoch look, in training's precision
             entry = {"epoch": self.epoch + 1, "train_loss": loss_sum / max(seen, 1),
                      "train_acc": correct / max(seen, 1), acc_key: test_acc, "wall_s": self.wall}
@@ -265,9 +269,16 @@ class Trainer:
             self.history.append(entry)
             self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: loss {entry['train_loss']:.4f} train acc "
                      f"{entry['train_acc']:.4f} test acc {test_acc:.4f}{swa_note} ({self.wall / 60:.1f} min total)")
+            if self.snapshot_dir:
+                save_snapshot(self, self.snapshot_dir, self.epoch + 1, test_acc, self.argv)
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
             self.save_state()
         return True
+
+    def test_accuracy(self) -> float:
+        """The model's accuracy on the test images, in training's precision (the per-epoch look)."""
+        return evaluate_accuracy(self.model, self.data.test.images, self.data.test.labels, self.mean, self.std,
+                                 self.device, bf16=self.cfg.bf16)
 
     def bn_order(self, limit: int | None = None) -> np.ndarray:
         """The training images (indices) BatchNorm statistics are measured on, in a fixed random order."""
@@ -370,6 +381,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="CPU threads for torch (default: torch's own choice, all cores); give a background run "
                         "1 so that it does not slow down other work on a small machine many times over. A "
                         "resumed run is bit-identical to an uninterrupted one only at the same thread count")
+    p.add_argument("--epoch-snapshots", metavar="DIR", default=None,
+                   help="keep the weights after every epoch (fp16, epoch_NNN.pt, epoch 0 = the random start) in "
+                        "DIR, for the viewer's scrubber (cnn-viewer --model DIR); default: OUT's name + _epochs "
+                        "beside OUT; 'none': keep none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summary lines only)")
     a = p.parse_args(argv)
     if a.cutout < 0:
@@ -426,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
               f"({time.perf_counter() - t:.1f} s)", flush=True)
         trainer = Trainer(cfg, data, device, out, state_path, log=lambda s: print(s, flush=True))
         trainer.save_every_s = 60.0 * a.save_every
+        trainer.argv = argv
+        if a.epoch_snapshots != "none":
+            trainer.snapshot_dir = (Path(a.epoch_snapshots) if a.epoch_snapshots
+                                    else out.with_name(out.stem + "_epochs"))
         if cfg.init and not (a.resume or a.snapshot):
             trainer.start_from(Path(cfg.init))
         if a.resume or a.snapshot:
