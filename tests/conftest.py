@@ -38,3 +38,22 @@ def pygame_display():
     from viewer.render import draw
     draw.forget_fonts()  # fonts die with pygame.quit()
     pygame.quit()
+
+
+@pytest.fixture()
+def app(pygame_display, random_checkpoint, tmp_path):
+    """A sync App on a random All-CNN-C at 1280x800, on a 64x64 demo source, drawn once."""
+    from viewer.app import App
+    from viewer.cli import build, parse_args
+    from viewer.sources import DemoSource
+    from viewer.worker import Pipeline, Worker
+    pg = pygame_display
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    screen = pg.display.set_mode((1280, 800))
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    a = App(screen, DemoSource(size=64), worker, b.layers, b.classes, "random", save_dir=tmp_path / "shots",
+            sync=True)
+    a.update()
+    a.draw()
+    yield a
+    assert worker.shutdown(1.0)

@@ -1,9 +1,7 @@
 """The window, driven by synthetic pygame events on the SDL dummy driver."""
 import dataclasses
-from contextlib import contextmanager
-
 import numpy as np
-import pytest
+from helpers import centre, click, key, measure_text, window
 
 from viewer.app import App, TargetMode
 from viewer.cli import build, parse_args
@@ -11,55 +9,9 @@ from viewer.core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from viewer.core.rules import Method
 from viewer.keys import BINDINGS, Action, help_lines
 from viewer.render import images
-from viewer.render.layout import Pane
+from viewer.features.zoom import zoomed
 from viewer.sources import DemoSource, Source
 from viewer.worker import Pipeline, Worker
-
-
-@contextmanager
-def window(pygame_display, built, size: int = 32, name: str = "m", **kw):
-    """A sync App at 1280x800 on a model built by cli.build, reading a size x size demo source; its worker is
-    shut down afterwards. kw: App's other arguments (start_layer, device)."""
-    worker = Worker(Pipeline(built.model, built.layers, built.spec))
-    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=size), worker, built.layers,
-              built.classes, name, sync=True, **kw)
-    try:
-        yield app
-    finally:
-        worker.shutdown(1.0)
-
-
-@pytest.fixture()
-def app(pygame_display, random_checkpoint, tmp_path):
-    pg = pygame_display
-    b = build(parse_args(["--model", str(random_checkpoint)]))
-    screen = pg.display.set_mode((1280, 800))
-    worker = Worker(Pipeline(b.model, b.layers, b.spec))
-    a = App(screen, DemoSource(size=64), worker, b.layers, b.classes, "random", save_dir=tmp_path / "shots",
-            sync=True)
-    a.update()
-    a.draw()
-    yield a
-    assert worker.shutdown(1.0)
-
-
-def click(app, pos):
-    import pygame
-    app.handle_event(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=pos))
-    app.update()
-    app.draw()
-
-
-def key(app, name, shift=False):
-    import pygame
-    mod = pygame.KMOD_SHIFT if shift else 0
-    app.handle_event(pygame.event.Event(pygame.KEYDOWN, key=pygame.key.key_code(name), mod=mod))
-    app.update()
-    app.draw()
-
-
-def centre(rect):
-    return rect[0] + rect[2] // 2, rect[1] + rect[3] // 2
 
 
 def test_starts_on_conv6_with_a_result(app):
@@ -71,8 +23,8 @@ def test_starts_on_conv6_with_a_result(app):
 def test_click_layer_block_selects_layer(app):
     for i in (1, 4, 8):
         click(app, centre(app.layout.blocks[i]))
-        assert app.state.layer == i
-        assert app.result.request.layer == app.layers[i].name
+        assert app.session.layer == i
+        assert app.result.request.layer == app.session.layers[i].name
 
 
 def test_click_tile_selects_unit(app):
@@ -80,21 +32,21 @@ def test_click_tile_selects_unit(app):
     for ch in (5, 37, 150):
         x, y, w, h = geom.tile_rect(ch)
         click(app, (x + w - 1, y + 1))
-        assert app.state.channel == ch
+        assert app.session.channel == ch
         assert app.result.unit.channel == ch
 
 
 def test_click_unit_map_targets_that_position(app):
     x, y, w, h = app.layout.unit_map
     click(app, (x + int(w * 0.3), y + int(h * 0.8)))  # 8x8 map: row 6, column 2
-    assert app.state.target_mode is TargetMode.POSITION
-    assert app.result.unit == UnitTarget("conv6", app.state.channel, 6, 2)
+    assert app.session.target_mode is TargetMode.POSITION
+    assert app.result.unit == UnitTarget("conv6", app.session.channel, 6, 2)
     key(app, "r")
-    assert app.state.target_mode is TargetMode.STRONGEST
+    assert app.session.target_mode is TargetMode.STRONGEST
 
 
 def test_keys_do_what_the_help_says(app):
-    s = app.state
+    s = app.session
     key(app, "right"); assert app.layer.name == "conv7"
     key(app, "left"); key(app, "left"); assert app.layer.name == "conv5"
     key(app, "down"); assert s.channel == 1
@@ -108,9 +60,9 @@ def test_keys_do_what_the_help_says(app):
     assert app.result.request.method.value == "guided"
     key(app, "c"); assert isinstance(app.result.request.target, ClassTarget)
     key(app, "c"); assert isinstance(app.result.request.target, ChannelTarget)
-    key(app, "g"); assert app.result.cam is not None and app.result.cam.shape == (32, 32)
-    key(app, "l"); assert app.act_scale.locked
-    key(app, "f"); assert s.filters
+    key(app, "g"); assert app.result.part("class_maps").maps["Grad-CAM"] is not None and app.result.part("class_maps").maps["Grad-CAM"].shape == (32, 32)
+    key(app, "l"); assert app.session.scales.act.locked
+    key(app, "f"); assert s.part("filters").on
     key(app, "m"); assert s.colormap == "grey"
     key(app, "space"); assert s.paused
     frame = app.frame
@@ -132,7 +84,7 @@ def test_every_bound_action_is_in_the_help():
 
 def test_drawn_tile_pixels_equal_the_colormapped_activation(app):
     import pygame
-    app.select_layer(2)  # conv3: 96 x 16 x 16
+    app.session.select_layer(2)  # conv3: 96 x 16 x 16
     app.update()
     app.draw()
     act = app.result.activation
@@ -143,19 +95,25 @@ def test_drawn_tile_pixels_equal_the_colormapped_activation(app):
         for (my, mx) in ((0, 0), (7, 11), (15, 15)):
             px = x + int((mx + 0.5) * w / 16)
             py = y + int((my + 0.5) * h / 16)
-            expected = images.lut("viridis")[images.to_index(np.array(act[ch, my, mx]), app.act_scale.value)]
+            expected = images.lut("viridis")[images.to_index(np.array(act[ch, my, mx]), app.session.scales.act.value)]
             assert tuple(surf.get_at((px, py)))[:3] == tuple(int(v) for v in expected)
 
 
-def test_layout_hit_test(app):
+def test_each_pane_owns_its_clicks(app):
+    """A click goes to the pane whose rectangle holds it: a block selects its layer, a tile its channel, the
+    unit map a position (a quarter across, half down an 8x8 map: row 4, column 2); the status bar takes none."""
     L = app.layout
-    assert L.hit_test(centre(L.blocks[3])).pane is Pane.STRIP
-    assert L.hit_test(centre(L.blocks[3])).index == 3
+    click(app, centre(L.blocks[3]))
+    assert app.session.layer == 3
+    click(app, centre(L.blocks[5]))
     geom = app.grid_geom()
-    assert L.hit_test(centre(geom.tile_rect(7)), geom).index == 7
-    hit = L.hit_test((L.unit_map[0] + L.unit_map[2] // 4, L.unit_map[1] + L.unit_map[3] // 2))
-    assert hit.pane is Pane.UNIT_MAP and hit.point == pytest.approx((0.5, 0.25), abs=0.01)
-    assert L.hit_test((L.status[0] + 5, L.status[1] + 5)) is None
+    click(app, centre(geom.tile_rect(7)))
+    assert app.session.channel == 7
+    click(app, (L.unit_map[0] + L.unit_map[2] // 4, L.unit_map[1] + L.unit_map[3] // 2))
+    assert app.session.position == (4, 2) and app.session.target_mode is TargetMode.POSITION
+    before = (app.session.layer, app.session.channel, app.session.position)
+    click(app, (L.status[0] + 5, L.status[1] + 5))
+    assert (app.session.layer, app.session.channel, app.session.position) == before
 
 
 def test_small_window_layout_fits(pygame_display, random_checkpoint):
@@ -200,27 +158,27 @@ def test_bad_frames_never_crash_the_app(pygame_display, random_checkpoint, tmp_p
 def test_whole_layer_view_reconstructs_every_unit_on_the_page(app):
     from viewer.core.attribution import Analyzer
     key(app, "w")
-    assert app.state.whole_layer
+    assert app.session.part("whole_layer").on
     geom = app.grid_geom()
     r = app.result
-    assert r.request.layer_units == (geom.first, geom.count)
-    assert r.layer_recons.shape == (geom.count, 3, 32, 32)
+    assert (r.request.part("whole_layer").first, r.request.part("whole_layer").count) == (geom.first, geom.count)
+    assert r.part("whole_layer").recons.shape == (geom.count, 3, 32, 32)
     # against single-unit autograd runs on the same model input
     pipe = app.worker.pipeline
-    slow = Analyzer(pipe.model, app.layers, fast=False)
+    slow = Analyzer(pipe.model, app.session.layers, fast=False)
     from viewer.core.preprocess import to_tensor
     fp = slow.forward(to_tensor(r.model_image, pipe.spec))
     for c in (0, 17, geom.count - 1):
         ref = slow.attribute(fp, [ChannelTarget("conv6", geom.first + c)], Method.GUIDED).images[0].numpy()
         # the whole-layer view's cone runs in the --precision choice: fp32 (~1e-7), or bf16 (a few 1e-3)
-        assert np.abs(r.layer_recons[c] - ref).max() <= 2e-2 * max(1e-12, np.abs(ref).max())
+        assert np.abs(r.part("whole_layer").recons[c] - ref).max() <= 2e-2 * max(1e-12, np.abs(ref).max())
         if np.abs(ref).max() > 0:
-            assert np.corrcoef(r.layer_recons[c].ravel(), ref.ravel())[0, 1] > 0.999
+            assert np.corrcoef(r.part("whole_layer").recons[c].ravel(), ref.ravel())[0, 1] > 0.999
         else:
-            assert np.abs(r.layer_recons[c]).max() == 0
-    assert app.pane("GridPane").cache["grid"][1] == "guided backprop of each channel's strongest unit; dark: inactive"
+            assert np.abs(r.part("whole_layer").recons[c]).max() == 0
+    assert app.pane("GridPane").note() == "guided backprop of each channel's strongest unit; dark: inactive"
     key(app, "w")
-    assert not app.state.whole_layer
+    assert not app.session.part("whole_layer").on
 
 
 def test_window_resize_relayouts(app):
@@ -262,24 +220,23 @@ def test_a_model_error_is_reported_not_fatal(app):
     assert app.worker.wait_idle(30)  # returns as soon as idle; generous for a loaded machine
     app.update()
     app.draw()
-    assert "model error: RuntimeError: boom" in app.message and app.result is good
+    assert "model error: RuntimeError: boom" in app.session.notice.text and app.result is good
     app.worker.pipeline = pipe
 
 
 def test_lock_holds_both_scales_across_units(app):
     key(app, "l")
-    a, r = app.act_scale.value, app.recon_scale.value
-    assert app.act_scale.locked and app.recon_scale.locked and r > 0
+    a, r = app.session.scales.act.value, app.session.scales.recon.value
+    assert app.session.scales.act.locked and app.session.scales.recon.locked and r > 0
     key(app, "down")
     key(app, "b")
-    assert (app.act_scale.value, app.recon_scale.value) == (a, r)
+    assert (app.session.scales.act.value, app.session.scales.recon.value) == (a, r)
     key(app, "l")
-    assert not app.recon_scale.locked
+    assert not app.session.scales.recon.locked
 
 
 def test_every_action_has_a_handler_and_a_key():
-    from viewer.app import ACTIONS
-    from viewer.keys import BINDINGS, Action
+    from viewer.keys import ACTIONS, BINDINGS, Action
     assert set(ACTIONS) == set(Action)
     assert {b.action for b in BINDINGS} == set(Action)
 
@@ -293,11 +250,11 @@ def test_a_model_error_in_the_sync_loop_is_reported_not_raised(app, monkeypatch)
     def broken(req):
         raise RuntimeError("CUDA out of memory (simulated)")
     monkeypatch.setattr(app.worker.pipeline, "compute", broken)
-    app.state.paused = False
+    app.session.paused = False
     app.update()                                         # raised before: App.update crashed in sync mode
     app.draw()
     assert app.worker.latest().failed and "simulated" in app.worker.latest().error
-    assert app.message.startswith("model error: RuntimeError: CUDA out of memory")
+    assert app.session.notice.text.startswith("model error: RuntimeError: CUDA out of memory")
     assert app.result is good
 
 
@@ -366,34 +323,19 @@ def test_a_source_that_refills_one_buffer_is_recomputed_by_its_counter(pygame_di
 def test_the_filters_view_gets_the_weights_with_the_result(app):
     """F: the worker hands the layer's weights back in the Result; the pane draws from them (it no longer
     reaches into the worker's model from the UI thread)."""
-    app.select_layer(0)                                  # conv1: RGB filters
+    app.session.select_layer(0)                                  # conv1: RGB filters
     key(app, "f")
     app.update()
     app.draw()
     r = app.result
-    assert r.request.weights and r.request.layer == "conv1"
+    assert r.request.part("filters") and r.request.layer == "conv1"
     want = app.worker.pipeline.model.conv1.conv.weight.detach().numpy()
-    assert np.array_equal(r.weights, want)
-    assert app.pane("GridPane").cache["grid"][1].startswith("RGB filters")
-    app.select_layer(len(app.layers) - 1)                # the pool: no weights, said in the caption
+    assert np.array_equal(r.part("filters").weights, want)
+    assert app.pane("GridPane").note().startswith("RGB filters")
+    app.session.select_layer(len(app.session.layers) - 1)                # the pool: no weights, said in the caption
     app.update()
     app.draw()
-    assert app.pane("GridPane").cache["grid"][1].endswith("has no convolution weights to show")
-
-
-def measure_text(monkeypatch) -> tuple[list[str], list[str]]:
-    """Record every line draw.text draws (drawn) and those it would have to cut with an ellipsis (cut)."""
-    from viewer.render import draw
-    drawn, cut = [], []
-    real_text = draw.text
-
-    def measuring(surface, s, pos, size=18, colour=draw.TEXT, max_width=None):
-        drawn.append(s)
-        if max_width is not None and draw.font(size).size(s)[0] > max_width:
-            cut.append(s)
-        return real_text(surface, s, pos, size, colour, max_width)
-    monkeypatch.setattr(draw, "text", measuring)
-    return drawn, cut
+    assert app.pane("GridPane").note().endswith("has no convolution weights to show")
 
 
 def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, monkeypatch):
@@ -407,14 +349,14 @@ def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, mo
         app.update()
         app.draw()
     frame()                                                  # conv6 feature maps, a unit's guided backprop
-    app.select_channel(191)
+    app.session.select_channel(191, app.per_page())
     key(app, "l")                                            # locked scales: the longest captions
     frame()
     for k in ("b", "b", "c", "g", "w", "f"):               # deconvnet, gradient, class target, Grad-CAM, W, F
         key(app, k)
         frame()
     for name in ("conv1", "conv9", "pool"):
-        app.select_layer(next(i for i, l in enumerate(app.layers) if l.name == name))
+        app.session.select_layer(next(i for i, l in enumerate(app.session.layers) if l.name == name))
         frame()
     assert sorted(set(cut)) == []
 
@@ -433,12 +375,12 @@ def test_a_new_method_is_one_class_and_one_registration(app, monkeypatch):
 
         def reconstruct(self, analyzer, fp, targets):
             g = analyzer.attribute(fp, targets, Method.GRADIENT)
-            return Attribution(g.images * fp.x.detach(), g.units, g.values, Method.GRADIENT)
+            return Attribution(g.images * fp.x.detach(), g.units, g.values)
     new = GradientTimesInput()
     monkeypatch.setattr(methods, "METHODS", (*methods.METHODS, new))
     for _ in range(3):
         key(app, "b")
-    assert app.state.method is new
+    assert app.session.method is new
     app.update()
     app.draw()
     r = app.result
@@ -457,22 +399,22 @@ def test_zoom_to_the_receptive_field_by_default_where_it_is_small(pygame_display
         app.update()
         app.draw()
         u = app.result.unit
-        assert app.layer.name == "conv6" and app.zoomed()          # 19x19 of 128x128: under a third
+        assert app.layer.name == "conv6" and zoomed(app.session)          # 19x19 of 128x128: under a third
         t, l, bt, rt = app.layer.rf.box(u.y, u.x)
         imgs = app.pane("UnitPane").images_for(app.view(0.0), app.result)
         assert imgs["recon"].shape == (bt - t, rt - l, 3) and imgs["overlay"].shape == (bt - t, rt - l, 3)
         inside = images.cut_box(app.result.recon, (t, l, bt, rt))[0]
-        assert np.array_equal(imgs["recon"], images.signed_rgb(inside, app.recon_scale.value))
+        assert np.array_equal(imgs["recon"], images.signed_rgb(inside, app.session.scales.recon.value))
         key(app, "w")                                               # whole layer: each tile its own box
-        assert app.result.layer_positions.shape == (app.grid_geom().count, 2)
+        assert app.result.part("whole_layer").positions.shape == (app.grid_geom().count, 2)
         key(app, "v")                                               # V: the whole input again
-        assert not app.zoomed()
+        assert not zoomed(app.session)
         imgs = app.pane("UnitPane").images_for(app.view(0.0), app.result)
         assert imgs["recon"].shape == (128, 128, 3)
     small = build(parse_args(["--model", str(random_checkpoint)]))   # 19x19 of 32x32: not zoomed
     with window(pygame_display, small, size=64) as app:
         app.update()
-        assert not app.zoomed()
+        assert not zoomed(app.session)
 
 
 def test_the_strip_under_the_predictions_shows_the_unit_s_top_patches_and_opens_them(app):
@@ -483,11 +425,11 @@ def test_the_strip_under_the_predictions_shows_the_unit_s_top_patches_and_opens_
         app.draw()
     rect = app.layout.atlas_strip
     assert rect[2] > 0 and rect[1] > app.layout.predictions[1] + app.layout.predictions[3]
-    entries = app.live.entries("conv6", app.state.channel)
+    entries = app.session.part("atlas").live.entries("conv6", app.session.channel)
     assert entries
     r = atlas_tiles(rect, len(entries), label=14, recon_rows=False).patch(0)
     click(app, (r[0] + 3, r[1] + 3))
-    assert app.state.paused and app.state.position == entries[0][2:]
+    assert app.session.paused and app.session.position == entries[0][2:]
 
 
 def test_the_help_overlay_shows_every_row_whole_at_the_default_window(app, monkeypatch):
@@ -518,8 +460,8 @@ def test_a_new_class_map_is_one_class_and_one_registration(app, monkeypatch):
                                                                                    real(surface, rect, s, colour)))
     key(app, "g")
     r = app.result
-    assert list(r.class_maps) == ["gradient map", "Grad-CAM", "guided Grad-CAM"]
-    assert r.class_maps["gradient map"].shape == (32, 32) and r.cam is not None
+    assert list(r.part("class_maps").maps) == ["gradient map", "Grad-CAM", "guided Grad-CAM"]
+    assert r.part("class_maps").maps["gradient map"].shape == (32, 32) and r.part("class_maps").maps["Grad-CAM"] is not None
     assert any(c.startswith("gradient map: ") for c in captions)
 
 

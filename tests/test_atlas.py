@@ -190,13 +190,13 @@ def test_the_figure_is_drawn(random_checkpoint, folder, tmp_path):
 
 def test_the_window_shows_the_atlas_and_a_click_opens_the_patch_s_image(pygame_display, random_checkpoint,
                                                                          folder, tmp_path):
-    from test_app import click, key
+    from helpers import click, key
 
     from viewer.app import App
     from viewer.cli import build, load_atlas_for, parse_args
     from viewer.render.layout import atlas_tiles
     from viewer.sources import DemoSource
-    from viewer.state import TargetMode
+    from viewer.session import TargetMode
     from viewer.worker import Pipeline, Worker
     out = tmp_path / "a.npz"
     assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv6", "--top", "4",
@@ -210,15 +210,15 @@ def test_the_window_shows_the_atlas_and_a_click_opens_the_patch_s_image(pygame_d
     try:
         app.update()
         app.draw()
-        app.select_channel(7)
+        app.session.select_channel(7, app.per_page())
         key(app, "a")
-        assert app.state.atlas_view and app.pane("AtlasPane").cache["tiles"][0] == ("conv6", 7, "guided")
+        assert app.session.part("atlas").view and app.pane("AtlasPane").shown_key() == ("conv6", 7, "guided")
         la = atlas.layers["conv6"]
         geo = atlas_tiles(app.layout.grid, 4)
         r = geo.patch(2)
         click(app, (r[0] + r[2] // 2, r[1] + r[3] // 2))
-        s = app.state
-        assert s.paused and not s.atlas_view and s.target_mode is TargetMode.POSITION
+        s = app.session
+        assert s.paused and not s.part("atlas").view and s.target_mode is TargetMode.POSITION
         assert s.position == (int(la.ys[7, 2]), int(la.xs[7, 2])) and app.frame_index == int(la.images[7, 2])
         u = app.result.unit
         assert (u.layer, u.channel, u.y, u.x) == ("conv6", 7, *s.position)
@@ -229,7 +229,7 @@ def test_the_window_shows_the_atlas_and_a_click_opens_the_patch_s_image(pygame_d
         assert np.allclose(got, want, rtol=1e-4, atol=1e-6 * max(1e-12, np.abs(want).max()))
         key(app, "w")
         key(app, "a")                          # W + A: each unit's top patch in the grid
-        assert app.pane("GridPane").cache["grid"][1].startswith("each unit's top patch")
+        assert app.pane("GridPane").note().startswith("each unit's top patch")
     finally:
         worker.shutdown(1.0)
 
@@ -249,7 +249,7 @@ def test_an_atlas_of_another_model_is_refused(random_checkpoint, folder, tmp_pat
 
 
 def test_the_live_atlas_keeps_the_true_top_k_of_a_scripted_frame_sequence(pygame_display, random_checkpoint):
-    from test_app import click
+    from helpers import click, key
 
     from viewer.app import App
     from viewer.cli import build, parse_args
@@ -283,21 +283,21 @@ def test_the_live_atlas_keeps_the_true_top_k_of_a_scripted_frame_sequence(pygame
         acts = np.concatenate([an.forward(normalised(f[None], b.spec.mean, b.spec.std), grad=False)
                                .outputs["conv6"].numpy() for f in frames])
         want = brute_top(acts, 9)
-        assert app.live.counts["conv6"] == len(frames)
+        assert app.session.part("atlas").live.counts["conv6"] == len(frames)
         for ch in (0, 3, 50, 191):
-            got = app.live.entries("conv6", ch)
+            got = app.session.part("atlas").live.entries("conv6", ch)
             assert [(f - 1, y, x) for _, f, y, x in got] == [(i, y, x) for _, i, y, x in want[ch]]
             assert np.allclose([v for v, *_ in got], [-v for v, *_ in want[ch]], rtol=1e-5, atol=1e-6)
         ch = int(np.argmax(acts[:, :, :, :].max((0, 2, 3))))
-        app.select_channel(ch)
-        app.state.atlas_view = True
+        app.session.select_channel(ch, app.per_page())
+        app.session.part("atlas").view = True
         app.draw()
         r = atlas_tiles(app.layout.grid, 9).patch(1)
         click(app, (r[0] + 2, r[1] + 2))             # reopen the second-best frame at that unit
-        _, f, y, x = app.live.entries("conv6", ch)[1]
-        assert app.state.paused and np.array_equal(app.frame, frames[f - 1]) and app.state.position == (y, x)
-        app.do(app.keymap[(__import__("pygame").key.key_code("a"), True)])   # Shift+A
-        assert app.live.entries("conv6", ch) == []
+        _, f, y, x = app.session.part("atlas").live.entries("conv6", ch)[1]
+        assert app.session.paused and np.array_equal(app.frame, frames[f - 1]) and app.session.position == (y, x)
+        key(app, "a", shift=True)                    # Shift+A
+        assert app.session.part("atlas").live.entries("conv6", ch) == []
     finally:
         worker.shutdown(1.0)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from test_app import centre, click, key, measure_text
+from helpers import centre, click, key, measure_text
 
 from viewer.app import App, Side
 from viewer.cli import build, build_compare, parse_args
@@ -68,42 +68,42 @@ def compare_app(pygame_display, random_checkpoint, model_c_checkpoint, tmp_path)
 def test_both_results_come_from_the_same_frame_and_the_paired_layer(compare_app):
     app = compare_app
     r = app.result
-    assert app.layer.name == "conv6" and r.other is not None
-    assert r.other.request.frame is r.request.frame and r.other.request.frame_index == r.request.frame_index
-    assert r.other.request.layer == "pool2" and r.other.request.model == 1 and r.request.model == 0
-    assert r.other.activation.shape == (192, 8, 8) and r.other.recon.shape == (3, 32, 32)
+    assert app.layer.name == "conv6" and r.part("compare") is not None
+    assert r.part("compare").request.frame is r.request.frame and r.part("compare").request.frame_index == r.request.frame_index
+    assert r.part("compare").request.layer == "pool2" and r.part("compare").request.model == 1 and r.request.model == 0
+    assert r.part("compare").activation.shape == (192, 8, 8) and r.part("compare").recon.shape == (3, 32, 32)
     # the other model's numbers are its own: its logits, computed independently on the same model input
     pipe = app.worker.pipeline.pipes[1]
-    x = torch.from_numpy(np.ascontiguousarray(r.other.model_image)).permute(2, 0, 1)[None].float() / 255
+    x = torch.from_numpy(np.ascontiguousarray(r.part("compare").model_image)).permute(2, 0, 1)[None].float() / 255
     x = (x - torch.tensor(pipe.spec.mean).view(1, 3, 1, 1)) / torch.tensor(pipe.spec.std).view(1, 3, 1, 1)
     with torch.no_grad():
         want = pipe.model(x)[0].softmax(0).numpy()
-    assert np.allclose(r.other.probs, want, atol=1e-5)
+    assert np.allclose(r.part("compare").probs, want, atol=1e-5)
 
 
 def test_the_same_channel_and_position_go_to_the_other_model(compare_app):
     app = compare_app
-    app.select_layer(next(i for i, l in enumerate(app.layers) if l.name == "conv4"))
-    app.select_channel(17)
+    app.session.select_layer(next(i for i, l in enumerate(app.session.layers) if l.name == "conv4"))
+    app.session.select_channel(17, app.per_page())
     click(app, centre(app.layout.unit_map))
-    o = app.result.other
-    assert o.request.layer == "conv3" and o.unit.channel == 17 and (o.unit.y, o.unit.x) == app.state.position
+    o = app.result.part("compare")
+    assert o.request.layer == "conv3" and o.unit.channel == 17 and (o.unit.y, o.unit.x) == app.session.position
 
 
 def test_tab_swaps_the_front_model_at_the_paired_layer(compare_app):
     app = compare_app
     key(app, "tab")
-    assert app.model_name == "modelc" and app.layer.name == "pool2" and app.other.name == "allcnn"
-    assert app.result.request.model == 1 and app.result.other.request.layer == "conv6"
+    assert app.session.model_name == "modelc" and app.layer.name == "pool2" and app.session.other.name == "allcnn"
+    assert app.result.request.model == 1 and app.result.part("compare").request.layer == "conv6"
     key(app, "tab")
-    assert app.model_name == "allcnn" and app.layer.name == "conv6"
+    assert app.session.model_name == "allcnn" and app.layer.name == "conv6"
 
 
 def test_clicking_the_second_strip_row_selects_the_paired_layer(compare_app):
     app = compare_app
-    names = [l.name for l in app.other.layers]
+    names = [l.name for l in app.session.other.layers]
     click(app, centre(app.layout.other_blocks[names.index("pool1")]))
-    assert app.layer.name == "conv3" and app.result.other.request.layer == "pool1"
+    assert app.layer.name == "conv3" and app.result.part("compare").request.layer == "pool1"
 
 
 def test_an_unpaired_layer_still_gives_the_other_model_s_predictions(pygame_display, random_checkpoint, tmp_path):
@@ -115,11 +115,11 @@ def test_an_unpaired_layer_still_gives_the_other_model_s_predictions(pygame_disp
     worker = Worker(PairPipeline(Pipeline(c, layers, a.spec), Pipeline(a.model, a.layers, a.spec)))
     app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), worker, layers, a.classes, "cp",
               sync=True, compare=Side(a.layers, a.classes, "allcnn"))
-    app.select_layer([l.name for l in layers].index("conv3"))    # the extra convolution before pool1
+    app.session.select_layer([l.name for l in layers].index("conv3"))    # the extra convolution before pool1
     app.update()
     app.draw()
-    o = app.result.other
-    assert app.other_layer() is None and o.unit is None and o.probs.shape == (10,)
+    o = app.result.part("compare")
+    assert app.session.other_layer() is None and o.unit is None and o.probs.shape == (10,)
     worker.shutdown(1.0)
 
 
@@ -131,7 +131,7 @@ def test_every_compare_caption_fits_at_the_default_window(compare_app, monkeypat
     for k in ("l", "b", "b", "c", "tab", "b"):
         key(app, k)
     for name in ("conv1", "pool1", "conv7", "pool"):
-        app.select_layer([l.name for l in app.layers].index(name))
+        app.session.select_layer([l.name for l in app.session.layers].index(name))
         app.update()
         app.draw()
     assert sorted(set(cut)) == []

@@ -65,7 +65,7 @@ def test_the_command_line_refuses_cuda_in_one_line_and_runs_on_the_cpu(tmp_path,
 
 
 def test_the_status_bar_shows_the_device(pygame_display, monkeypatch, random_checkpoint):
-    from test_app import measure_text, window
+    from helpers import measure_text, window
 
     from viewer.cli import build, parse_args
     b = build(parse_args(["--model", str(random_checkpoint), "--device", "cpu", "--precision", "fp32"]))
@@ -82,17 +82,17 @@ def test_the_status_bar_shows_the_device(pygame_display, monkeypatch, random_che
 def test_on_a_gpu_every_result_equals_the_cpu_one(random_checkpoint):
     """Where a CUDA GPU is present: the same requests on the CPU and on the GPU give the same arrays (a unit,
     a whole-layer page through the cone, Grad-CAM, X's randomized copy, an ablation), within float noise."""
-    import dataclasses
     import os
 
     from viewer.cli import build, parse_args
     from viewer.core.attribution import ChannelTarget
-    from viewer.worker import Pipeline, Request
+    from viewer.worker import Pipeline
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    base = Request(frame, 0, "conv6", ChannelTarget("conv6", 5), gradcam=True, layer_units=(0, 32))
-    reqs = [base, dataclasses.replace(base, randomize="conv6"), dataclasses.replace(base, ablate=(("conv6", 3),))]
+    from helpers import ask
+    reqs = [ask(frame, 0, "conv6", ChannelTarget("conv6", 5), gradcam=True, layer_units=(0, 32), **more)
+            for more in ({}, {"randomize": "conv6"}, {"ablate": (("conv6", 3),)})]
     got = {}
     for dev in ("cpu", "cuda"):
         b = build(parse_args(["--model", str(random_checkpoint), "--device", dev, "--precision", "fp32"]))
@@ -101,10 +101,14 @@ def test_on_a_gpu_every_result_equals_the_cpu_one(random_checkpoint):
         got[dev] = [pipe.compute(r) for r in reqs]
     for a, g in zip(got["cpu"], got["cuda"]):
         assert not g.error and not g.nonfinite
-        for name in ("activation", "probs", "recon", "layer_recons", "random_recon", "intact_probs"):
-            x, y = getattr(a, name), getattr(g, name)
+        pairs = {"activation": (a.activation, g.activation), "probs": (a.probs, g.probs), "recon": (a.recon, g.recon)}
+        for part, field in (("whole_layer", "recons"), ("sanity", "recon"), ("ablation", "intact_probs")):
+            pa, pg = a.part(part), g.part(part)
+            pairs[part] = (getattr(pa, field) if pa else None, getattr(pg, field) if pg else None)
+        for name, (x, y) in pairs.items():
             if x is None:
                 assert y is None
                 continue
             assert isinstance(y, np.ndarray) and np.abs(x - y).max() <= 1e-4 * max(1.0, np.abs(x).max()), name
-        assert np.abs(a.cam - g.cam).max() < 1e-3
+        cam = [r.part("class_maps").maps["Grad-CAM"] for r in (a, g)]
+        assert np.abs(cam[0] - cam[1]).max() < 1e-3

@@ -76,7 +76,8 @@ def test_registry_unknown_name():
 def test_the_probe_finds_each_layer_s_inputs_and_the_strip_draws_skip_arcs():
     from nets import make_tiny_resnet
 
-    from viewer.render.layout import compute_layout, skip_arcs
+    from viewer.render.layout import compute_layout
+    from viewer.render.strip_geometry import skip_arcs
     assert [l.inputs for l in build_graph(AllCNNC())][1:4] == [("conv1",), ("conv2",), ("conv3",)]
     layers = build_graph(make_tiny_resnet(), (3, 16, 16), leaves=True)
     by = {l.name: l.inputs for l in layers}
@@ -93,7 +94,7 @@ def test_the_probe_finds_each_layer_s_inputs_and_the_strip_draws_skip_arcs():
 
 
 def test_a_skip_across_the_rows_of_a_wrapped_strip_is_drawn_in_two_pieces():
-    from viewer.render.layout import skip_arcs, stage_starts
+    from viewer.render.strip_geometry import skip_arcs, stage_starts
     # six blocks in two rows of three; layer 4 (row 2) reads layer 1 (row 1) and layer 3 (just before it)
     blocks = tuple((10 + 50 * (i % 3), 20 + 60 * (i // 3), 30, 10) for i in range(6))
     bottoms = tuple(60 + 60 * (i // 3) for i in range(6))

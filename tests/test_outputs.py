@@ -58,7 +58,7 @@ def test_the_viewer_opens_a_model_with_an_auxiliary_head(pygame_display):
 
 def test_a_grayscale_model_opens_draws_and_reconstructs_in_grey(pygame_display):
     import numpy as np
-    from test_app import key, window
+    from helpers import key, window
 
     from viewer.cli import build, parse_args
     b = build(parse_args(["--model", "nets:grey_net", "--input-size", "28"]))
@@ -84,7 +84,7 @@ def test_a_grayscale_model_opens_draws_and_reconstructs_in_grey(pygame_display):
 
 def test_a_non_square_input_size_works_end_to_end(pygame_display, random_checkpoint):
     import numpy as np
-    from test_app import window
+    from helpers import window
 
     from viewer.cli import UsageError, build, parse_args
     b = build(parse_args(["--model", str(random_checkpoint), "--input-size", "24x40"]))
@@ -127,9 +127,10 @@ def test_a_network_without_relus_still_gets_grad_cam_and_is_told_to_use_the_grad
     b = build(parse_args(["--model", "nets:silu_net", "--input-size", "16"]))
     pipe = Pipeline(b.model, b.layers, b.spec)
     frame = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
-    r = pipe.compute(Request(frame, 0, "2", ChannelTarget("2", 1), gradcam=True))
+    from helpers import ask
+    r = pipe.compute(ask(frame, 0, "2", ChannelTarget("2", 1), gradcam=True))
     assert "needs a ReLU" in r.error and "--method gradient" in r.error
-    assert list(r.class_maps) == ["Grad-CAM"]
+    assert list(r.part("class_maps").maps) == ["Grad-CAM"]
     # Grad-CAM by hand: weights = the mean gradient of the top logit over layer "2", ReLU of the weighted sum,
     # bilinear upsampling, divided by its peak
     x = to_tensor(model_view(frame, b.spec), b.spec)
@@ -138,7 +139,7 @@ def test_a_network_without_relus_still_gets_grad_cam_and_is_told_to_use_the_grad
     (g,) = torch.autograd.grad(logits[0, int(logits.argmax())], feats)
     cam = F.relu((g[0].mean((1, 2))[:, None, None] * feats[0]).sum(0))
     cam = F.interpolate(cam[None, None], size=(16, 16), mode="bilinear", align_corners=False)[0, 0]
-    assert np.allclose(r.cam, (cam / cam.max()).detach().numpy(), atol=1e-5)
+    assert np.allclose(r.part("class_maps").maps["Grad-CAM"], (cam / cam.max()).detach().numpy(), atol=1e-5)
     from viewer.core.methods import method_named
     assert not pipe.compute(Request(frame, 0, "2", ChannelTarget("2", 1), method=method_named("gradient"))).error
 
@@ -146,7 +147,7 @@ def test_a_network_without_relus_still_gets_grad_cam_and_is_told_to_use_the_grad
 def test_the_whole_layer_view_says_why_it_has_nothing_to_show(pygame_display):
     """W on a layer without a spatial map, and W where the method cannot run (no ReLU): a sentence in the
     grid's place, not "reconstructing every unit..." forever."""
-    from test_app import key, window
+    from helpers import key, window
 
     from viewer.cli import build, parse_args
     b = build(parse_args(["--model", "nets:silu_net", "--input-size", "16"]))
@@ -154,8 +155,8 @@ def test_the_whole_layer_view_says_why_it_has_nothing_to_show(pygame_display):
         app.update()
         app.draw()
         key(app, "w")
-        assert app.pane("GridPane").cache["grid"][1] == "no reconstructions: the unit panel says why"
-        app.select_layer(len(app.layers) - 1)                # the Linear: (4,), no spatial map
+        assert app.pane("GridPane").note() == "no reconstructions: the unit panel says why"
+        app.session.select_layer(len(app.session.layers) - 1)                # the Linear: (4,), no spatial map
         app.update()
         app.draw()
-        assert app.pane("GridPane").cache["grid"][1] == "no spatial map: W is for convolution layers"
+        assert app.pane("GridPane").note() == "no spatial map: W is for convolution layers"

@@ -3,7 +3,7 @@ worked out by hand, and the window's X and class-target checks."""
 import numpy as np
 import pytest
 import torch
-from test_app import app, key  # noqa: F401  (the window fixture)
+from helpers import ask, key
 
 from viewer.core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from viewer.core.graph import build_graph
@@ -80,40 +80,41 @@ def frame(seed=0):
 
 def test_a_cut_the_target_does_not_depend_on_gives_correlation_1(pipe):
     # conv3's unit depends on conv1..conv3 only: randomizing conv5 and up cannot change its map
-    r = pipe.compute(Request(frame(), 0, "conv3", UnitTarget("conv3", 4, 5, 6), Method.GUIDED, randomize="conv5"))
-    assert r.random_layers[0] == "conv5" and np.array_equal(r.random_recon, r.recon)
-    assert r.similarity == (1.0, 1.0, 1.0)
+    r = pipe.compute(ask(frame(), 0, "conv3", UnitTarget("conv3", 4, 5, 6), Method.GUIDED, randomize="conv5"))
+    assert r.part("sanity").layers[0] == "conv5" and np.array_equal(r.part("sanity").recon, r.recon)
+    assert r.part("sanity").similarity == (1.0, 1.0, 1.0)
 
 
 def test_randomizing_the_target_s_layers_changes_the_map_and_the_numbers_match_the_definitions(pipe):
-    r = pipe.compute(Request(frame(1), 0, "conv6", ClassTarget(0), Method.GRADIENT, randomize="conv6"))
-    assert not np.allclose(r.random_recon, r.recon)
-    a, s, q = r.similarity
-    assert a == pytest.approx(spearman(np.abs(r.recon), np.abs(r.random_recon)))
-    assert s == pytest.approx(spearman(r.recon, r.random_recon)) and q == pytest.approx(ssim(r.recon, r.random_recon))
+    r = pipe.compute(ask(frame(1), 0, "conv6", ClassTarget(0), Method.GRADIENT, randomize="conv6"))
+    assert not np.allclose(r.part("sanity").recon, r.recon)
+    a, s, q = r.part("sanity").similarity
+    assert a == pytest.approx(spearman(np.abs(r.recon), np.abs(r.part("sanity").recon)))
+    assert s == pytest.approx(spearman(r.recon, r.part("sanity").recon)) and q == pytest.approx(ssim(r.recon, r.part("sanity").recon))
     # the copy's map is that model's own gradient, computed here by plain autograd
     twin = cascading_randomized(pipe.model, list(pipe.layers.values()), "conv6")
     from viewer.core.preprocess import model_view, to_tensor
     x = to_tensor(model_view(frame(1), pipe.spec), pipe.spec).requires_grad_(True)
     (g,) = torch.autograd.grad(twin(x)[0, 0], x)
-    assert np.allclose(r.random_recon, g[0].numpy(), atol=1e-6, rtol=1e-4)
+    assert np.allclose(r.part("sanity").recon, g[0].numpy(), atol=1e-6, rtol=1e-4)
 
 
 def test_class_target_reports_the_second_class_s_correlation(pipe):
-    r = pipe.compute(Request(frame(2), 0, "conv6", ClassTarget(int(np.argmax(
-        pipe.compute(Request(frame(2), 0, "conv6", None)).probs))), Method.GUIDED))
-    assert r.class_spearman is not None and -1.0 <= r.class_spearman <= 1.0
-    plain = pipe.compute(Request(frame(2), 0, "conv6", ChannelTarget("conv6", 3), Method.GUIDED))
-    assert plain.class_spearman is None and plain.random_recon is None
+    r = pipe.compute(ask(frame(2), 0, "conv6", ClassTarget(int(np.argmax(
+        pipe.compute(Request(frame(2), 0, "conv6", None)).probs))), Method.GUIDED, second_class=True))
+    rho = r.part("class_target").spearman
+    assert rho is not None and -1.0 <= rho <= 1.0
+    plain = pipe.compute(ask(frame(2), 0, "conv6", ChannelTarget("conv6", 3), Method.GUIDED, second_class=True))
+    assert plain.part("class_target") is None and plain.part("sanity") is None
 
 
 def test_x_in_the_window_shows_the_randomized_copy(app):  # noqa: F811
     key(app, "x")
     r = app.result
-    assert app.state.randomize and r.request.randomize == "conv6" and r.random_recon is not None
-    assert r.random_layers == ("conv6", "conv7", "conv8", "conv9", "pool")
+    assert app.session.part("sanity").on and r.request.part("sanity").cut == "conv6" and r.part("sanity").recon is not None
+    assert r.part("sanity").layers == ("conv6", "conv7", "conv8", "conv9", "pool")
     key(app, "x")
-    assert app.result.random_recon is None
+    assert app.result.part("sanity") is None
 
 
 @pytest.fixture()
@@ -158,8 +159,8 @@ def test_ablation_zeroes_the_channel_and_the_layers_after_it_equal_a_forward_by_
     model = pipe.model
     before = snapshot(model)
     plain = pipe.compute(Request(frame(3), 0, "conv7", None))
-    r = pipe.compute(Request(frame(3), 0, "conv6", ChannelTarget("conv6", 9), Method.GUIDED,
-                             ablate=(("conv6", 3), ("conv6", 7))))
+    r = pipe.compute(ask(frame(3), 0, "conv6", ChannelTarget("conv6", 9), Method.GUIDED,
+                         ablate=(("conv6", 3), ("conv6", 7))))
     assert (r.activation[[3, 7]] == 0).all() and r.activation[9].any()
     x = to_tensor(model_view(frame(3), pipe.spec), pipe.spec)
     with torch.no_grad():                                   # the ablated network, written out by hand
@@ -170,24 +171,24 @@ def test_ablation_zeroes_the_channel_and_the_layers_after_it_equal_a_forward_by_
         h[:, [3, 7]] = 0
         h7 = model.conv7(h)
         logits = model.pool(model.conv9(model.conv8(h7))).flatten(1)
-    r7 = pipe.compute(Request(frame(3), 0, "conv7", None, ablate=(("conv6", 3), ("conv6", 7))))
+    r7 = pipe.compute(ask(frame(3), 0, "conv7", None, ablate=(("conv6", 3), ("conv6", 7))))
     assert np.allclose(r7.activation, h7[0].numpy(), atol=1e-6)
     assert np.allclose(r7.probs, logits[0].softmax(0).numpy(), atol=1e-6)
-    assert np.array_equal(r7.intact_probs, plain.probs)      # the intact model beside it
+    assert np.array_equal(r7.part("ablation").intact_probs, plain.probs)      # the intact model beside it
     # nothing stays attached or changed; clearing gives back the exact predictions
     assert all(not m._forward_hooks for m in model.modules())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     again = pipe.compute(Request(frame(3), 0, "conv7", None))
-    assert np.array_equal(again.probs, plain.probs) and again.intact_probs is None
+    assert np.array_equal(again.probs, plain.probs) and again.part("ablation") is None
 
 
 def test_z_in_the_window_ablates_the_selected_channel_and_shift_z_clears(app):  # noqa: F811
     key(app, "z")
     r = app.result
-    assert app.state.ablated == {("conv6", 0)} and r.request.ablate == (("conv6", 0),)
-    assert (r.activation[0] == 0).all() and r.intact_probs is not None
+    assert app.session.part("ablation").units == {("conv6", 0)} and r.request.part("ablation").units == (("conv6", 0),)
+    assert (r.activation[0] == 0).all() and r.part("ablation").intact_probs is not None
     key(app, "z", shift=True)
-    assert app.state.ablated == frozenset() and app.result.intact_probs is None
+    assert app.session.part("ablation").units == frozenset() and app.result.part("ablation") is None
 
 
 def test_export_ablate_layer_writes_each_channel_s_effect_sorted_with_a_chart(random_checkpoint, tmp_path):
@@ -231,9 +232,10 @@ def test_ablation_of_a_layer_that_is_not_a_block_goes_through_hooks_and_is_the_s
     model = grey_net().eval()
     spec = InputSpec((16, 16), (0.5,), (0.25,), 1)
     p = Pipeline(model, build_graph(model, (1, 16, 16)), spec)
-    assert p._zeroable("1") is None and p._zeroable("0") is None        # a bare ReLU, a bare conv: hooks
+    from viewer.features.ablation import zeroable
+    assert zeroable(model, p.layers, "1") is None and zeroable(model, p.layers, "0") is None   # bare: hooks
     before = snapshot(model)
-    r = p.compute(Request(frame(4), 0, "2", None, ablate=(("1", 5), ("0", 1))))
+    r = p.compute(ask(frame(4), 0, "2", None, ablate=(("1", 5), ("0", 1))))
     x = to_tensor(model_view(frame(4), spec), spec)
     with torch.no_grad():
         h = model[0](x)

@@ -151,7 +151,7 @@ def test_camera_thread_keeps_newest_frame_and_survives_loss(monkeypatch):
     import time
 
     from viewer import sources
-    monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCapture)
+    monkeypatch.setattr(__import__("cv2"), "VideoCapture", FakeCapture)
     FakeCapture.opened = 0
     cam = sources.CameraSource(0)
     t0 = time.perf_counter()

@@ -13,6 +13,7 @@ from .cli import UsageError, build, parse_units
 from .core.attribution import LOGITS, AttributionError, ChannelTarget, ClassTarget
 from .core.graph import default_layer
 from .core.methods import AttributionMethod, method_named
+from .features.ablation import ablation_hooks
 from .render import images
 from .sources import FolderSource, ImageSource, SourceError, open_source
 from .worker import Pipeline, Request
@@ -43,7 +44,7 @@ def ablation_effects(pipe: Pipeline, frame: np.ndarray, layer: str, cls: int) ->
         base = logits_of(pipe.model.eval()(x), pipe.output)[0]
         rows = []
         for c in range(info.channels):
-            handles = pipe.ablation(((layer, c),))
+            handles = ablation_hooks(pipe.model, pipe.layers, ((layer, c),))
             try:
                 z = logits_of(pipe.model(x), pipe.output)[0]
             finally:

@@ -1,4 +1,6 @@
-"""The one table that binds keys to actions; the help overlay is generated from it."""
+"""The window's own keys (moving through layers and units, the method, the frame, saving, help) in one table;
+each feature brings its own (viewer/features). The help overlay and the README's controls table are both
+made from these and the registry: `python -m viewer.keys` prints the table."""
 from __future__ import annotations
 
 import enum
@@ -15,26 +17,14 @@ class Action(enum.Enum):
     UNIT_DOWN = "unit one row down"
     PAGE_UP = "previous page of feature maps"
     PAGE_DOWN = "next page of feature maps"
-    CYCLE_METHOD = "cycle guided backprop / deconvnet / gradient"
-    GRADCAM = "Grad-CAM and guided Grad-CAM for the top class"
-    CLASS_TARGET = "target the top class logit (toggle)"
-    STRONGEST = "target the channel's strongest position again"
+    CYCLE_METHOD = "next reconstruction method (guided backprop, deconvnet, ...)"
     LOCK_SCALE = "lock / unlock the display scales (maps and reconstruction)"
-    FILTERS = "filters view: the layer's weights (toggle)"
-    WHOLE_LAYER = "whole-layer view: every unit's reconstruction, live (toggle)"
     COLORMAP = "viridis / grey feature maps"
     PAUSE = "pause (the analysis keeps working on the frozen frame)"
     NEXT_IMAGE = "next image (folder source)"
     PREV_IMAGE = "previous image (folder source)"
     SAVE = "save a screenshot PNG + JSON"
     HELP = "this help"
-    RESET_LIVE_ATLAS = "reset the live atlas"
-    ABLATE = "ablate the selected channel (toggle; several allowed)"
-    CLEAR_ABLATION = "clear every ablation"
-    RANDOMIZE = "sanity check: the map in a copy randomized down to here"
-    RF_ZOOM = "zoom to the unit's receptive field (toggle)"
-    ATLAS = "unit atlas: the unit's top patches (--atlas file, else live)"
-    SWAP_MODELS = "--compare: swap which model is in front"
 
 
 @dataclass(frozen=True)
@@ -57,25 +47,13 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("page up",), False, Action.PAGE_UP),
     Binding(("page down",), False, Action.PAGE_DOWN),
     Binding(("b",), False, Action.CYCLE_METHOD),
-    Binding(("g",), False, Action.GRADCAM),
-    Binding(("c",), False, Action.CLASS_TARGET),
-    Binding(("r",), False, Action.STRONGEST),
     Binding(("l",), False, Action.LOCK_SCALE),
-    Binding(("f",), False, Action.FILTERS),
-    Binding(("w",), False, Action.WHOLE_LAYER),
     Binding(("m",), False, Action.COLORMAP),
     Binding(("space",), False, Action.PAUSE),
     Binding(("n",), False, Action.NEXT_IMAGE),
     Binding(("p",), False, Action.PREV_IMAGE),
     Binding(("s",), False, Action.SAVE),
     Binding(("h", "f1"), False, Action.HELP),
-    Binding(("a",), False, Action.ATLAS),
-    Binding(("a",), True, Action.RESET_LIVE_ATLAS),
-    Binding(("v",), False, Action.RF_ZOOM),
-    Binding(("x",), False, Action.RANDOMIZE),
-    Binding(("z",), False, Action.ABLATE),
-    Binding(("z",), True, Action.CLEAR_ABLATION),
-    Binding(("tab",), False, Action.SWAP_MODELS),
 )
 
 MOUSE_HELP = (
@@ -87,9 +65,55 @@ MOUSE_HELP = (
 )
 
 
+def _names(keys: tuple[str, ...], shift: bool) -> list[str]:
+    return [("Shift+" if shift else "") + k.title() for k in keys]
+
+
 def help_lines() -> list[tuple[str, str]]:
-    """(keys, description) rows, one per action, in table order."""
-    rows: dict[Action, list[str]] = {}
+    """(keys, description) rows: the window's actions in table order, then each feature's keys, then the mouse."""
+    from .features import active
+    rows: dict[str, list[str]] = {}
     for b in BINDINGS:
-        rows.setdefault(b.action, []).extend(("Shift+" if b.shift else "") + k.title() for k in b.keys)
-    return [(" / ".join(ks), a.value) for a, ks in rows.items()] + list(MOUSE_HELP)
+        rows.setdefault(b.action.value, []).extend(_names(b.keys, b.shift))
+    for f in active():
+        for k in f.keys():
+            rows.setdefault(k.help, []).extend(_names(k.keys, k.shift))
+    return [(" / ".join(ks), what) for what, ks in rows.items()] + list(MOUSE_HELP)
+
+
+def controls_markdown() -> str:
+    """The README's controls table, made from the same rows as the help overlay."""
+    lines = ["| key | what it does |", "| --- | --- |"]
+    lines += [f"| {k} | {what} |" for k, what in help_lines()]
+    return "\n".join(lines)
+
+
+def _unit_step(app, step: int) -> None:
+    app.session.select_channel(app.session.channel + step, app.per_page())
+
+
+# Action -> handler(app): the window's own keys (each feature binds its own)
+ACTIONS = {
+    Action.QUIT: lambda app: setattr(app.session, "running", False),
+    Action.PREV_LAYER: lambda app: app.session.select_layer(app.session.layer - 1),
+    Action.NEXT_LAYER: lambda app: app.session.select_layer(app.session.layer + 1),
+    Action.PREV_UNIT: lambda app: _unit_step(app, -1),
+    Action.NEXT_UNIT: lambda app: _unit_step(app, 1),
+    Action.UNIT_UP: lambda app: _unit_step(app, -app.grid_geom().cols),
+    Action.UNIT_DOWN: lambda app: _unit_step(app, app.grid_geom().cols),
+    Action.PAGE_UP: lambda app: app.session.turn_page(-1, app.per_page()),
+    Action.PAGE_DOWN: lambda app: app.session.turn_page(1, app.per_page()),
+    Action.CYCLE_METHOD: lambda app: app.session.cycle_method(),
+    Action.LOCK_SCALE: lambda app: app.session.lock_scales(),
+    Action.COLORMAP: lambda app: setattr(app.session, "colormap",
+                                         "grey" if app.session.colormap == "viridis" else "viridis"),
+    Action.PAUSE: lambda app: app.pause(),
+    Action.NEXT_IMAGE: lambda app: app.step_image(1),
+    Action.PREV_IMAGE: lambda app: app.step_image(-1),
+    Action.SAVE: lambda app: setattr(app, "save_requested", True),
+    Action.HELP: lambda app: setattr(app.session, "help", not app.session.help),
+}
+
+
+if __name__ == "__main__":
+    print(controls_markdown())

@@ -16,6 +16,8 @@ from ..core.preprocess import InputSpec
 from ..core.rules import Method
 from ..nets import build_model
 from ..sources import DemoSource
+from ..features.compare import Other
+from ..features.whole_layer import Units
 from ..worker import PairPipeline, Pipeline, Request
 from .common import Row, interleaved_ms, load_allcnn
 
@@ -37,11 +39,11 @@ def bench_family(allcnn_ckpt: Path | None, model_c_ckpt: Path | None, repeat: in
     # the same unit depth in both: 19x19 receptive field, 192 channels at 8x8 (All-CNN-C conv6, Model C pool2)
     req = {"a1": Request(frame, 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED),
            "c1": Request(frame, 0, "pool2", ChannelTarget("pool2", 5), Method.GUIDED),
-           "a192": Request(frame, 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED, layer_units=(0, 192)),
-           "c192": Request(frame, 0, "pool2", ChannelTarget("pool2", 5), Method.GUIDED, layer_units=(0, 192))}
+           "a192": Request(frame, 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED, parts={"whole_layer": Units(0, 192)}),
+           "c192": Request(frame, 0, "pool2", ChannelTarget("pool2", 5), Method.GUIDED, parts={"whole_layer": Units(0, 192)})}
     pair = PairPipeline(pa, pc)
     both = Request(frame, 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED,
-                   other=Request(frame, 0, "pool2", ChannelTarget("pool2", 5), Method.GUIDED, model=1))
+                   parts={"compare": Other("pool2", ChannelTarget("pool2", 5), 1)})
     fns = {"a1": lambda: pa.compute(req["a1"]), "c1": lambda: pc.compute(req["c1"]),
            "pair": lambda: pair.compute(both)}
     t = interleaved_ms(fns, max(repeat, 10))

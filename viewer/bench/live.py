@@ -34,7 +34,7 @@ def frame_profile(app, pipe, src, frames: int) -> list[Row]:
         t1 = time.perf_counter()
         res = pipe.compute(Request(frame, i, "conv6", ChannelTarget("conv6", 5), Method.GUIDED))
         t2 = time.perf_counter()
-        app._accept(res)
+        app.session.accept(res)
         panes: list = []
         app.draw(off, laps=panes)
         t3 = time.perf_counter()
@@ -65,13 +65,8 @@ def run_app(app, frames: int, title: str, bare_ms: float | None = None, fps: int
     t0 = time.perf_counter()
     n0 = app.frames_drawn
     while app.frames_drawn - n0 < frames:
-        pygame.event.pump()
-        app.update()
-        if app.sync or app.due(time.perf_counter()):   # as App.run: an unchanged window is not redrawn
-            app.draw()
-            pygame.display.flip()
-        elif not fps:
-            time.sleep(0.001)
+        app.dirty = app.dirty or app.sync     # the sync loop draws every frame it computes
+        app.step(fps)                         # the real loop's turn: events, update, draw when due
         if fps:
             clock.tick(fps)
     dt = time.perf_counter() - t0
@@ -92,6 +87,9 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
     import pygame
 
     from ..app import App
+    from ..features.ablation import Ablate
+    from ..features.sanity import Randomize
+    from ..features.whole_layer import Units
     from ..core.preprocess import InputSpec
     from ..sources import DemoSource
     from ..worker import Pipeline, Request, Worker
@@ -125,10 +123,11 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
                                                       Method.GUIDED)), max(5, repeat // 3))
         f = DemoSource().read()
         base = Request(f, 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED)
-        pipe.compute(dataclasses.replace(base, randomize="conv6"))          # the copy is made once, first
-        t = interleaved_ms({"plain": lambda: pipe.compute(base),
-                            "x": lambda: pipe.compute(dataclasses.replace(base, randomize="conv6")),
-                            "z": lambda: pipe.compute(dataclasses.replace(base, ablate=(("conv6", 3),)))},
+        x_req = dataclasses.replace(base, parts={"sanity": Randomize("conv6")})
+        z_req = dataclasses.replace(base, parts={"ablation": Ablate((("conv6", 3),))})
+        pipe.compute(x_req)          # the copy is made once, first
+        t = interleaved_ms({"plain": lambda: pipe.compute(base), "x": lambda: pipe.compute(x_req),
+                            "z": lambda: pipe.compute(z_req)},
                            max(10, repeat // 2))
         rows.append(("worker step, one conv6 unit, guided (reference for X and Z)", t["plain"],
                      f"{1000 / t['plain']:.0f} results/s"))
@@ -143,10 +142,10 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
         app.worker.shutdown()
         # the whole-layer view (W): every conv6 unit's reconstruction on every result
         app = app_with(pipe, False)
-        app.state.whole_layer = True
+        app.session.part("whole_layer").on = True
         geom = app.grid_geom()
         whole = Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED,
-                        layer_units=(geom.first, geom.count))
+                        parts={"whole_layer": Units(geom.first, geom.count)})
         step = median_ms(lambda: pipe.compute(whole), max(3, repeat // 5), warmup=1)
         rows.append((f"worker step, whole-layer view (W): {geom.count} conv6 units + one unit, {choice.label}", step,
                      f"{1000 / step:.1f} results/s"))

@@ -22,6 +22,7 @@ def bench_resnet(repeat: int, device: str = "cpu", frames: int = 150) -> list[Ro
         return [("ResNet-18 at 224x224", float("nan"), f"not available: {e}")]
     from ..core.graph import build_graph
     from ..core.preprocess import InputSpec
+    from ..features.whole_layer import Units
     from ..worker import Pipeline, Request
     from ..core.device import choose_device
     from ..core.device import describe as describe_device
@@ -49,7 +50,7 @@ def bench_resnet(repeat: int, device: str = "cpu", frames: int = 150) -> list[Ro
     pipe.compute(one)
     t = interleaved_ms({"bare": bare_fwd, "bare_fb": bare_fb, "fwd": lambda: pipe.compute(fwd),
                         "one": lambda: pipe.compute(one)}, max(5, repeat // 3), warmup=1)
-    page = Request(frame, 0, "layer3.1", ChannelTarget("layer3.1", 7), Method.GUIDED, layer_units=(0, 64))
+    page = Request(frame, 0, "layer3.1", ChannelTarget("layer3.1", 7), Method.GUIDED, parts={"whole_layer": Units(0, 64)})
     whole = median_ms(lambda: pipe.compute(page), 3, warmup=1)
     loop = app_loop(model, layers, spec, loaded.meta["classes"], frames, t["bare_fb"])
     on = describe_device(dev)

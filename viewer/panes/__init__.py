@@ -1,15 +1,12 @@
-"""The window's panes, drawn in this order by App.draw: each is given a PaneView and owns its cache.
-A new pane is one file here and one line in PANES (and its rectangle in render/layout.py)."""
-from .atlas import AtlasPane
-from .atlas_strip import AtlasStripPane
-from .base import CompareView, Pane, PaneView, Scale
-from .compare import ComparePane
+"""The window's core panes, drawn in this order by App.draw (the features' own panes go between the unit
+panel and the status bar): each is given a PaneView, owns its rectangle, its clicks and its cache."""
+from .base import Pane, PaneView
 from .grid import GridPane
 from .inputs import InputPane
 from .status import StatusPane
 from .strip import StripPane
 from .unit import UnitPane
 
-PANES: tuple[type[Pane], ...] = (StripPane, InputPane, AtlasStripPane, GridPane, AtlasPane, UnitPane, ComparePane, StatusPane)
+PANES: tuple[type[Pane], ...] = (StripPane, InputPane, GridPane, UnitPane, StatusPane)
 
-__all__ = ["PANES", "CompareView", "Pane", "PaneView", "Scale"]
+__all__ = ["PANES", "Pane", "PaneView"]

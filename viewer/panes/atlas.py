@@ -7,20 +7,40 @@ from ..atlas.entries import entry_patch, unit_entries
 from ..core.methods import as_method
 from ..render import draw, images
 from ..render.images import padded
-from ..render.layout import atlas_tiles
+from ..render.layout import atlas_tiles, inside
 from .base import Pane, PaneView
+
+
+def state(v: PaneView):
+    return v.session.part("atlas")
 
 
 class AtlasPane(Pane):
     name = "unit atlas"
     follows_result = False   # its tiles depend on the layer, channel and method only (cache key)
 
+    def shown_key(self) -> tuple | None:
+        """(layer, channel, method) of the atlas tiles drawn last, or None."""
+        made = self.cache.get("tiles")
+        return made[0] if made else None
+
+    def shown(self, v: PaneView) -> bool:
+        from ..features.atlas import AtlasFeature
+        return AtlasFeature().takes_grid(v.session)
+
+    def click(self, pos, session, v: PaneView) -> bool:
+        if not self.shown(v) or not inside(v.layout.grid, pos):
+            return False
+        from ..features.atlas import open_patch
+        open_patch(session, pos, v.layout.grid, recon_rows=True)
+        return True
+
     def draw(self, surface, v: PaneView) -> None:
-        s, L = v.state, v.layout
-        if not s.atlas_view or s.whole_layer or s.filters:
+        s, L, st = v.session, v.layout, state(v)
+        if not self.shown(v):
             return
         rect = L.grid
-        la = v.atlas.layers.get(v.layer.name) if v.atlas is not None else None
+        la = st.file.layers.get(v.layer.name) if st.file is not None else None
         if la is None:
             self.draw_live(surface, v)
             return
@@ -28,8 +48,8 @@ class AtlasPane(Pane):
         k = la.values.shape[1]
         method = as_method(s.method)
         stored = method.value in la.recons
-        data = v.atlas.meta["data"]
-        limit = v.atlas.meta["settings"].get("limit")
+        data = st.file.meta["data"]
+        limit = st.file.meta["settings"].get("limit")
         n = data["count"] if limit is None else min(limit, data["count"])
         draw.caption(surface, rect, f"{v.layer.name} channel {c}: top {k} of {n} images ({data['kind']}); "
                      "click one to open it")
@@ -55,11 +75,11 @@ class AtlasPane(Pane):
 
     def draw_live(self, surface, v: PaneView) -> None:
         """No atlas file for this layer: the live atlas, collected from the source since the last reset."""
-        s, rect = v.state, v.layout.grid
-        live = v.live_atlas
+        s, rect, st = v.session, v.layout.grid, state(v)
+        live = st.live
         entries = unit_entries(None, live, v.layer, s.channel)[1]
         n = live.counts.get(v.layer.name, 0) if live is not None else 0
-        why = "" if v.atlas is None else f" ({v.layer.name} is not in the atlas file)"
+        why = "" if st.file is None else f" ({v.layer.name} is not in the atlas file)"
         draw.caption(surface, rect, f"{v.layer.name} channel {s.channel}: live, top {len(entries)} of {n} frames"
                      f"{why}; Shift+A resets")
         if not entries or v.layer.rf is None:
@@ -70,7 +90,7 @@ class AtlasPane(Pane):
         key = (v.layer.name, s.channel, tuple(entries), rect)   # cut and scaled once per change of the entries
         if self.cache.get("live_key") != key:
             self.cache.update(live_key=key, live=[draw.scaled_surface(padded(*entry_patch(
-                v.atlas, live, "live", v.layer, s.channel, j, e)), geo.patch(j)[2:]) for j, e in enumerate(entries)])
+                st.file, live, "live", v.layer, s.channel, j, e)), geo.patch(j)[2:]) for j, e in enumerate(entries)])
         for j, (e, tile) in enumerate(zip(entries, self.cache["live"])):
             r = geo.patch(j)
             surface.blit(tile, r[:2])

@@ -8,66 +8,55 @@ import numpy as np
 
 from ..core.graph import LayerInfo
 from ..render.layout import GridGeometry, Layout
-from ..state import ViewState
-from ..worker import Result
+from ..requests import Result
 
 
 @dataclass(frozen=True)
 class PaneView:
-    """Everything a pane may read, made by the App for each drawn frame. Panes never see the App."""
+    """Everything a pane may read, made by the App for each drawn frame. Panes never see the App; they read
+    the Session (what is selected and switched on) and never write it while drawing."""
     layout: Layout
-    state: ViewState             # the App's view state: read, never written, by panes
-    layer: LayerInfo             # the selected layer
-    layers: list[LayerInfo]
+    session: object              # viewer/session.Session
     grid: GridGeometry           # the feature-map grid of the selected layer's current page
     result: Result | None        # the latest result
     result_is_current: bool      # it was computed from the frame on screen
     frame: np.ndarray | None     # the frame on screen
     source_name: str
     source_message: str
-    classes: list[str]
-    act_scale: Scale             # the feature maps' display scale (smoothed across frames, L locks it)
-    recon_scale: Scale           # the reconstruction's
-    message: str                 # the App's own message (saved screenshot, model error), or ""
-    model_name: str
     device: str
     save_dir: Path
     draw_fps: float
     model_fps: float
     now: float
-    compare: CompareView | None = None   # --compare: the model not in front
-    model_tag: str = ""                  # --compare: the front model's letter (A: --model, B: --compare)
-    atlas: object | None = None          # --atlas: the unit atlas (viewer/atlas/store.Atlas), or None
-    live_atlas: object | None = None     # the live atlas (viewer/atlas/live.LiveAtlas), or None
-    zoom: bool = False                   # show the receptive-field box enlarged (V; by default when small)
+    zoom: bool = False           # show the receptive-field box enlarged (V; by default when small)
 
+    @property
+    def layer(self) -> LayerInfo:
+        return self.session.info
 
-@dataclass(frozen=True)
-class CompareView:
-    """The compared model (--compare) as the panes see it: the one not in front."""
-    tag: str                     # A (--model) or B (--compare), whichever is in front
-    name: str
-    classes: list[str]
-    layers: list[LayerInfo]
-    layer: LayerInfo | None      # the layer paired with the selected one (None: unpaired)
-    pairing: dict                # front layer name -> this model's layer name, or None
-    result: Result | None        # its result on the same frame as the front model's (Result.other)
-    act_scale: Scale
-    recon_scale: Scale
+    @property
+    def layers(self) -> list[LayerInfo]:
+        return self.session.layers
 
+    @property
+    def classes(self) -> list[str]:
+        return self.session.classes
 
-@dataclass(frozen=True)
-class Scale:
-    """A display scale as a pane sees it: the value the colours are stretched to, and whether L locked it."""
-    value: float
-    locked: bool
+    @property
+    def model_name(self) -> str:
+        return self.session.model_name
 
+    @property
+    def model_tag(self) -> str:
+        """--compare: the front model's letter (A: --model, B: --compare); "" with one model."""
+        return self.session.side.tag if self.session.other is not None else ""
 
 
 class Pane:
     """One part of the window. draw() is given a PaneView; the pane keeps what it turned into pixels in
     self.cache. forget() drops it: the App calls it on every new result and view change for the panes that
-    follow the result (follows_result), so a cache never outlives what it shows."""
+    follow the result (follows_result), so a cache never outlives what it shows. click() takes a click on
+    the pane's own rectangle and says whether it did."""
 
     name = "pane"                # also its row in the benchmark's frame profile
     follows_result = True
@@ -86,3 +75,6 @@ class Pane:
 
     def draw(self, surface, v: PaneView) -> None:
         raise NotImplementedError
+
+    def click(self, pos: tuple[int, int], session, v: PaneView) -> bool:
+        return False

@@ -6,11 +6,37 @@ from __future__ import annotations
 import numpy as np
 import pygame
 
+from dataclasses import dataclass
+
+from ..core.graph import LayerInfo
 from ..core.methods import as_method
 from ..render import draw, images
-from ..render.layout import grid_geometry
-from ..worker import Result
-from .base import CompareView, Pane, PaneView
+from ..render.layout import grid_geometry, inside
+from ..requests import Result
+from .base import Pane, PaneView
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """The compared model as this pane sees it: the one not in front."""
+    tag: str                     # A (--model) or B (--compare)
+    name: str
+    classes: list[str]
+    layers: list[LayerInfo]
+    layer: LayerInfo | None      # the layer paired with the selected one (None: unpaired)
+    pairing: dict                # front layer name -> this model's layer name, or None
+    result: Result | None        # its result on the same frame as the front model's
+    act_scale: object            # its display scales (render/images.SmoothScale)
+    recon_scale: object
+
+
+def compare_view(v: PaneView) -> CompareView | None:
+    s, other = v.session, v.session.other
+    if other is None:
+        return None
+    return CompareView(other.tag, other.name, other.classes, other.layers, s.other_layer(), s.pairing,
+                       v.result.part("compare") if v.result is not None else None, s.scales.other_act,
+                       s.scales.other_recon)
 
 
 def _strip(surface, v: PaneView, c: CompareView) -> None:
@@ -21,10 +47,10 @@ def _strip(surface, v: PaneView, c: CompareView) -> None:
         if partner is None or partner not in index:
             continue
         a, b = L.blocks[k], L.other_blocks[index[partner]]
-        colour = draw.ACCENT if k == v.state.layer else (70, 74, 82)
+        colour = draw.ACCENT if k == v.session.layer else (70, 74, 82)
         top = L.strip_rows[0][1] + L.strip_rows[0][3]   # under the front row's labels
         pygame.draw.line(surface, colour, (a[0] + a[2] // 2, top), (b[0] + b[2] // 2, b[1] - 4),
-                         2 if k == v.state.layer else 1)
+                         2 if k == v.session.layer else 1)
     labels = [(l.name, "x".join(str(s) for s in l.shape), l.kind.value) for l in c.layers]
     selected = index.get(c.layer.name, -1) if c.layer is not None else -1
     row = L.strip_rows[1]
@@ -54,8 +80,8 @@ def _grid(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
         draw.placeholder(surface, L.other_grid, "computing...")
         return
     maps = r.activation[geom.first:geom.first + geom.count]
-    mosaic = made(("grid", geom, c.act_scale.value, v.state.colormap), lambda: draw.array_surface(images.mosaic(
-        images.colormap(maps, c.act_scale.value, v.state.colormap), geom.cols, geom.tile, geom.gap, draw.BG)))
+    mosaic = made(("grid", geom, c.act_scale.value, v.session.colormap), lambda: draw.array_surface(images.mosaic(
+        images.colormap(maps, c.act_scale.value, v.session.colormap), geom.cols, geom.tile, geom.gap, draw.BG)))
     surface.blit(mosaic, geom.tile_rect(geom.first)[:2])
     if r.unit is not None and r.unit.layer == c.layer.name and geom.first <= r.unit.channel < geom.first + geom.count:
         draw.frame(surface, geom.tile_rect(r.unit.channel), draw.ACCENT, 2)
@@ -72,8 +98,8 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
     if u.layer == c.layer.name:
         ch = min(u.channel, r.activation.shape[0] - 1)
         draw.caption(surface, L.other_map, f"{c.tag}: {c.layer.name} channel {ch}")
-        surface.blit(made(("map", ch, c.act_scale.value, v.state.colormap, L.other_map), lambda: draw.scaled_surface(
-            images.colormap(r.activation[ch], c.act_scale.value, v.state.colormap), L.other_map[2:])), L.other_map[:2])
+        surface.blit(made(("map", ch, c.act_scale.value, v.session.colormap, L.other_map), lambda: draw.scaled_surface(
+            images.colormap(r.activation[ch], c.act_scale.value, v.session.colormap), L.other_map[2:])), L.other_map[:2])
         h, w = r.activation.shape[1:]
         if h > 1 or w > 1:
             cx = L.other_map[0] + int((u.x + 0.5) * L.other_map[2] / w)
@@ -109,7 +135,7 @@ class ComparePane(Pane):
     follows_result = False   # its images are cached per result of the compared model (Pane.made)
 
     def draw(self, surface, v: PaneView) -> None:
-        c = v.compare
+        c = compare_view(v)
         if c is None or not v.layout.compare:
             return
         _strip(surface, v, c)
@@ -125,3 +151,19 @@ class ComparePane(Pane):
         _grid(surface, v, c, r, self.made)
         _unit(surface, v, c, r, self.made)
         _predictions(surface, v, c, r, v.result)
+
+    def click(self, pos, session, v: PaneView) -> bool:
+        """A block of the compared model's strip row: the front model's layer paired with it is selected."""
+        other = session.other
+        if other is None:
+            return False
+        for i, b in enumerate(v.layout.other_blocks):
+            if inside(b, pos):
+                name = other.layers[i].name
+                mine = [k for k, l in enumerate(session.layers) if session.pairing.get(l.name) == name]
+                if mine:
+                    session.select_layer(mine[0])
+                else:
+                    session.notify(f"{other.name} {name} has no counterpart in {session.model_name} (Tab: swap)")
+                return True
+        return False

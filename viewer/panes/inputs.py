@@ -6,8 +6,8 @@ import numpy as np
 import pygame
 
 from ..core.attribution import LOGITS
+from ..features import active
 from ..render import draw
-from ..state import TargetMode
 from .base import Pane, PaneView
 
 
@@ -51,11 +51,12 @@ class InputPane(Pane):
                                max(2, int((rr - l) * sx)), max(2, int((b - t) * sy))))
         top5 = np.argsort(-r.probs)[:5]
         names = [v.classes[i] if i < len(v.classes) else str(i) for i in top5]
-        title = f"{v.model_tag} {v.model_name}: top 5" if v.compare is not None else "predictions (top 5)"
+        title = f"{v.model_tag} {v.model_name}: top 5" if v.model_tag else "predictions (top 5)"
         before = None
-        if r.intact_probs is not None:   # Z: the ablated model's top 5, each with its change from the intact one
-            title = f"ablated ({len(r.request.ablate)}): top 5, change; tick: intact"
-            before = [float(r.intact_probs[i]) for i in top5]
+        for f in active():   # e.g. Z: the ablated model's top 5, each with its change from the intact one
+            changed = f.predictions(v, r)
+            if changed is not None:
+                title, before = changed[0], [float(changed[1][i]) for i in top5]
         draw.caption(surface, L.predictions, title)
         draw.predictions(surface, L.predictions, [(n, float(r.probs[i])) for n, i in zip(names, top5)],
-                         0 if v.state.target_mode is TargetMode.CLASS else -1, before)
+                         0 if v.session.target_mode.name == "CLASS" else -1, before)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pygame
 
+from ..features import active
 from ..render import draw
-from ..render.layout import skip_arcs, stage_starts
+from ..render.layout import inside
+from ..render.strip_geometry import skip_arcs, stage_starts
 from .base import Pane, PaneView
 
 
@@ -34,12 +36,21 @@ class StripPane(Pane):
                 pygame.draw.rect(surface, draw.BG, (x + 2, b[1] - 13, w + 2, 11))   # readable over the arcs
                 draw.text(surface, stage, (x + 3, b[1] - 13), 12, draw.TEXT)
         row = L.strip_rows[0] if L.strip_rows else L.strip
-        draw.strip(surface, L.blocks, labels, v.state.layer, L.label_bottoms or row[1] + row[3])
-        counts: dict[str, int] = {}
-        for layer, _ in v.state.ablated:
-            counts[layer] = counts.get(layer, 0) + 1
-        for block, layer in zip(L.blocks, v.layers):     # Z: the layers with ablated channels
-            if layer.name in counts:
-                draw.text(surface, f"Z{counts[layer.name]}", (block[0] + 3, block[1] + 2), 17, draw.WARN)
+        draw.strip(surface, L.blocks, labels, v.session.layer, L.label_bottoms or row[1] + row[3])
+        marks: dict[str, str] = {}
+        for f in active():                                # e.g. Z: the layers with ablated channels
+            for layer, mark in f.block_marks(v.session).items():
+                marks[layer] = f"{marks[layer]} {mark}" if layer in marks else mark
+        for block, layer in zip(L.blocks, v.layers):
+            if layer.name in marks:
+                draw.text(surface, marks[layer.name], (block[0] + 3, block[1] + 2), 17, draw.WARN)
         if L.strip_rows:
             draw.text(surface, v.model_tag, (row[0] + 8, row[1] + row[3] // 2 - 12), 30, draw.ACCENT)
+
+    def click(self, pos, session, v: PaneView) -> bool:
+        """A block: its layer is selected."""
+        for i, b in enumerate(v.layout.blocks):
+            if inside(b, pos):
+                session.select_layer(i)
+                return True
+        return False

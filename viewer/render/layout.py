@@ -1,34 +1,12 @@
 """Pure geometry of the window: where each pane goes, and what a point hits. No pygame here."""
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 
 from .images import grid_shape
 
 Rect = tuple[int, int, int, int]  # (x, y, w, h)
-
-
-class Pane(enum.Enum):
-    STRIP = "strip"
-    SOURCE = "source"
-    MODEL_INPUT = "model input"
-    PREDICTIONS = "predictions"
-    GRID = "grid"
-    UNIT_MAP = "unit map"
-    OVERLAY = "overlay"
-    RECON = "reconstruction"
-    RECON_HEAT = "heat map"
-    STATUS = "status"
-    OTHER_STRIP = "compared model's strip"
-
-
-@dataclass(frozen=True)
-class Hit:
-    pane: Pane
-    index: int = -1              # layer block or channel tile
-    point: tuple[float, float] = (0.0, 0.0)  # (fy, fx) in [0, 1) inside an image pane
 
 
 def inside(r: Rect, pos: tuple[int, int]) -> bool:
@@ -105,23 +83,6 @@ class Layout:
     @property
     def compare(self) -> bool:
         return bool(self.other_blocks)
-
-    def hit_test(self, pos: tuple[int, int], grid: GridGeometry | None = None) -> Hit | None:
-        for i, b in enumerate(self.blocks):
-            if inside(b, pos):
-                return Hit(Pane.STRIP, i)
-        for i, b in enumerate(self.other_blocks):
-            if inside(b, pos):
-                return Hit(Pane.OTHER_STRIP, i)
-        if grid is not None and inside(self.grid, pos):
-            k = grid.hit(pos)
-            return Hit(Pane.GRID, k) if k >= 0 else None
-        for pane, r in ((Pane.UNIT_MAP, self.unit_map), (Pane.OVERLAY, self.overlay), (Pane.RECON, self.recon),
-                        (Pane.RECON_HEAT, self.recon_heat), (Pane.SOURCE, self.source),
-                        (Pane.MODEL_INPUT, self.model_input), (Pane.PREDICTIONS, self.predictions)):
-            if inside(r, pos):
-                return Hit(pane, -1, ((pos[1] - r[1]) / r[3], (pos[0] - r[0]) / r[2]))
-        return None
 
 
 MIN_SLOT = 46   # pixels per layer block below which the strip wraps into rows (a deep network, --leaves)
@@ -203,23 +164,29 @@ def compute_layout(size: tuple[int, int], shapes: list[tuple[int, ...]],
     status = (0, H - status_h, W, status_h)
     if other_shapes is None:
         predictions = predictions[:3] + (pred_h,) if atlas_strip[2] else predictions
-        return Layout((W, H), strip, source, model_input, predictions, grid, unit_map, overlay, recon, recon_heat,
-                      unit_text, status, block_rects(strip, shapes, nrows), atlas_strip=atlas_strip,
-                      label_bottoms=label_bottoms(strip, len(shapes), nrows))
-    # compare: front model on top / on the left, the other below / on the right; no overlay, no heat map
+        return Layout((W, H), strip=strip, source=source, model_input=model_input, predictions=predictions,
+                      grid=grid, unit_map=unit_map, overlay=overlay, recon=recon, recon_heat=recon_heat,
+                      unit_text=unit_text, status=status, blocks=block_rects(strip, shapes, nrows),
+                      atlas_strip=atlas_strip, label_bottoms=label_bottoms(strip, len(shapes), nrows))
+    # compare: front model on top / on the left, the other below / on the right. The right column's four
+    # squares hold the front unit's map and reconstruction (top row) and the other model's (bottom row): no
+    # overlay, no heat map
     row, tag_w = strip_h // 2, 34   # a column on the left names each row's model (A, B)
     rows = ((0, 0, W, row), (0, row, W, strip_h - row))
     blocks = block_rects((tag_w, 0, W - tag_w, row), shapes)
     other_blocks = block_rects((tag_w, row, W - tag_w, strip_h - row), other_shapes)
     gx, gy, gw, gh = grid
     half = (gh - 22) // 2
-    front_grid, other_grid = (gx, gy, gw, half), (gx, gy + half + 22, gw, gh - half - 22)
     ph = (predictions[3] - 22) // 2
-    front_pred = (predictions[0], predictions[1], predictions[2], ph)
-    other_pred = (predictions[0], predictions[1] + ph + 22, predictions[2], predictions[3] - ph - 22)
     none = (0, 0, 0, 0)
-    return Layout((W, H), strip, source, model_input, front_pred, front_grid, unit_map, none, overlay, none,
-                  unit_text, status, blocks, other_blocks, other_grid, recon, recon_heat, other_pred, rows)
+    return Layout((W, H), strip=strip, source=source, model_input=model_input,
+                  predictions=(predictions[0], predictions[1], predictions[2], ph),
+                  grid=(gx, gy, gw, half), unit_map=unit_map, overlay=none, recon=overlay, recon_heat=none,
+                  unit_text=unit_text, status=status, blocks=blocks, other_blocks=other_blocks,
+                  other_grid=(gx, gy + half + 22, gw, gh - half - 22), other_map=recon, other_recon=recon_heat,
+                  other_predictions=(predictions[0], predictions[1] + ph + 22, predictions[2],
+                                     predictions[3] - ph - 22),
+                  strip_rows=rows)
 
 
 @dataclass(frozen=True)
@@ -265,48 +232,3 @@ def atlas_tiles(rect: Rect, k: int, gap: int = 6, label: int = 18, recon_rows: b
         if best is None or t > best[1]:
             best = (cols, t)
     return AtlasTiles(rect, k, best[0], max(4, best[1]), gap, label, recon_rows)
-
-
-def skip_arcs(inputs: list[tuple[str, ...]], names: list[str], blocks: tuple[Rect, ...],
-              bottoms: tuple[int, ...] = ()) -> list[list[tuple[int, int]]]:
-    """Polylines over the strip for every input of a layer that is not the layer just before it (a skip
-    connection, a branch joining): from the top of the source block up, across, and down to the layer's block.
-    Where the two blocks are in different rows of a wrapped strip, the arc is two pieces: along its source's
-    row to the row's right end (a short tick down there), and from the left end of the layer's row (a tick)
-    across and down to the layer."""
-    index = {n: i for i, n in enumerate(names)}
-    row_of = bottoms or (0,) * len(blocks)
-    ends: dict[int, tuple[int, int]] = {}          # row bottom -> (left, right) x of its blocks
-    for b, r in zip(blocks, row_of):
-        lo, hi = ends.get(r, (b[0], b[0] + b[2]))
-        ends[r] = (min(lo, b[0]), max(hi, b[0] + b[2]))
-    arcs = []
-    for j, ins in enumerate(inputs):
-        for src in ins:
-            i = index.get(src)
-            if i is None or i == j - 1 or i >= j:
-                continue
-            a, b = blocks[i], blocks[j]
-            lift = 3 + 2 * ((j - i) % 3)                          # nested arcs at slightly different heights
-            ax, bx = a[0] + a[2] // 2, b[0] + b[2] // 2
-            if row_of[i] == row_of[j]:
-                top = min(a[1], b[1]) - lift
-                arcs.append([(ax, a[1]), (ax, top), (bx, top), (bx, b[1])])
-                continue
-            right, left = ends[row_of[i]][1] + 4, ends[row_of[j]][0] - 4
-            ta, tb = a[1] - lift, b[1] - lift
-            arcs.append([(ax, a[1]), (ax, ta), (right, ta), (right, ta + 5)])
-            arcs.append([(left, tb + 5), (left, tb), (bx, tb), (bx, b[1])])
-    return arcs
-
-
-def stage_starts(names: list[str], bottoms: tuple[int, ...] = ()) -> list[tuple[int, str]]:
-    """(block index, stage name) where a stage begins: a top-level module with several layers in the strip
-    (ResNet's layer1..layer4, a Sequential's numbered children are not stages). The strip draws a thin line
-    before each and writes the stage's name over its first block."""
-    top = [n.split(".")[0] for n in names]
-    count: dict[str, int] = {}
-    for t, n in zip(top, names):
-        if "." in n:
-            count[t] = count.get(t, 0) + 1
-    return [(i, t) for i, t in enumerate(top) if count.get(t, 0) >= 2 and (i == 0 or top[i - 1] != t)]

@@ -1,0 +1,47 @@
+"""The analyses, one file each, registered here in one tuple (the order is the order of their steps in the
+worker, of their keys in the help, and of their hooks: a later one's unit-panel images win).
+
+A new analysis is one file with a `Feature` subclass (viewer/features/base.py) and one line in FEATURES, or,
+from outside the package (a test, a plugin), one call to register(). docs/adding_a_feature.md walks
+through one."""
+from __future__ import annotations
+
+from .ablation import Ablation
+from .atlas import AtlasFeature
+from .base import Feature, Job, Key, Slot, Toggle
+from .class_maps import ClassMaps
+from .class_target import ClassTargetFeature
+from .compare import Compare
+from .filters import Filters
+from .sanity import Sanity
+from .whole_layer import WholeLayer
+from .zoom import Zoom
+
+FEATURES: tuple[Feature, ...] = (WholeLayer(), Filters(), ClassTargetFeature(), Sanity(), ClassMaps(), Ablation(),
+                                 AtlasFeature(), Zoom(), Compare())
+
+_extra: list[Feature] = []
+
+
+def active() -> tuple[Feature, ...]:
+    """The registered features: FEATURES, then those added by register() (read at each use)."""
+    return FEATURES + tuple(_extra)
+
+
+def register(feature: Feature) -> Feature:
+    """Add a feature from outside the package; its name must be new."""
+    if any(f.name == feature.name for f in active()):
+        raise ValueError(f"a feature named '{feature.name}' is already registered")
+    _extra.append(feature)
+    return feature
+
+
+def unregister(feature: Feature) -> None:
+    _extra.remove(feature)
+
+
+def named(name: str) -> Feature:
+    return next(f for f in active() if f.name == name)
+
+
+__all__ = ["FEATURES", "Feature", "Job", "Key", "Slot", "Toggle", "active", "named", "register", "unregister"]
