@@ -11,6 +11,7 @@ from nets import (
 )
 from torch import nn
 
+from viewer.core import gradcam
 from viewer.core.attribution import (
     Analyzer,
     AttributionError,
@@ -120,7 +121,7 @@ def test_gradcam_matches_definition(allcnn):
     model, _, an = allcnn
     x = image(9)
     fp = an.forward(x)
-    cam, guided_cam = an.gradcam(fp, 2, "conv7")
+    cam, guided_cam = gradcam.cam_and_guided(an, fp, 2, "conv7")
     # reference written out: alpha_k = mean of d logit / d A_k; cam = relu(sum alpha_k A_k), bilinear up
     h = x.clone()
     for name in ["conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7"]:
@@ -267,6 +268,30 @@ def test_residual_model_falls_back_to_autograd():
     assert fp.plans["stem.2"] is not None    # conv -> bn -> relu before the blocks is
 
 
+def test_only_a_path_that_is_not_a_chain_falls_back_to_autograd(allcnn, monkeypatch):
+    """compile_chain's NotAChain means "use autograd" (the same images); any other error is a bug in the cone
+    and is raised, not hidden behind the slow path."""
+    from viewer.core import attribution
+    from viewer.core.cone import NotAChain
+    model, layers, _ = allcnn
+    x, t = image(22), [ChannelTarget("conv6", 4), ChannelTarget("conv6", 9)]
+    ref = Analyzer(model, layers, fast=False)
+    want = ref.attribute(ref.forward(x), t, Method.GUIDED).images
+
+    def refuse(*a, **k):
+        raise NotAChain("unsupported order")
+    monkeypatch.setattr(attribution, "compile_chain", refuse)
+    an = Analyzer(model, layers)
+    fp = an.forward(x)
+    assert torch.equal(an.attribute(fp, t, Method.GUIDED).images, want) and fp.plans["conv6"] is None
+
+    def broken(*a, **k):
+        raise ValueError("a bug in the cone")
+    monkeypatch.setattr(attribution, "compile_chain", broken)
+    with pytest.raises(ValueError, match="a bug in the cone"):
+        an.attribute(an.forward(x), t, Method.GUIDED)
+
+
 def test_bf16_forward_is_close_to_fp32(allcnn):
     model, layers, an = allcnn
     an16 = Analyzer(model, layers, bf16_forward=True)
@@ -278,7 +303,7 @@ def test_bf16_forward_is_close_to_fp32(allcnn):
     t = [ChannelTarget("conv3", int(fp.activation("conv3").amax((1, 2)).argmax()))]  # an active unit
     g, g16 = an.attribute(fp, t, Method.GRADIENT).images[0], an16.attribute(fp16, t, Method.GRADIENT).images[0]
     assert torch.nn.functional.cosine_similarity(g.flatten(), g16.flatten(), dim=0) > 0.95
-    cam, gcam = an16.gradcam(fp16, 1, "conv6")  # autograd fallback under bf16 too
+    cam, gcam = gradcam.cam_and_guided(an16, fp16, 1, "conv6")  # autograd fallback under bf16 too
     assert cam.dtype == torch.float32 and gcam.dtype == torch.float32
 
 

@@ -7,6 +7,7 @@ import torch
 from conftest import ROOT
 from nets import make_tiny_resnet
 
+from viewer.core import gradcam
 from viewer.core.attribution import (
     Analyzer,
     AttributionError,
@@ -56,7 +57,7 @@ def test_no_trace_after_calls(make):
     last_spatial = [l.name for l in layers if len(l.shape) == 3][-1]
     for method in Method:
         an.attribute(fp, [ChannelTarget(last_spatial, 0), ClassTarget(1)], method)
-    an.gradcam(fp, 1, last_spatial)
+    gradcam.cam_and_guided(an, fp, 1, last_spatial)
     assert torch.equal(x, x_copy)
     for name, act in before.items():
         assert torch.equal(fp.activation(name), act)

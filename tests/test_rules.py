@@ -67,9 +67,31 @@ def test_hand_net_all_methods():
 def test_a_method_without_a_rule_is_refused_not_taken_for_guided_backprop():
     import pytest
 
-    from viewer.core import cone
     from viewer.core.rules import apply_rule
     f = torch.tensor([1.0, -1.0])
-    for fn in (lambda m: apply_rule(f > 0, f.clone(), m), lambda m: cone._relu_(f > 0, f.clone(), m)):
+    for fn in (lambda m: apply_rule(f > 0, f.clone(), m), lambda m: apply_rule(f > 0, f.clone(), m, inplace=True)):
         with pytest.raises(ValueError, match="no ReLU rule"):
             fn("integrated gradients")
+
+
+def test_the_rule_table_is_data_that_every_rule_is_read_from():
+    """DESIGN section 3's table as each Method's two switches, and apply_rule (out of place and in place)
+    equal to the formula built from them, R' = 1[f > 0]^uses_mask * 1[R > 0]^clamps * R, on random values
+    with many exact zeros (strict '>'); the autograd rule (RuleReLU) reads the same data."""
+    from viewer.core.rules import RuleReLU, RuleState, apply_rule
+    table = {m.value: (m.uses_mask, m.clamps) for m in Method}
+    assert table == {"gradient": (True, False), "deconvnet": (False, True), "guided": (True, True)}
+    assert [m.label for m in Method] == ["guided backprop", "deconvnet", "gradient"]
+    assert all(Method(m.value) is m for m in Method)                 # the names saved files use
+    g = torch.Generator().manual_seed(0)
+    f = torch.randint(-2, 3, (4, 5, 6), generator=g).float()
+    r = torch.randint(-2, 3, (4, 5, 6), generator=g).float()
+    for m in Method:
+        by_hand = r * ((f > 0).float() if m.uses_mask else 1.0) * ((r > 0).float() if m.clamps else 1.0)
+        assert torch.equal(apply_rule(f > 0, r, m), by_hand), m
+        into = r.clone()
+        assert apply_rule(f > 0, into, m, inplace=True) is into and torch.equal(into, by_hand), m
+        x = f.clone().requires_grad_(True)
+        (got,) = torch.autograd.grad(RuleReLU.apply(x, RuleState(m)), x, r)
+        assert torch.equal(got, by_hand), m
+        assert m.changes_gradient == (m.clamps or not m.uses_mask)

@@ -1,7 +1,8 @@
 """python -m viewer.sanity: the cascading model-parameter randomization test of Adebayo et al. 2018.
 
-For N images of a data set and each method (gradient, deconvnet, guided backprop, Grad-CAM, guided Grad-CAM),
-the map of the model's predicted class is compared with the same map in copies of the model whose layers are
+For N images of a data set and each method of --methods (default: every one registered in viewer/core/methods.py,
+the reconstructions of METHODS and the class maps of CLASS_MAPS, e.g. Grad-CAM and guided Grad-CAM), the map
+of the model's predicted class is compared with the same map in copies of the model whose layers are
 re-initialised from the top down to each layer in turn (viewer/core/sanity.py): the Spearman rank
 correlation of the absolute maps, mean and spread over the images, layer by layer from the top down. A
 method whose maps stay highly correlated while the network's weights are destroyed shows the image more
@@ -18,19 +19,23 @@ import numpy as np
 
 from .paths import CIFAR10_NPZ, SHIPPED_MODEL
 
-METHOD_NAMES = ("gradient", "deconvnet", "guided", "gradcam", "guided gradcam")
-COLOURS = {"gradient": (60, 160, 255), "deconvnet": (255, 170, 40), "guided": (90, 220, 120),
-           "gradcam": (230, 90, 200), "guided gradcam": (170, 150, 0)}
+PALETTE = [(90, 220, 120), (255, 170, 40), (60, 160, 255), (230, 90, 200), (170, 150, 0), (120, 120, 120),
+           (200, 60, 60), (40, 190, 190)]   # RGB, one per map in the order of the registries (then again)
 
 
 def parse_args(argv):
+    from .core import methods as registry   # read now: a method registered later is offered too
+    names = [m.value for m in (*registry.METHODS, *registry.CLASS_MAPS)]
     p = argparse.ArgumentParser(prog="python -m viewer.sanity", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(SHIPPED_MODEL), help="a checkpoint (default: the shipped All-CNN-C)")
     p.add_argument("--data", default=str(CIFAR10_NPZ), help="the CIFAR-10 npz or folder (test split), a folder "
                    "of images or a video (default: ../shared/data/cifar10-jpeg.npz)")
     p.add_argument("--n", type=int, default=100, help="images, spread evenly over the data set (default 100)")
-    p.add_argument("--cam-layer", help="the layer of Grad-CAM (default: the last layer with a spatial map)")
+    p.add_argument("--methods", nargs="+", choices=names, metavar="METHOD",
+                   help=f"which to compare: {', '.join(names)} (default: all of them)")
+    p.add_argument("--cam-layer", help="the layer of the class maps, Grad-CAM's (default: the last layer with a "
+                   "spatial map)")
     p.add_argument("--seed", type=int, default=0, help="the seed of the re-initialisation (default 0)")
     p.add_argument("--plot", help="the PNG plot (default: sanity-MODEL.png; an existing file is overwritten only "
                    "when named here)")
@@ -41,19 +46,29 @@ def parse_args(argv):
     return a
 
 
-def maps_for(an, fp, cls: int, cam_layer: str) -> dict[str, np.ndarray]:
-    """The five maps of the class logit `cls`: (3, H, W) reconstructions, (H, W) Grad-CAM."""
+def chosen(names: list[str] | None) -> tuple[list, list]:
+    """(the registered methods, the registered class maps) of those names (all of them where names is None),
+    each in its registry's order."""
+    from .core import methods as registry
+    pick = lambda ms: [m for m in ms if names is None or m.value in names]  # noqa: E731
+    return pick(registry.METHODS), pick(registry.CLASS_MAPS)
+
+
+def maps_for(an, fp, cls: int, cam_layer: str, which: tuple[list, list]) -> dict[str, np.ndarray]:
+    """The maps of the class logit `cls` by name: each method's (C, H, W) reconstruction under its name, then
+    each class map's images at cam_layer under theirs ((H, W) Grad-CAM, (C, H, W) guided Grad-CAM)."""
     from .core.attribution import ClassTarget
-    from .core.rules import Method
-    out = {m.value: an.attribute(fp, [ClassTarget(cls)], m).images[0].numpy()
-           for m in (Method.GRADIENT, Method.DECONVNET, Method.GUIDED)}
-    cam, gcam = an.gradcam(fp, cls, cam_layer)
-    out["gradcam"], out["guided gradcam"] = cam.numpy(), gcam.numpy()
+    methods, class_maps = which
+    out = {m.value: m.reconstruct(an, fp, [ClassTarget(cls)]).images[0].numpy() for m in methods}
+    for m in class_maps:
+        out.update(m.maps(an, fp, cls, cam_layer))
     return out
 
 
-def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progress: bool = True):
-    """(cuts from the top down, {method: (n, cuts) rank correlations}, images used)."""
+def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progress: bool = True,
+        methods: list[str] | None = None):
+    """(cuts from the top down, {map name: (n, cuts) rank correlations}, images used). methods: the names of
+    the registered methods and class maps to compare (default: all)."""
     from tqdm import tqdm
 
     from .core.attribution import Analyzer
@@ -73,9 +88,10 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
         raise ValueError(f"--cam-layer {cam_layer}: not a layer with a spatial map ({', '.join(spatial)})")
     real = Analyzer(model, layers)
     twins = {c: Analyzer(cascading_randomized(model, layers, c, seed), layers) for c in cuts}
+    which = chosen(methods)
     total = data.count
     picks = set(np.linspace(0, total - 1, min(n, total)).round().astype(int).tolist())
-    corr = {m: [] for m in METHOD_NAMES}
+    corr: dict[str, list] = {}     # map name -> per image, per cut; the names come with the first maps
     bar = tqdm(total=len(picks), desc="sanity", unit="img", disable=not progress, dynamic_ncols=True)
     used = 0
     for i, frame in data.frames():
@@ -84,15 +100,15 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
         x = to_batch(model_view(frame, spec)[None], spec)
         fp = real.forward(x)
         cls = int(fp.logits.detach()[0].argmax())
-        ref = maps_for(real, fp, cls, cam_layer)
-        rows = {m: [] for m in METHOD_NAMES}
+        ref = maps_for(real, fp, cls, cam_layer, which)
+        rows = {m: [] for m in ref}
         for c in cuts:
             an = twins[c]
-            got = maps_for(an, an.forward(x), cls, cam_layer)
-            for m in METHOD_NAMES:
+            got = maps_for(an, an.forward(x), cls, cam_layer, which)
+            for m in ref:
                 rows[m].append(spearman(np.abs(ref[m]), np.abs(got[m])))
-        for m in METHOD_NAMES:
-            corr[m].append(rows[m])
+        for m in ref:
+            corr.setdefault(m, []).append(rows[m])
         used += 1
         bar.update(1)
     bar.close()
@@ -118,7 +134,7 @@ def plot(cuts: list[str], corr: dict[str, np.ndarray], title: str) -> np.ndarray
                 (40, 40, 40), 1, cv2.LINE_AA)
     cv2.putText(img, title, (8, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
     for j, (m, v) in enumerate(corr.items()):
-        colour = COLOURS[m][::-1]    # drawn in BGR, saved as RGB below
+        colour = PALETTE[j % len(PALETTE)][::-1]    # drawn in BGR, saved as RGB below
         mean, sd = v.mean(0), v.std(0)
         pts = [(x_of(k), y_of(mean[k])) for k in range(len(cuts))]
         for k in range(len(cuts)):
@@ -150,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         data = open_image_set(a.data)
         t0 = time.perf_counter()
         try:
-            cuts, corr, used = run(model, data, a.n, a.cam_layer, a.seed, not a.no_progress)
+            cuts, corr, used = run(model, data, a.n, a.cam_layer, a.seed, not a.no_progress, a.methods)
         except ValueError as e:
             raise DataSetError(str(e)) from None
         if used == 0:
@@ -163,11 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(f"\nrank correlation (Spearman, |map|) between the model's maps and those of copies randomized from "
           f"the top down to each layer; {used} images, predicted class; mean +- sd\n")
-    print("| randomized down to | " + " | ".join(METHOD_NAMES) + " |")
-    print("| --- |" + " ---: |" * len(METHOD_NAMES))
+    print("| randomized down to | " + " | ".join(corr) + " |")
+    print("| --- |" + " ---: |" * len(corr))
     for k, c in enumerate(cuts):
-        print(f"| {c} | " + " | ".join(f"{corr[m][:, k].mean():.2f} +- {corr[m][:, k].std():.2f}"
-                                       for m in METHOD_NAMES) + " |")
+        print(f"| {c} | " + " | ".join(f"{v[:, k].mean():.2f} +- {v[:, k].std():.2f}" for v in corr.values()) + " |")
     save_figure(out, plot(cuts, corr, f"cascading randomization: {model.name}, {used} images"))
     print(f"\nwrote {out} ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -10,8 +10,9 @@ from ..paths import CIFAR10_NPZ, SHIPPED_MODEL
 
 DESCRIPTION = """\
 The unit atlas: for every channel of the chosen layers, the K images of a data set that drive it hardest,
-with the unit's receptive-field patch and its guided-backprop, deconvnet and gradient reconstructions cut
-to the same box (the Deep Visualization Toolbox's top images, the paper's Figure 3).
+with the unit's receptive-field patch and its reconstructions cut to the same box (the Deep Visualization
+Toolbox's top images, the paper's Figure 3). Reconstructions by each of --methods (default all):
+  {methods}
 
 Each image counts once per channel, at the channel's strongest position in that image (as DVT and the
 paper do); equal activations keep the earlier image. A patch whose box reaches past the image border is
@@ -30,7 +31,10 @@ examples:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m viewer.atlas", description=DESCRIPTION,
+    from ..core import methods as registry   # read now: a method registered later is offered too
+    names = [m.value for m in registry.METHODS]
+    listed = ", ".join(m.value if m.label == m.value else f"{m.value} ({m.label})" for m in registry.METHODS)
+    p = argparse.ArgumentParser(prog="python -m viewer.atlas", description=DESCRIPTION.format(methods=listed),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(SHIPPED_MODEL), help="a checkpoint file (default: the shipped All-CNN-C)")
     p.add_argument("--data", default=str(CIFAR10_NPZ),
@@ -40,6 +44,9 @@ def parse_args(argv):
     p.add_argument("--split", choices=["test", "train"], default="test", help="CIFAR-10's split (default test)")
     p.add_argument("--layers", nargs="+", help="layers to cover (default: every layer with a spatial map)")
     p.add_argument("--top", type=int, default=9, help="K, the images kept per channel (default 9)")
+    p.add_argument("--methods", nargs="+", choices=names, metavar="METHOD",
+                   help=f"whose reconstructions to store: {', '.join(names)} (default: all of them; the window "
+                        "says where the atlas lacks its current method)")
     p.add_argument("--limit", type=int, help="use only the first N images of the data set")
     p.add_argument("--batch", type=int, default=250, help="images per forward pass of the scan (default 250)")
     p.add_argument("--out", help="the atlas file (default: atlas-MODEL.npz in the current folder)")
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         data = open_image_set(a.data, a.split)
         existing = read_meta(out) if out.exists() else None   # an --out that is not an atlas is refused
         try:
-            planned = plan(model, data, a.layers, a.top, a.limit, a.split)
+            planned = plan(model, data, a.layers, a.top, a.limit, a.split, a.methods)
             expected = planned[-1]
         except ValueError as e:
             raise AtlasError(str(e)) from None
@@ -97,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 atlas, stats = build_atlas(model, data, a.layers, a.top, a.batch, a.limit, a.split,
                                            progress=not a.no_progress, planned=planned,
-                                           device=a.device)
+                                           device=a.device, methods=a.methods)
             except ValueError as e:
                 raise AtlasError(str(e)) from None
             save_atlas(out, atlas)
             total = time.perf_counter() - t0
-            recons = stats.entries * 3
+            recons = stats.entries * len(expected["settings"]["methods"])
             skipped = f", {stats.skipped} unreadable images skipped" if stats.skipped else ""
             print(f"wrote {out}: {len(atlas.layers)} layers, {stats.entries} entries (top {a.top}) from "
                   f"{stats.images} images{skipped}; scan {stats.scan_s:.1f} s "

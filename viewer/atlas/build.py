@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import methods as registry
 from ..core.attribution import Analyzer
 from ..core.checkpoint import load_model, sha256_of
 from ..core.graph import build_graph
 from ..core.preprocess import InputSpec, model_view, spec_for, to_batch
 from .data import ImageSet
-from .scan import METHODS, atlas_layers, reconstruct, scan
+from .scan import atlas_layers, reconstruct, scan
 from .store import FORMAT, VERSION, Atlas
 
 
@@ -27,9 +28,16 @@ class BuildStats:
     recon_gflop: float = 0.0
 
 
-def settings_of(layers: list[str], top: int, spec: InputSpec, limit: int | None, split: str) -> dict:
+def chosen_methods(names: list[str] | None) -> list[registry.AttributionMethod]:
+    """The registered methods of those names, in the order given; every registered one where names is None
+    (ValueError with the known names for an unknown one)."""
+    return list(registry.METHODS) if names is None else [registry.method_named(n) for n in dict.fromkeys(names)]
+
+
+def settings_of(layers: list[str], top: int, spec: InputSpec, limit: int | None, split: str,
+                methods: list[str]) -> dict:
     return {"layers": layers, "top": top, "input_size": list(spec.size), "limit": limit, "split": split,
-            "methods": [m.value for m in METHODS]}
+            "methods": methods}
 
 
 def atlas_meta(model_path: Path, data: ImageSet, settings: dict) -> dict:
@@ -48,26 +56,31 @@ def same_atlas(a: dict, b: dict) -> str:
 
 
 def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, limit: int | None = None,
-         split: str = "test"):
-    """(model, its input spec, its layer graph, the atlas layers, the meta the atlas will have)."""
+         split: str = "test", methods: list[str] | None = None):
+    """(model, its input spec, its layer graph, the atlas layers, the meta the atlas will have). methods: the
+    names of the methods whose reconstructions are stored (default: every registered one)."""
+    names = [m.value for m in chosen_methods(methods)]
     loaded = load_model(str(model_path))
     spec = spec_for(loaded.meta, loaded.model)
     model = loaded.model.eval()
     graph = build_graph(model, (spec.channels, *spec.size))
     layers = atlas_layers(graph, layer_names)
-    meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split))
+    meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split, names))
     return model, spec, graph, layers, meta
 
 
 def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, batch: int = 250,
                 limit: int | None = None, split: str = "test", progress: bool = True,
-                planned: tuple | None = None, device: str | None = "cpu") -> tuple[Atlas, BuildStats]:
+                planned: tuple | None = None, device: str | None = "cpu",
+                methods: list[str] | None = None) -> tuple[Atlas, BuildStats]:
     """planned: plan()'s result for the same arguments, where the caller has it (the model is then not loaded
-    and hashed again). device: where the scan and the reconstructions run (--device; core/device.py)."""
+    and hashed again). device: where the scan and the reconstructions run (--device; core/device.py).
+    methods: as for plan()."""
     from ..core.device import choose_device
     from tqdm import tqdm
 
-    model, spec, graph, layers, meta = planned or plan(model_path, data, layer_names, top, limit, split)
+    model, spec, graph, layers, meta = planned or plan(model_path, data, layer_names, top, limit, split, methods)
+    chosen = chosen_methods(meta["settings"]["methods"])
     dev = choose_device(device)
     model = model.to(dev)
     analyzer = Analyzer(model, graph)
@@ -105,7 +118,7 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     bar = tqdm(total=entries, desc="reconstruct", unit="unit", disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
     per_layer = reconstruct(analyzer, layers, tops, views, lambda v: to_batch(v[None], spec, dev),
-                            bar.update)
+                            bar.update, chosen)
     bar.close()
     stats.recon_s, stats.entries = time.perf_counter() - t0, entries
     ids = np.array(needed, np.int64)

@@ -7,7 +7,8 @@ activations are ordered by image index (the earlier image first), so the result 
 
 Each entry then gets the unit's receptive-field box cut from the model's input image (RFBox: the full box,
 also where it reaches past the border; the part outside the image is padding, marked False in `valid`) and
-the unit's reconstruction by guided backprop, deconvnet and the plain gradient, cut to the same box.
+the unit's reconstruction by each chosen method (by default every one registered in core/methods.py: guided
+backprop, deconvnet and the plain gradient), cut to the same box.
 """
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..core import methods as registry
 from ..core.attribution import Analyzer, UnitTarget
 from ..core.graph import LayerInfo
-from ..core.rules import Method
+from ..core.methods import AttributionMethod
 from ..render.images import (
     cut_box as cut,  # the box of an (..., H, W) array, padded, and its mask
 )
-
-METHODS = (Method.GUIDED, Method.DECONVNET, Method.GRADIENT)
 
 
 class TopK:
@@ -96,9 +96,11 @@ class LayerAtlas:
 
 
 def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, TopK], views: dict[int, np.ndarray],
-                to_input, progress=None) -> list[LayerAtlas]:
+                to_input, progress=None, methods: list[AttributionMethod] | None = None) -> list[LayerAtlas]:
     """Patches and reconstructions of every entry, one forward pass per image that holds entries.
-    views: data-set index -> the model's input image (H, W, 3) uint8; to_input: that image -> (1, 3, H, W)."""
+    views: data-set index -> the model's input image (H, W, 3) uint8; to_input: that image -> (1, 3, H, W).
+    methods: whose reconstructions are stored (default: every registered one, read now)."""
+    methods = list(registry.METHODS if methods is None else methods)
     by_name = {l.name: l for l in layers}
     out: dict[str, LayerAtlas] = {}
     for l in layers:
@@ -108,7 +110,7 @@ def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, Top
         c, k = t.values.shape
         out[l.name] = LayerAtlas(l.name, t.values, t.images, t.ys, t.xs, np.zeros((c, k, ph, pw, 3), np.uint8),
                                  np.zeros((c, k, ph, pw), bool),
-                                 {m.value: np.zeros((c, k, 3, ph, pw), np.float32) for m in METHODS})
+                                 {m.value: np.zeros((c, k, 3, ph, pw), np.float32) for m in methods})
     work: dict[int, list[tuple[str, int, int]]] = {}        # image -> (layer, channel, slot)
     for name, t in tops.items():
         for ch, slot in zip(*np.nonzero(t.images >= 0)):
@@ -120,7 +122,7 @@ def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, Top
         entries = work[img_id]
         units = [UnitTarget(n, ch, int(tops[n].ys[ch, s]), int(tops[n].xs[ch, s])) for n, ch, s in entries]
         chw = np.ascontiguousarray(view.transpose(2, 0, 1))
-        images = {m.value: analyzer.attribute(fp, units, m).images.numpy() for m in METHODS}
+        images = {m.value: m.reconstruct(analyzer, fp, units).images.numpy() for m in methods}
         for i, (n, ch, s) in enumerate(entries):
             la, box = out[n], rf_box(by_name[n], units[i].y, units[i].x)
             patch, valid = cut(chw, box)

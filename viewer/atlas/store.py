@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.checkpoint import sha256_of
-from .scan import METHODS, LayerAtlas
+from .scan import LayerAtlas
 
 FORMAT, VERSION = "cnn-viewer-atlas", 1
 
@@ -69,10 +69,11 @@ def load_atlas(path: Path) -> Atlas:
     try:
         with np.load(path, allow_pickle=False) as z:
             layers = {}
+            stored = meta["settings"]["methods"]       # the methods whose reconstructions the file holds
             for name in meta["layers"]:
                 layers[name] = LayerAtlas(name, z[f"{name}/values"], z[f"{name}/images"], z[f"{name}/ys"],
                                           z[f"{name}/xs"], z[f"{name}/patches"], z[f"{name}/valid"],
-                                          {m.value: z[f"{name}/recon_{m.value}"] for m in METHODS})
+                                          {m: z[f"{name}/recon_{m}"] for m in stored})
             return Atlas(meta, layers, z["views"], z["view_ids"])
     except AtlasError:
         raise

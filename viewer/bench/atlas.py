@@ -1,5 +1,5 @@
 """The unit atlas's cost (python -m viewer.bench atlas): every convolution layer of All-CNN-C over a data set
-(the 10,000 CIFAR-10 test images by default), K = 9, all three reconstructions of every entry, with the
+(the 10,000 CIFAR-10 test images by default), K = 9, every registered method's reconstruction of every entry, with the
 scan's images/s, the reconstructions/s and the GFLOP/s of each against this machine's convolution peak."""
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from .core import forward_gflop
 
 
 def recon_gflop(checkpoint: Path, atlas) -> float:
-    """The cones' FLOPs of the atlas's reconstructions (3 per entry), per layer's cone on one image."""
+    """The cones' FLOPs of the atlas's reconstructions (one per stored method and entry), per layer's cone
+    on one image."""
     loaded = load_checkpoint(checkpoint)
     model, spec = loaded.model.eval(), InputSpec.from_meta(loaded.meta)
     layers = build_graph(model, (3, *spec.size))
@@ -31,7 +32,7 @@ def recon_gflop(checkpoint: Path, atlas) -> float:
         an.attribute(fp, [ChannelTarget(name, 0)], Method.GUIDED)
         plan = an._plan(fp, name, fp.outputs[name])
         if plan is not None:
-            total += 3 * int((la.images >= 0).sum()) * cone_flops(plan) / 1e9
+            total += len(la.recons) * int((la.images >= 0).sum()) * cone_flops(plan) / 1e9
     return total
 
 
@@ -43,12 +44,13 @@ def bench_atlas(checkpoint: Path, data: Path, limit: int | None = None) -> list[
     scan_gf = forward_gflop(loaded.model.eval(), torch.rand(1, 3, *spec.size)) * st.images
     rec_gf = recon_gflop(checkpoint, atlas)
     _, peak = conv_peak()
-    n_rec = 3 * st.entries
+    n_methods = len(atlas.meta["settings"]["methods"])
+    n_rec = n_methods * st.entries
     floor = (scan_gf + rec_gf) / peak
     return [
         (f"atlas scan: {st.images} images, {len(atlas.layers)} layers, top 9, fp32", st.scan_s * 1000,
          f"{st.images / st.scan_s:.0f} images/s, {scan_gf / 1000:.2f} TFLOP at {scan_gf / st.scan_s:.0f} GFLOP/s"),
-        (f"atlas reconstructions: {st.entries} entries x 3 methods", st.recon_s * 1000,
+        (f"atlas reconstructions: {st.entries} entries x {n_methods} methods", st.recon_s * 1000,
          f"{n_rec / st.recon_s:.0f} reconstructions/s, {rec_gf / 1000:.2f} TFLOP of cones at "
          f"{rec_gf / st.recon_s:.0f} GFLOP/s"),
         ("atlas in all (scan + reconstructions)", (st.scan_s + st.recon_s) * 1000,

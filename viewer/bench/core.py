@@ -9,6 +9,7 @@ from ..core.cone import cone_flops
 from ..core.graph import build_graph
 from ..core.precision import Precision, choose_precision
 from ..core.rules import Method
+from ..core.targets import resolve_many
 from .common import Row, conv_peak, interleaved_ms, median_ms, rel_diff
 from .peers import bench_peers
 
@@ -28,7 +29,7 @@ def bench_core(model, repeat: int, quick: bool = False) -> list[Row]:
     x = torch.rand(1, 3, 32, 32)
     gf = forward_gflop(model, x)
     fp, fps = an.forward(x), slow.forward(x)       # the first pass of `an` records its tape
-    units = an._resolve_many(fp, [ChannelTarget("conv6", c) for c in range(192)])
+    units = resolve_many(fp, [ChannelTarget("conv6", c) for c in range(192)])
     rows: list[Row] = []
     def plain_forward():
         with torch.no_grad():

@@ -13,47 +13,26 @@ batch dimension (autograd.grad with is_grads_batched): never summed, since the r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .cone import ConePlan, Op, TracingReluMode, chain_to, compile_chain, cone_backward
+from .cone import ConePlan, NotAChain, compile_chain, cone_backward
 from .graph import CallCounter, LayerInfo, candidate_modules, layer_name
 from .outputs import OutputError, logits_of
 from .replay import Tape, TapeRecorder, Unreplayable, same_pass
 from .rules import Method, RuleState
-
-LOGITS = "logits"
-
-
-class AttributionError(Exception):
-    """An attribution cannot be computed as asked; the message is one sentence for the user."""
-
-
-@dataclass(frozen=True)
-class UnitTarget:
-    layer: str
-    channel: int
-    y: int = 0
-    x: int = 0
-
-
-@dataclass(frozen=True)
-class ChannelTarget:
-    """A channel at its strongest position in the current input."""
-    layer: str
-    channel: int
-
-
-@dataclass(frozen=True)
-class ClassTarget:
-    """A class logit (pre-softmax)."""
-    index: int
-
-
-Target = Union[UnitTarget, ChannelTarget, ClassTarget]
+from .targets import (  # the tool imports the targets from here too
+    LOGITS,
+    AttributionError,
+    ChannelTarget,
+    ClassTarget,
+    Target,
+    UnitTarget,
+    resolve,
+    resolve_many,
+)
+from .trace import Op, TracingReluMode, chain_to
 
 
 @dataclass
@@ -76,9 +55,10 @@ class ForwardPass:
 
     def activation(self, layer: str) -> torch.Tensor:
         """The layer's output for display, detached, fp32: (C, H, W) or (C,)."""
-        return self._output(layer).detach()[0].float()
+        return self.output(layer).detach()[0].float()
 
-    def _output(self, layer: str) -> torch.Tensor:
+    def output(self, layer: str) -> torch.Tensor:
+        """The layer's output as captured (in the graph where the pass has one): (1, C, H, W) or (1, C)."""
         if layer == LOGITS:
             return self.logits
         try:
@@ -92,7 +72,6 @@ class Attribution:
     images: torch.Tensor                     # (K, C, H, W) signed input-space reconstructions
     units: tuple[UnitTarget, ...]            # the resolved units (a class target: layer "logits")
     values: tuple[float, ...]                # the seeded activation (or logit) of each unit
-    method: Method
 
     def inactive(self, k: int) -> bool:
         """Gradient and guided backprop of a unit whose activation is 0 are exactly zero."""
@@ -213,47 +192,13 @@ class Analyzer:
         return fp.graph.fp
 
     # --- targets ------------------------------------------------------------------------------------
-    def resolve(self, fp: ForwardPass, target: Target) -> UnitTarget:
-        if isinstance(target, ClassTarget):
-            n = fp.logits.shape[1]
-            if not 0 <= target.index < n:
-                raise AttributionError(f"class {target.index} out of range (the model has {n} outputs)")
-            return UnitTarget(LOGITS, target.index)
-        act = fp._output(target.layer).detach()[0]
-        c = target.channel
-        if not 0 <= c < act.shape[0]:
-            raise AttributionError(f"channel {c} out of range for layer '{target.layer}' ({act.shape[0]} channels)")
-        if isinstance(target, ChannelTarget):
-            if act.dim() == 1:
-                return UnitTarget(target.layer, c)
-            w = act.shape[2]
-            flat = int(act[c].flatten().argmax())
-            return UnitTarget(target.layer, c, flat // w, flat % w)
-        if act.dim() == 3 and not (0 <= target.y < act.shape[1] and 0 <= target.x < act.shape[2]):
-            raise AttributionError(f"position ({target.y}, {target.x}) outside layer '{target.layer}' "
-                                   f"({act.shape[1]}x{act.shape[2]})")
-        return target
-
-    def _resolve_many(self, fp: ForwardPass, targets: list[Target]) -> list[UnitTarget]:
-        """resolve() for every target; the strongest positions of a layer are found in one argmax."""
-        peaks: dict[str, list[int]] = {}
-        units = []
-        for t in targets:
-            act = fp._output(t.layer).detach()[0] if isinstance(t, ChannelTarget) else None
-            if act is None or act.dim() != 3 or not 0 <= t.channel < act.shape[0]:
-                units.append(self.resolve(fp, t))  # other kinds, and the error messages
-                continue
-            if t.layer not in peaks:
-                peaks[t.layer] = act.flatten(1).argmax(1).tolist()       # (C,) flat index of each maximum
-            flat, w = peaks[t.layer][t.channel], act.shape[2]
-            units.append(UnitTarget(t.layer, t.channel, flat // w, flat % w))
-        return units
+    resolve = staticmethod(resolve)   # targets.resolve: (fp, target) -> UnitTarget
 
     # --- attribution --------------------------------------------------------------------------------
     def attribute(self, fp: ForwardPass, targets: list[Target], method: Method) -> Attribution:
         """Input-space reconstructions of K targets, (K, C, H, W); targets may be in different layers."""
-        units = self._resolve_many(fp, targets)
-        if method is not Method.GRADIENT:
+        units = resolve_many(fp, targets)
+        if method.changes_gradient:   # without a ReLU to apply it to, the rule would change nothing
             for u in units:
                 before = fp.relus_total if u.layer == LOGITS else fp.relus_before[u.layer]
                 if before == 0:
@@ -265,7 +210,7 @@ class Analyzer:
         for k, u in enumerate(units):
             by_layer.setdefault(u.layer, []).append(k)
         for layer, ks in by_layer.items():
-            out = fp._output(layer)
+            out = fp.output(layer)
             sel = [units[k] for k in ks]
             plan = self._plan(fp, layer, out) if self.fast else None
             if plan is not None:
@@ -274,19 +219,19 @@ class Analyzer:
                                            tuple(fp.x.shape[1:]), method, self.bf16).to(images.dtype).cpu()
                 continue
             gfp = self._with_graph(fp)
-            out = gfp._output(layer)
+            out = gfp.output(layer)
             seeds = torch.zeros((len(ks), *out.shape), dtype=out.dtype, device=out.device)  # (K, 1, ...)
             for i, u in enumerate(sel):
                 seeds[(i, 0, u.channel, u.y, u.x) if out.dim() == 4 else (i, 0, u.channel)] = 1.0
             images[ks] = self._backward(gfp, out, seeds, method)[:, 0].to(images.dtype).cpu()
         values = [0.0] * len(units)
         for layer, ks in by_layer.items():  # one gather per layer, not three index ops per unit
-            a = fp._output(layer).detach()[0].float()
+            a = fp.output(layer).detach()[0].float()
             idx = [[units[k].channel for k in ks]] + ([[units[k].y for k in ks], [units[k].x for k in ks]]
                                                        if a.dim() == 3 else [])
             for k, v in zip(ks, a[tuple(torch.tensor(i) for i in idx)].tolist()):
                 values[k] = v
-        return Attribution(images, tuple(units), tuple(values), method)
+        return Attribution(images, tuple(units), tuple(values))
 
     def _plan(self, fp: ForwardPass, layer: str, out: torch.Tensor):
         """The compiled cone of a layer, once per forward pass; None where the path is not a chain."""
@@ -294,49 +239,32 @@ class Analyzer:
             chain = chain_to(fp.ops, id(fp.x), id(out)) if out.dim() == 4 else None
             try:
                 fp.plans[layer] = compile_chain(chain, self._folded) if chain else None
-            except ValueError:
+            except NotAChain:   # anything else is a bug in the cone, not a reason to fall back quietly
                 fp.plans[layer] = None
         return fp.plans[layer]
 
     def _backward(self, fp: ForwardPass, out: torch.Tensor, seeds: torch.Tensor, method: Method) -> torch.Tensor:
-        prev, fp.state.method = fp.state.method, method
-        try:
+        with fp.state.using(method):
             if seeds.shape[0] == 1:
                 (g,) = torch.autograd.grad(out, fp.x, seeds[0], retain_graph=True, allow_unused=True)
                 g = g.unsqueeze(0) if g is not None else None
             else:
                 (g,) = torch.autograd.grad(out, fp.x, seeds, retain_graph=True, is_grads_batched=True,
                                            allow_unused=True)
-        finally:
-            fp.state.method = prev
         if g is None:  # the layer does not depend on the input
             return torch.zeros((seeds.shape[0], *fp.x.shape), dtype=fp.x.dtype)
         return g.detach()
 
-    # --- Grad-CAM -----------------------------------------------------------------------------------
-    def gradcam(self, fp: ForwardPass, class_index: int, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Grad-CAM heat map (H, W) in [0, 1] at the input's size, and guided Grad-CAM (C, H, W)."""
-        cam = self.cam(fp, class_index, layer)
-        guided = self.attribute(fp, [ClassTarget(class_index)], Method.GUIDED).images[0]
-        return cam, guided * cam[None]
-
-    def cam(self, fp: ForwardPass, class_index: int, layer: str) -> torch.Tensor:
-        """Grad-CAM's heat map alone (H, W) in [0, 1], on the CPU: it needs no ReLU (guided Grad-CAM does)."""
-        if fp._output(layer).dim() != 4:
-            raise AttributionError(f"Grad-CAM needs a layer with a spatial map; '{layer}' has none")
-        unit = self.resolve(fp, ClassTarget(class_index))
+    # --- gradients at a layer -----------------------------------------------------------------------
+    def layer_gradient(self, fp: ForwardPass, layer: str, class_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A layer's output and the plain gradient of a class logit with respect to it, both (1, C, ...) and
+        detached: what Grad-CAM (gradcam.py) and its kin weigh a layer's channels by. The gradient needs an
+        autograd graph: a pass without one is recomputed with one (once)."""
+        unit = resolve(fp, ClassTarget(class_index))
         fp = self._with_graph(fp)
-        act = fp._output(layer)
-        seed = torch.zeros_like(fp.logits)
+        act = fp.output(layer)
+        seed = torch.zeros_like(fp.logits)                 # (1, classes): one-hot on the logit
         seed[0, unit.channel] = 1.0
-        prev, fp.state.method = fp.state.method, Method.GRADIENT
-        try:
+        with fp.state.using(Method.GRADIENT):
             (g,) = torch.autograd.grad(fp.logits, act, seed, retain_graph=True)
-        finally:
-            fp.state.method = prev
-        weights = g[0].float().mean(dim=(1, 2))                                   # (C,) alpha_k
-        cam = F.relu((weights[:, None, None] * act.detach()[0].float()).sum(0))   # (h, w)
-        cam = F.interpolate(cam[None, None], size=fp.x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-        peak = float(cam.max())
-        cam = cam / peak if peak > 0 else cam
-        return cam.detach().cpu()
+        return act.detach(), g.detach()

@@ -7,7 +7,8 @@ of conv2d / batch_norm (eval) / relu / dropout (eval) calls, as traced during th
 module runs the same ReLU rules by hand on those windows, for K units at once (K windows of equal size,
 each with its own origin). Positions outside a tensor are padding: what lands there is dropped, exactly as
 autograd drops it (by the ReLU mask below, which is 0 outside, or cleared where no mask follows). Anything
-else (pooling, residual additions, ...) is not a chain: the caller falls back to autograd.
+else (pooling, residual additions, ...) is not a chain (NotAChain): the caller falls back to autograd.
+The ReLU rule is rules.apply_rule, in place on the cone's own tensors.
 """
 from __future__ import annotations
 
@@ -16,69 +17,18 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from .geometry import arg, conv2d_args
-from .rules import RELU_FUNCS, Method, ReluRuleMode, RuleState
+from .rules import Method, apply_rule
+from .trace import Op
 
 
-@dataclass(frozen=True)
-class Op:
-    kind: str                    # "conv", "bn", "relu", "identity", or "unsupported" (changed in place: no link)
-    input_id: int
-    output_id: int
-    params: tuple = ()           # conv: (weight, stride, padding, dilation, groups); bn: (weight, var, eps);
-                                 # relu: (input f, its version when recorded); read in compile_chain
-    in_shape: tuple = ()         # (C, H, W) of the op's input
-
-
-def trace_op(func, args, kwargs, out) -> Op | None:
-    """The record of one call seen by the forward's TorchFunctionMode, or None when it is not an
-    activation-to-activation op this module knows (the chain then breaks there, which is safe)."""
-    if not isinstance(out, torch.Tensor) or out.dim() != 4 or not args or not isinstance(args[0], torch.Tensor):
-        return None
-    x = args[0]
-    shape = tuple(x.shape[1:])
-    if func is torch.conv2d or func is F.conv2d:
-        conv = conv2d_args(args, kwargs)
-        if conv is None:
-            return None
-        w, stride, padding, dilation, groups = conv
-        return Op("conv", id(x), id(out), (w.detach(), stride, padding, dilation, groups), shape)
-    if func is F.batch_norm:
-        if arg(args, kwargs, 5, "training", False):
-            return None
-        var = arg(args, kwargs, 2, "running_var")
-        weight, eps = arg(args, kwargs, 3, "weight"), float(arg(args, kwargs, 7, "eps", 1e-5))
-        if var is None:
-            return None
-        return Op("bn", id(x), id(out), (weight, var, eps), shape)
-    if func in (F.dropout, F.dropout2d) and not arg(args, kwargs, 2, "training", True):
-        return Op("identity", id(x), id(out), (), shape)
-    if func is torch.Tensor.clone or func is torch.clone:
-        return Op("identity", id(x), id(out), (), shape)
-    return None
-
-
-def relu_op(x: torch.Tensor, out: torch.Tensor) -> Op:
-    """The mask 1[f > 0] is taken from f only when a cone is compiled; f's version tells if it changed."""
-    return Op("relu", id(x), id(out), (x, x._version), tuple(x.shape[1:]))
+class NotAChain(ValueError):
+    """The traced path to a layer is not one the cone runs by hand (the caller uses autograd there)."""
 
 
 def _bn_scale(weight: torch.Tensor | None, var: torch.Tensor, eps: float) -> torch.Tensor:
     """Per-channel factor of BatchNorm in eval mode: weight / sqrt(running_var + eps)."""
     w = weight.detach() if weight is not None else torch.ones_like(var)
     return w / torch.sqrt(var.detach() + eps)
-
-
-def chain_to(ops: dict[int, Op], input_id: int, target_id: int) -> list[Op] | None:
-    """The ops from the input to the target tensor, last first, if they form a single chain."""
-    chain, cur = [], target_id
-    while cur != input_id:
-        op = ops.get(cur)
-        if op is None or op.kind == "unsupported" or len(chain) > len(ops):
-            return None
-        chain.append(op)
-        cur = op.input_id
-    return chain
 
 
 @dataclass(frozen=True)
@@ -134,10 +84,10 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
             bns.append(op.params)
         elif op.kind == "relu":
             if bns:  # BN directly above a ReLU, no conv below it: left to autograd
-                raise ValueError("unsupported order")
+                raise NotAChain("unsupported order")
             f, version = op.params
             if f._version != version:  # changed in place after the relu read it: the mask is gone
-                raise ValueError("relu input modified in place")
+                raise NotAChain("relu input modified in place")
             steps.append(Step("relu", f.detach()[0], max(size)))
         elif op.kind == "conv":
             w, stride, padding, dil, groups = op.params
@@ -147,9 +97,9 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
             for a in range(2):
                 size[a] = (size[a] - 1) * stride[a] + dil[a] * (w.shape[2 + a] - 1) + 1
     if bns:
-        raise ValueError("unsupported order")
+        raise NotAChain("unsupported order")
     # a convolution followed (below) by a ReLU needs no clipping of its padding positions: the ReLU's
-    # mask is 0 outside the tensor (not for deconvnet, whose rule ignores the mask: cone_backward checks)
+    # mask is 0 outside the tensor (not for a rule that ignores the mask: _clears_padding checks)
     for i, st in enumerate(steps):
         if st.kind == "conv" and i + 1 < len(steps) and steps[i + 1].kind == "relu":
             steps[i] = replace(st, clip=False)
@@ -195,17 +145,6 @@ def _window(f: torch.Tensor, y0: int, x0: int, h: int, w: int, dtype: torch.dtyp
     return out
 
 
-def _relu_(pos: torch.Tensor, r: torch.Tensor, method: Method) -> torch.Tensor:
-    """apply_rule in place on r (a fresh tensor of this backward pass): the same values, no allocation."""
-    if method is Method.GRADIENT:
-        return r.mul_(pos)
-    if method is Method.DECONVNET:
-        return r.clamp_min_(0)
-    if method is Method.GUIDED:
-        return r.clamp_min_(0).mul_(pos)
-    raise ValueError(f"no ReLU rule for {method!r}")
-
-
 def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
                   input_shape: tuple[int, int, int], method: Method, bf16: bool = False) -> torch.Tensor:
     """Reconstructions (K, C, H, W) of K units (channel, y, x) of the chain's last tensor, on the device of
@@ -241,19 +180,17 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
         if st.kind == "conv":
             onehot = False
         if st.kind == "relu":
-            if method is Method.DECONVNET:  # deconvnet's rule does not read the mask
-                r = r.clamp_min_(0)
+            if not method.uses_mask:  # the rule does not read the mask: no windows to gather
+                r = apply_rule(None, r, method, inplace=True)
             elif len(groups) * 2 <= k and h * w * st.tensor.shape[0] >= 4096:
-                # large windows shared by several units: gather each position's window once and apply it to
-                # its rows in place (writing K gathered windows would cost more than the rule itself)
+                # large windows shared by several units: gather each position's window once and apply the
+                # rule to its rows in place (writing K gathered windows would cost more than the rule itself)
                 first = torch.tensor([a for a, _ in groups], device=dev)
                 pos = _gather_windows(st, cache, dtype, oy[first], ox[first], h, w)
-                if method is Method.GUIDED:
-                    r = r.clamp_min_(0)
                 for g, (a, b) in enumerate(groups):
-                    r[a:b].mul_(pos[g])
+                    apply_rule(pos[g], r[a:b], method, inplace=True)
             else:
-                r = _relu_(_gather_windows(st, cache, dtype, oy, ox, h, w), r, method)
+                r = apply_rule(_gather_windows(st, cache, dtype, oy, ox, h, w), r, method, inplace=True)
                 # outside the tensor the mask is False (or r was clipped to 0)
         else:
             r = _conv_t(r.contiguous(memory_format=torch.channels_last), st.tensor.to(dtype), st)
@@ -303,11 +240,17 @@ def _conv_t(r: torch.Tensor, weight: torch.Tensor, st: Step) -> torch.Tensor:
     return out.permute(0, 3, 1, 2)  # (K, C, H, W), channels-last in memory
 
 
+def _clears_padding(st: Step, method: Method) -> bool:
+    """Whether the conv's padding positions must be zeroed by hand: unless a ReLU below does it with its mask
+    (0 outside the tensor), which a rule that ignores the mask does not."""
+    return st.clip or not method.uses_mask
+
+
 def _clip(r: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, st: Step, method: Method) -> torch.Tensor:
     """Zero the positions of K windows (origins oy, ox) that lie in the padding of the conv's input."""
     h, w = r.shape[-2:]
     H, W = st.in_hw
-    if not (st.clip or method is Method.DECONVNET):
+    if not _clears_padding(st, method):
         return r
     if int(oy.min()) < 0 or int(ox.min()) < 0 or int(oy.max()) + h > H or int(ox.max()) + w > W:
         ay, ax = oy[:, None] + torch.arange(h, device=oy.device), ox[:, None] + torch.arange(w, device=ox.device)
@@ -325,8 +268,8 @@ def _cone_one(steps: list[Step], c_out: int, channel: int, y: int, x: int, input
     for st in steps:
         h, w = r.shape[-2:]
         if st.kind == "relu":
-            pos = _window(st.tensor, y, x, h, w, r.dtype) if method is not Method.DECONVNET else None
-            r = _relu_(pos, r, method)
+            pos = _window(st.tensor, y, x, h, w, r.dtype) if method.uses_mask else None
+            r = apply_rule(pos, r, method, inplace=True)
         else:
             if onehot and _gathers(st):  # the seeded channel's weight slice (see cone_backward)
                 r = st.tensor[channel:channel + 1] * r[0, channel, 0, 0]
@@ -336,7 +279,7 @@ def _cone_one(steps: list[Step], c_out: int, channel: int, y: int, x: int, input
             y, x = y * st.stride[0] - st.padding[0], x * st.stride[1] - st.padding[1]
             h, w = r.shape[-2:]
             H, W = st.in_hw
-            if (st.clip or method is Method.DECONVNET) and (y < 0 or x < 0 or y + h > H or x + w > W):
+            if _clears_padding(st, method) and (y < 0 or x < 0 or y + h > H or x + w > W):
                 r[..., :max(0, -y), :] = 0                              # padding positions get nothing
                 r[..., max(0, H - y):, :] = 0
                 r[..., :, :max(0, -x)] = 0
@@ -348,39 +291,3 @@ def _cone_one(steps: list[Step], c_out: int, channel: int, y: int, x: int, input
     if t < b and l < rr:
         out[0, :, t:b, l:rr] = r[0, :, t - y:b - y, l - x:rr - x]
     return out
-
-
-SAME_OBJECT_IDENTITY = {F.dropout, F.dropout2d, F.dropout1d, F.alpha_dropout, torch.Tensor.contiguous,
-                        torch.Tensor.to, torch.Tensor.float, torch.Tensor.cpu}
-
-
-class TracingReluMode(ReluRuleMode):
-    """ReluRuleMode that also records the chain ops of the forward pass (output id -> Op)."""
-
-    def __init__(self, state: RuleState, recorder=None):
-        """recorder: a replay.TapeRecorder that is shown every call (passes without an autograd graph)."""
-        super().__init__(state)
-        self.ops: dict[int, Op] = {}
-        self._alive: list[torch.Tensor] = []  # ids must stay unique while the trace is in use
-        self.recorder = recorder
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = super().__torch_function__(func, types, args, kwargs)
-        op = None
-        if isinstance(out, torch.Tensor) and out.dim() == 4 and args and isinstance(args[0], torch.Tensor):
-            if out is args[0]:
-                # handing back the input unchanged (eval dropout) is no link; anything else that returns
-                # its input changed it in place (`out += x`): that tensor is no longer a chain's output
-                if func not in SAME_OBJECT_IDENTITY:
-                    op = self.ops[id(out)] = Op("unsupported", -1, id(out))
-                    self._alive.append(out)
-            else:
-                op = relu_op(args[0], out) if func in RELU_FUNCS else trace_op(func, args, kwargs or {}, out)
-                if op is not None:
-                    self.ops[op.output_id] = op
-                    self._alive += [args[0], out]
-        if self.recorder is not None:
-            if func in RELU_FUNCS:  # what the mode ran: an out-of-place clamp (no graph, no rule)
-                func, args, kwargs = torch.clamp_min, (args[0], 0), {}
-            self.recorder.record(func, args, kwargs or {}, out, op)
-        return out

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import torch
 
-CHOICES = ("auto", "cpu", "cuda", "mps")
-
 
 class DeviceError(ValueError):
     """The asked device cannot be used here; the message is one sentence for the user."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils import _pytree as pytree
 
-from .cone import SAME_OBJECT_IDENTITY, Op, relu_op
+from .trace import SAME_OBJECT_IDENTITY, Op, relu_op
 
 # calls whose non-tensor results depend only on shapes, dtypes and devices: constant for a fixed input size
 SHAPE_FUNCS = {torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.stride, torch.Tensor.__len__,
