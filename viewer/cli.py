@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="a second model (anything --model accepts) shown beside the first on the same frames, "
                         "with the same method: layers paired by position (conv1 with conv1, a max-pool with "
                         "the stride-2 convolution that replaced it), both models' feature maps, unit and "
-                        "predictions; X swaps which one is in front")
+                        "predictions; Tab swaps which one is in front")
     p.add_argument("--compare-weights", metavar="FILE", help="state dict / checkpoint for a --compare factory")
     p.add_argument("--atlas", metavar="FILE", help="a unit atlas made by python -m viewer.atlas from this model "
                    "file: key A shows the selected unit's top patches from its data set (refused if it was made "

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.attribution import LOGITS, Analyzer, AttributionError, ClassTarget
+from ..core.methods import as_method
 from ..render import images
 from .base import Slot, Toggle
 
@@ -62,7 +63,7 @@ class Sanity(Toggle):
 
     def slots(self, v, r):
         part = r.part(self.name)
-        if part is None or r.error or (r.inactive and r.request.method.zero_when_inactive):
+        if part is None or r.error or (r.inactive and as_method(r.request.method).zero_when_inactive):
             return {}
         caption = f"randomized from {part.layers[0]} up"
         if not np.any(part.recon):

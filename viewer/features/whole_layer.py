@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.attribution import AttributionError, ChannelTarget
+from ..core.methods import as_method
 from ..render import images
 from .base import Toggle
 
@@ -67,7 +68,7 @@ class WholeLayer(Toggle):
         if v.zoom and part.positions is not None and v.layer.rf is not None:   # each unit's own box
             recons = [images.cut_box(g, v.layer.rf.box(int(y), int(x)))[0] for g, (y, x) in zip(recons, part.positions)]
         tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in recons])
-        method = r.request.method
-        if getattr(method, "zero_when_inactive", True):
+        method = as_method(r.request.method)
+        if method.zero_when_inactive:
             tiles[part.inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
         return what, tiles, f"{method.label} of each channel's strongest unit; dark: inactive"

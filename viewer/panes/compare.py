@@ -119,11 +119,9 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
                 images.signed_rgb(r.recon, c.recon_scale.value), L.other_recon[2:])), L.other_recon[:2])
 
 
-def _predictions(surface, v: PaneView, c: CompareView, r: Result, front: Result | None) -> None:
+def _predictions(surface, v: PaneView, c: CompareView, r: Result) -> None:
     L = v.layout
-    lag = ""
-    if front is not None:
-        lag = f", same frame, done {(r.t_done - front.t_done) * 1000:+.0f} ms after"
+    lag = f", same frame, {r.compute_ms:.0f} ms of the step"   # computed inside the front model's step
     draw.caption(surface, L.other_predictions, f"{c.tag} {c.name}: top 5{lag}")
     top5 = np.argsort(-r.probs)[:5]
     names = [c.classes[i] if i < len(c.classes) else str(i) for i in top5]
@@ -150,7 +148,7 @@ class ComparePane(Pane):
             self.cache["result"] = r
         _grid(surface, v, c, r, self.made)
         _unit(surface, v, c, r, self.made)
-        _predictions(surface, v, c, r, v.result)
+        _predictions(surface, v, c, r)
 
     def click(self, pos, session, v: PaneView) -> bool:
         """A block of the compared model's strip row: the front model's layer paired with it is selected."""

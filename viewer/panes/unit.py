@@ -29,10 +29,10 @@ def core_slots(v: PaneView, r: Result, imgs: dict) -> dict[int, Slot]:
         return {0: Slot("", note=r.error[:60], warn=True), 1: Slot("", warn=True)}
     if "recon" not in imgs:
         return {}
-    if r.inactive and method.zero_when_inactive:
-        return {0: Slot(f"{method.label}, grey = 0", note="unit inactive (activation 0)", warn=True),
-                1: Slot(f"|{method.label}| heat map", note="nothing drives it here", warn=True)}
     who = f"{v.model_tag}: " if v.model_tag else ""
+    if r.inactive and method.zero_when_inactive:
+        return {0: Slot(f"{who}{method.label}, grey = 0", note="unit inactive (activation 0)", warn=True),
+                1: Slot(f"|{method.label}| heat map", note="nothing drives it here", warn=True)}
     return {0: Slot(f"{who}{method.label}, grey = 0", imgs["recon"]), 1: Slot(f"|{method.label}| heat map", imgs["heat"])}
 
 
