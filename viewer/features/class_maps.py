@@ -56,7 +56,7 @@ class ClassMaps(Toggle):
         part = r.part(self.name)
         if part is None or not part.maps:
             return {}
-        cls = v.classes[part.cls] if part.cls < len(v.classes) else str(part.cls)
+        cls = v.session.classes[part.cls] if part.cls < len(v.session.classes) else str(part.cls)
         made = self.images(r, part)
         out = {k: Slot(f"{name}: {cls}" if k == 0 else name, img) for k, (name, img) in enumerate(made[:2])}
         if len(made) == 1:   # guided Grad-CAM needs ReLUs to guide (a SiLU network has none)

@@ -35,18 +35,6 @@ class PaneView:
         return self.session.info
 
     @property
-    def layers(self) -> list[LayerInfo]:
-        return self.session.layers
-
-    @property
-    def classes(self) -> list[str]:
-        return self.session.classes
-
-    @property
-    def model_name(self) -> str:
-        return self.session.model_name
-
-    @property
     def model_tag(self) -> str:
         """--compare: the front model's letter (A: --model, B: --compare); "" with one model."""
         return self.session.side.tag if self.session.other is not None else ""

@@ -42,7 +42,7 @@ def compare_view(v: PaneView) -> CompareView | None:
 def _strip(surface, v: PaneView, c: CompareView) -> None:
     L = v.layout
     index = {l.name: i for i, l in enumerate(c.layers)}
-    for k, layer in enumerate(v.layers):   # a line from each front block to its counterpart
+    for k, layer in enumerate(v.session.layers):   # a line from each front block to its counterpart
         partner = c.pairing.get(layer.name)
         if partner is None or partner not in index:
             continue

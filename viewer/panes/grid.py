@@ -41,7 +41,7 @@ class GridPane(Pane):
         L, geom, r, s = v.layout, v.grid, v.result, v.session
         pages = math.ceil(v.layer.channels / max(1, geom.rows * geom.cols))
         page = f"  page {s.page + 1}/{pages} (PgUp/PgDn)" if pages > 1 else ""
-        who = f"{v.model_tag} {v.model_name}: " if v.model_tag else ""
+        who = f"{v.model_tag} {v.session.model_name}: " if v.model_tag else ""
         shape = f"{v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}"
         if r is None or r.request.layer != v.layer.name:
             draw.caption(surface, L.grid, f"{who}{v.layer.name}: {shape}{page}")

@@ -50,8 +50,8 @@ class InputPane(Pane):
             draw.box(surface, (L.model_input[0] + int(l * sx), L.model_input[1] + int(t * sy),
                                max(2, int((rr - l) * sx)), max(2, int((b - t) * sy))))
         top5 = np.argsort(-r.probs)[:5]
-        names = [v.classes[i] if i < len(v.classes) else str(i) for i in top5]
-        title = f"{v.model_tag} {v.model_name}: top 5" if v.model_tag else "predictions (top 5)"
+        names = [v.session.classes[i] if i < len(v.session.classes) else str(i) for i in top5]
+        title = f"{v.model_tag} {v.session.model_name}: top 5" if v.model_tag else "predictions (top 5)"
         before = None
         for f in active():   # e.g. Z: the ablated model's top 5, each with its change from the intact one
             changed = f.predictions(v, r)

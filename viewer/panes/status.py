@@ -27,7 +27,7 @@ class StatusPane(Pane):
         warn = [m for m in (r.nonfinite if r is not None else "", v.source_message) if m]
         if notice is not None and notice.level.name != "INFO":
             warn.insert(0, notice.text)
-        parts = [f"source {v.source_name}", f"model {v.model_name}", f"device {v.device}",
+        parts = [f"source {v.source_name}", f"model {v.session.model_name}", f"device {v.device}",
                  f"draw {v.draw_fps:.0f} fps", f"model {v.model_fps:.1f} fps", age, s.method.label,
                  f"saves -> {v.save_dir}", "H: help"]
         cx = x + 8

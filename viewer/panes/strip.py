@@ -18,10 +18,10 @@ class StripPane(Pane):
     follows_result = False
 
     def draw(self, surface, v: PaneView) -> None:
-        labels = [(l.name, "x".join(str(s) for s in l.shape), l.kind.value) for l in v.layers]
+        labels = [(l.name, "x".join(str(s) for s in l.shape), l.kind.value) for l in v.session.layers]
         L = v.layout
-        names = [l.name for l in v.layers]
-        for arc in skip_arcs([l.inputs for l in v.layers], names, L.blocks, L.label_bottoms):
+        names = [l.name for l in v.session.layers]
+        for arc in skip_arcs([l.inputs for l in v.session.layers], names, L.blocks, L.label_bottoms):
             pygame.draw.lines(surface, (200, 120, 120), False, arc, 1)     # skip connections, joins
         wrapped = len(set(L.label_bottoms)) > 1
         for i, stage in stage_starts(names, L.label_bottoms):     # ResNet's layer1..4: a line and the name
@@ -41,7 +41,7 @@ class StripPane(Pane):
         for f in active():                                # e.g. Z: the layers with ablated channels
             for layer, mark in f.block_marks(v.session).items():
                 marks[layer] = f"{marks[layer]} {mark}" if layer in marks else mark
-        for block, layer in zip(L.blocks, v.layers):
+        for block, layer in zip(L.blocks, v.session.layers):
             if layer.name in marks:
                 draw.text(surface, marks[layer.name], (block[0] + 3, block[1] + 2), 17, draw.WARN)
         if L.strip_rows:

@@ -116,7 +116,7 @@ class UnitPane(Pane):
 
     def target_lines(self, v: PaneView, r: Result) -> list[str]:
         s, u = v.session, r.unit
-        where = (f"class '{v.classes[u.channel] if u.channel < len(v.classes) else u.channel}' logit"
+        where = (f"class '{v.session.classes[u.channel] if u.channel < len(v.session.classes) else u.channel}' logit"
                  if u.layer == LOGITS else f"{u.layer} channel {u.channel} at (y={u.y}, x={u.x})")
         lock = " (locked: L)" if s.scales.recon.locked else ""
         lines = [f"target: {where}", f"{s.target_mode.value}, value {r.value:.4g}",
