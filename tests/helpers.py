@@ -41,7 +41,7 @@ def window(pygame_display, built, size: int = 32, name: str = "m", **kw):
     from viewer.worker import Pipeline, Worker
     worker = Worker(Pipeline(built.model, built.layers, built.spec))
     app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=size), worker, built.layers,
-              built.classes, name, sync=True, **kw)
+              built.classes, name, sync=True, **{"pick_unit": False, **kw})
     try:
         yield app
     finally:

@@ -306,7 +306,8 @@ def test_a_source_that_refills_one_buffer_is_recomputed_by_its_counter(pygame_di
             self.seq += 1
     src = InPlace()
     screen = pygame_display.display.set_mode((1280, 800))
-    app = App(screen, src, Worker(Pipeline(b.model, b.layers, b.spec)), b.layers, b.classes, "random", sync=True)
+    app = App(screen, src, Worker(Pipeline(b.model, b.layers, b.spec)), b.layers, b.classes, "random", sync=True,
+              pick_unit=False)
     src.show(10)
     app.update()
     first = app.result
@@ -495,3 +496,26 @@ def test_the_camera_rate_demo_gives_a_new_frame_at_most_30_times_a_second():
     assert src.read_seq()[1] == s1 + 1
     plain = DemoSource(size=32)
     assert plain.read_seq()[1] + 1 == plain.read_seq()[1]     # one per read (tests, export)
+
+
+def test_the_first_screen_shows_the_layer_s_most_active_channel_and_a_new_layer_picks_again(pygame_display,
+                                                                                         random_checkpoint):
+    """Not channel 0, which may be dead on this input: the channel whose map holds the layer's largest value,
+    found by hand in the first result's activation; the same on a newly opened layer; a unit the user picks
+    stays."""
+    b = build(parse_args(["--model", str(random_checkpoint)]))
+    with window(pygame_display, b, size=64, pick_unit=True) as app:
+        app.update()
+        first = app.result.activation
+        want = int(np.unravel_index(np.argmax(first), first.shape)[0])
+        app.update()
+        app.draw()
+        assert app.session.channel == want and app.result.unit.channel == want and app.result.value > 0
+        key(app, "left")                                   # conv5: picked again on its first result
+        act = app.session.result.activation
+        assert app.layer.name == "conv5" and app.session.channel == int(np.unravel_index(np.argmax(act), act.shape)[0])
+        key(app, "down")                                   # the user's choice stays
+        chosen = app.session.channel
+        for _ in range(3):
+            app.update()
+        assert app.session.channel == chosen

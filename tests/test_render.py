@@ -79,3 +79,17 @@ def test_a_100_layer_strip_wraps_into_rows_with_every_block_hit_and_no_overlap()
     for (ya, xa), (yb, xb) in zip(slots, slots[1:]):                          # label slots never overlap
         assert ya != yb or xb - xa >= 40
     assert L.predictions[1] > L.strip[3] and L.grid[1] > L.strip[3]
+
+
+def test_the_rendered_line_cache_stays_under_its_byte_bound(pygame_display):
+    """A line with a changing number on every frame (a rate, an age) must not grow the cache past its bound;
+    lines drawn every frame stay cached."""
+    from viewer.render import draw
+    cache = draw.LineCache(max_bytes=200_000)
+    label = ("conv6", 17, draw.TEXT, None)
+    for i in range(3000):
+        cache.get(label)                                   # drawn every frame: stays
+        cache.get((f"model {i / 7:.3f} results/s, result {i} ms old", 18, draw.DIM, None))
+        assert cache.bytes <= 200_000
+    assert label in cache.lines and len(cache.lines) < 3000
+    assert cache.bytes == sum(s.get_width() * s.get_height() * s.get_bytesize() for s in cache.lines.values())

@@ -31,14 +31,15 @@ class App:
     def __init__(self, screen: pygame.Surface, source: Source, worker: Worker, layers, classes, model_name: str,
                  device: str = "cpu", save_dir: Path = Path("screenshots"), sync: bool = False,
                  start_layer: str | None = None, method: AttributionMethod = GUIDED, compare: Side | None = None,
-                 atlas=None, live_atlas: bool = True):
+                 atlas=None, live_atlas: bool = True, pick_unit: bool = True):
         """compare: the second model of --compare (the worker's pipeline is then a PairPipeline whose model 0
-        is this one); atlas: an --atlas file; live_atlas: collect the top frames of the selected layer."""
+        is this one); atlas: an --atlas file; live_atlas: collect the top frames of the selected layer; pick_unit:
+        select each layer's most active channel on its first result (Session)."""
         self.screen, self.source, self.worker, self.device, self.save_dir, self.sync = \
             screen, source, worker, device, save_dir, sync
         draw.forget_fonts()  # fonts from an earlier pygame session are dead
         sides = [Side(layers, classes, model_name, "A")] + ([compare] if compare is not None else [])
-        self.session = Session(sides, start_layer, method, atlas=atlas, live_atlas=live_atlas)
+        self.session = Session(sides, start_layer, method, pick_unit, atlas=atlas, live_atlas=live_atlas)
         self.keymap = {(pygame.key.key_code(k), b.shift): (lambda a=b.action: ACTIONS[a](self))
                        for b in BINDINGS for k in b.keys}
         for f in active():
@@ -112,7 +113,11 @@ class App:
             self.relayout(self.screen.get_size())
 
     def step_image(self, step: int) -> None:
+        if not getattr(self.source, "steps", False):
+            self.session.notify("N and P step through a folder source; this source has one stream", Level.WARN)
+            return
         (self.source.next if step > 0 else self.source.prev)()
+        self.session.release_pin()
         frame, seq = self.source.read_seq()  # shown at once, paused or not
         if frame is not None:
             self._take(frame, seq)

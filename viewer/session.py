@@ -67,8 +67,10 @@ class Scales:
 
 class Session:
     def __init__(self, sides: list[Side], start_layer: str | None = None, method: AttributionMethod = GUIDED,
-                 **options: Any):
-        """options: what the features' initial states read (atlas=, live_atlas=)."""
+                 pick_unit: bool = True, **options: Any):
+        """pick_unit: on the first result of each layer the user opens, select its most active channel (a live
+        unit, not channel 0, which may be dead on this input) until the user picks one; options: what the
+        features' initial states read (atlas=, live_atlas=)."""
         self.sides, self.front = sides, 0
         names = [l.name for l in self.layers]
         self.layer = names.index(start_layer) if start_layer in names else default_layer(self.layers)
@@ -83,6 +85,8 @@ class Session:
         self.notice: Notice | None = None
         self.opened: tuple[np.ndarray, int] | None = None   # a frame to show (an atlas patch's image), once
         self.version = 0    # counts view changes: the panes that follow the result redraw on a new value
+        self.pick_unit = self.picking = pick_unit   # picking: the next result of this layer picks its channel
+        self.per_page = 0   # tiles the grid shows at once (the App's layout says, with each request)
 
     # --- the models -------------------------------------------------------------------------------------
     @property
@@ -131,6 +135,7 @@ class Session:
         index = max(0, min(len(self.layers) - 1, index))
         if index != self.layer:
             self.layer, self.page, self.position = index, 0, None
+            self.picking = self.pick_unit
             self.channel = min(self.channel, self.info.channels - 1)
             if self.target_mode is TargetMode.POSITION:
                 self.target_mode = TargetMode.STRONGEST
@@ -141,8 +146,9 @@ class Session:
     def select_channel(self, channel: int, per_page: int) -> None:
         """per_page: tiles the grid shows at once (its page follows the channel)."""
         channel = max(0, min(self.info.channels - 1, channel))
-        if self.target_mode is TargetMode.CLASS:
-            self.target_mode = TargetMode.STRONGEST
+        self.picking = False            # the user chose: no automatic pick any more on this layer
+        if self.target_mode is not TargetMode.STRONGEST:   # a class target or a pinned position: released
+            self.target_mode, self.position = TargetMode.STRONGEST, None
         if channel != self.channel:
             self.channel = channel
             self.scales.recon.reset()
@@ -153,6 +159,24 @@ class Session:
         pages = -(-self.info.channels // max(1, per_page))
         self.page = max(0, min(pages - 1, self.page + step))
         self.changed()
+
+    def pick_strongest(self, activation: np.ndarray) -> None:
+        """Select the channel with the largest activation anywhere in the map (once per layer)."""
+        self.picking = False
+        if activation.size == 0 or self.target_mode is not TargetMode.STRONGEST:
+            return
+        c = int(activation.reshape(activation.shape[0], -1).max(1).argmax())
+        if c != self.channel:
+            self.channel = c
+            self.page = c // self.per_page if 0 < self.per_page < self.info.channels else 0
+            self.scales.recon.reset()
+            self.changed()
+
+    def release_pin(self) -> None:
+        """A pinned position is let go when what it pinned is gone (another frame from the source)."""
+        if self.target_mode is TargetMode.POSITION:
+            self.target_mode, self.position = TargetMode.STRONGEST, None
+            self.changed()
 
     def pick_position(self, y: int, x: int) -> None:
         self.position, self.target_mode = (y, x), TargetMode.POSITION
@@ -211,6 +235,7 @@ class Session:
 
     def request(self, frame: np.ndarray, frame_index: int, frame_no: int, seq: int, grid) -> Request:
         """The core request of the front model and every feature's part (grid: the page on screen)."""
+        self.per_page = grid.rows * grid.cols
         parts = {f.name: p for f in active() if (p := f.request(self, grid)) is not None}
         return Request(frame, frame_index, self.info.name, self.target(), self.method, seq, self.front, frame_no,
                        parts)
@@ -223,6 +248,8 @@ class Session:
         if self.notice is not None and self.notice.level is Level.ERROR:
             self.notice = None
         self.result = res
+        if self.picking and res.request.layer == self.info.name and res.request.model == self.front:
+            self.pick_strongest(res.activation)
         if res.request.layer == self.info.name:
             self.scales.act.update(float(res.activation.max()) if res.activation.size else 0.0)
         if res.recon is not None:
@@ -244,9 +271,10 @@ class Session:
         """Everything switched on that changes what is drawn, in a few words each (the status bar)."""
         out = [label for f in active() if (label := f.mode(self))]
         if self.target_mode is TargetMode.POSITION and self.position is not None:
-            out.append(f"pinned ({self.position[0]}, {self.position[1]}): R")
+            out.append(f"pinned at ({self.position[0]}, {self.position[1]}): R releases")
         if self.scales.locked:
-            out.append("scales locked: L")
+            out.append(f"scales locked (maps 0..{self.scales.act.value:.2g}, reconstruction "
+                       f"{self.scales.recon.value:.2g}): L")
         if self.paused:
             out.append("PAUSED: Space")
         return out

@@ -17,7 +17,7 @@ from .sanity import Sanity
 from .whole_layer import WholeLayer
 from .zoom import Zoom
 
-FEATURES: tuple[Feature, ...] = (WholeLayer(), Filters(), ClassTargetFeature(), Sanity(), ClassMaps(), Ablation(),
+FEATURES: tuple[Feature, ...] = (WholeLayer(), Filters(), ClassTargetFeature(), Ablation(), Sanity(), ClassMaps(),
                                  AtlasFeature(), Zoom(), Compare())
 
 _extra: list[Feature] = []

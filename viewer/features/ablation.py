@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..core.attribution import Analyzer
-from .base import Feature, Key
+from .base import Feature, Key, Slot
 
 
 @dataclass(frozen=True)
@@ -137,11 +137,21 @@ class Ablation(Feature):
             counts[layer] = counts.get(layer, 0) + 1
         return {layer: f"Z{n}" for layer, n in counts.items()}
 
+    def tile_marks(self, session, layer: str) -> dict[int, str]:
+        return {c: "Z" for l, c in session.part(self.name).units if l == layer}
+
+    def slots(self, v, r):
+        u = r.unit
+        if u is None or (u.layer, u.channel) not in v.session.part(self.name).units:
+            return {}
+        return {0: Slot("", note="ablated by you (Z): its output is 0"),    # not "inactive": it was switched off
+                1: Slot("", note="Z again or Shift+Z brings it back")}
+
     def predictions(self, v, r):
         part = r.part(self.name)
         if part is None:
             return None
-        return f"ablated ({len(part.units)}): top 5, change; tick: intact", part.intact_probs
+        return f"with {len(part.units)} channel(s) off: top 5, change (| = intact)", part.intact_probs
 
 
 class AblationState:

@@ -116,6 +116,14 @@ class Feature:
         """Lines at the top of the unit panel's text."""
         return []
 
+    def tile_marks(self, session, layer: str) -> dict[int, str]:
+        """channel -> a short mark drawn on its grid tile (e.g. Z: switched off)."""
+        return {}
+
+    def method_label(self, session) -> str:
+        """What the unit panel's images show instead of the method, where this feature replaces them."""
+        return ""
+
     def block_marks(self, session) -> dict[str, str]:
         """layer name -> a short mark drawn on its strip block."""
         return {}

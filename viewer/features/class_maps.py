@@ -63,6 +63,9 @@ class ClassMaps(Toggle):
             out[1] = Slot("", note="no ReLU to guide", warn=True)
         return out
 
+    def method_label(self, session) -> str:
+        return "Grad-CAM (G)" if self.on(session) else ""
+
     def lines(self, v, r):
         part = r.part(self.name)
         if part is None or not part.maps:

@@ -49,6 +49,12 @@ class GridPane(Pane):
             return
         what, grid_surf, note = self.made("tiles", lambda: self.render(v, geom))
         surface.blit(grid_surf, L.grid[:2])
+        for f in active():          # e.g. Z: the channels switched off
+            for c, mark in f.tile_marks(s, v.layer.name).items():
+                if geom.first <= c < geom.first + geom.count:
+                    t = geom.tile_rect(c)
+                    draw.frame(surface, t, draw.WARN, 1)
+                    draw.text(surface, mark, (t[0] + 2, t[1] + 1), 14, draw.WARN)
         if geom.first <= s.channel < geom.first + geom.count:
             draw.frame(surface, geom.tile_rect(s.channel), draw.ACCENT, 2)
         draw.caption(surface, L.grid, f"{who}{v.layer.name} {what}: {shape}{page}")

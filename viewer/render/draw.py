@@ -1,6 +1,7 @@
 """pygame drawing functions. They only draw: every image arrives ready-made from images.py."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -27,19 +28,47 @@ def font(size: int) -> pygame.font.Font:
 def forget_fonts() -> None:
     """Fonts (and the lines rendered with them) die with pygame.quit(): a new pygame session starts afresh."""
     font.cache_clear()
-    _rendered.cache_clear()
+    LINES.clear()
 
 
 def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int = 18, colour=TEXT,
          max_width: int | None = None) -> int:
     """Draw one line; returns its width. Too-long lines are cut with an ellipsis."""
-    img = _rendered(s, size, tuple(colour), max_width)
+    img = LINES.get((s, size, tuple(colour), max_width))
     surface.blit(img, pos)
     return img.get_width()
 
 
-@lru_cache(maxsize=4096)
-def _rendered(s: str, size: int, colour: tuple, max_width: int | None) -> pygame.Surface:
+class LineCache:
+    """Rendered lines, the least recently used dropped first once they hold more than max_bytes of pixels:
+    most lines are the same every frame (labels, captions), and lines with changing numbers (the rates, a
+    result's age) come and go without the cache growing (a long session's memory stays flat)."""
+
+    def __init__(self, max_bytes: int = 4 << 20):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.lines: OrderedDict[tuple, pygame.Surface] = OrderedDict()
+
+    def get(self, key: tuple) -> pygame.Surface:
+        img = self.lines.get(key)
+        if img is not None:
+            self.lines.move_to_end(key)
+            return img
+        img = self.lines[key] = _render(*key)
+        self.bytes += img.get_width() * img.get_height() * img.get_bytesize()
+        while self.bytes > self.max_bytes and len(self.lines) > 1:
+            _, old = self.lines.popitem(last=False)
+            self.bytes -= old.get_width() * old.get_height() * old.get_bytesize()
+        return img
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.bytes = 0
+
+
+LINES = LineCache()
+
+
+def _render(s: str, size: int, colour: tuple, max_width: int | None) -> pygame.Surface:
     """A line rendered once (the strip's labels, captions and most unit lines are the same every frame)."""
     f = font(size)
     if max_width is not None and f.size(s)[0] > max_width:
@@ -147,8 +176,9 @@ def predictions(surface: pygame.Surface, rect: Rect, rows: list[tuple[str, float
             tx = x + 110 + int(bar_w * max(0.0, min(1.0, before[i])))
             pygame.draw.line(surface, TEXT, (tx, yy - 1), (tx, yy + bar_h), 2)
             text(surface, f"{100 * p:5.1f}%", (x + w - 115, yy + 2), 19, TEXT)
-            d = 100 * (p - before[i])
-            text(surface, f"{d:+.1f}", (x + w - 50, yy + 2), 19, WARN if d < 0 else (120, 210, 120))
+            d = round(100 * (p - before[i]), 1)     # what is printed decides the colour: -0.0 is no change
+            colour = WARN if d < 0 else (120, 210, 120) if d > 0 else DIM
+            text(surface, f"{abs(d):.1f}" if d == 0 else f"{d:+.1f}", (x + w - 50, yy + 2), 19, colour)
         else:
             text(surface, f"{100 * p:5.1f}%", (x + w - 55, yy + 2), 19, TEXT)
 

@@ -30,7 +30,12 @@ def open_source(spec: str, realtime: bool = True) -> Source:
     try:  # unknown extension: try as an image, then as a video
         return ImageSource(path)
     except SourceError:
+        pass
+    try:
         return VideoSource(path, realtime)
+    except SourceError:
+        raise SourceError(f"{spec}: not an image or a video this tool can read (images: "
+                          f"{', '.join(sorted(IMAGE_EXTS))}; videos: {', '.join(sorted(VIDEO_EXTS))})") from None
 
 
 def default_source() -> Source:

@@ -51,6 +51,7 @@ class Source:
     message = ""        # a line for the status bar (skipped files, lost camera), or ""
     index = 0           # frame or image index
     seq: int | None = None   # +1 for every new frame; None: the source does not say (every read is new)
+    steps = False       # next() / prev() step through its images (a folder)
 
     def read(self) -> np.ndarray | None:
         raise NotImplementedError
@@ -69,10 +70,10 @@ class Source:
         return self.read(), self.seq
 
     def next(self) -> None:
-        """Next image (folders); other sources ignore it."""
+        """Next image (sources with steps = True); others ignore it."""
 
     def prev(self) -> None:
-        """Previous image (folders); other sources ignore it."""
+        """Previous image (sources with steps = True); others ignore it."""
 
     def close(self) -> None:
         pass

@@ -23,30 +23,40 @@ class ImageSource(Source):
 
 
 class FolderSource(Source):
+    """The images of a folder and its subfolders, in path order (as the atlas's --data FOLDER reads them); N / P
+    step through them. An image that cannot be read is skipped, said once, and left out of the count."""
+    steps = True
+
     @classmethod
     def opens(cls, spec: str) -> bool:
         return Path(spec).is_dir()
 
     def __init__(self, path: Path):
-        self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+        self.files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
         if not self.files:
-            raise SourceError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+            raise SourceError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_EXTS))}, searched "
+                              "in its subfolders too)")
         self.path, self.frame, self.index, self.seq = path, None, 0, 0
+        n = len(self.files)
         self._load(0, +1)
         if self.frame is None:
-            raise SourceError(f"{path}: none of its {len(self.files)} images can be read")
+            raise SourceError(f"{path}: none of its {n} images can be read")
 
     def _load(self, start: int, step: int) -> None:
         skipped = []
-        for k in range(len(self.files)):
-            i = (start + k * step) % len(self.files)
+        i = start % len(self.files)
+        while self.files:
             try:
                 self.frame, self.index, self.seq = read_image(self.files[i]), i, self.seq + 1
                 break
             except SourceError:
-                skipped.append(self.files[i].name)
+                skipped.append(self.files.pop(i).name)     # out of the list: the count is of readable images
+                if not self.files:
+                    return
+                i = (i if step > 0 else i - 1) % len(self.files)
         self.message = f"skipped unreadable: {', '.join(skipped)}" if skipped else ""
-        self.name = f"{self.path.name}/{self.files[self.index].name} ({self.index + 1}/{len(self.files)})"
+        rel = self.files[self.index].relative_to(self.path)
+        self.name = f"{self.path.name}/{rel} ({self.index + 1}/{len(self.files)})"
 
     def read(self):
         return self.frame
