@@ -80,3 +80,15 @@ def measure_text(monkeypatch) -> tuple[list[str], list[str]]:
         return real_text(surface, s, pos, size, colour, max_width)
     monkeypatch.setattr(draw, "text", measuring)
     return drawn, cut
+
+
+def write_video(path, n=12, size=(48, 40)):
+    """An MJPG .avi of n grey frames getting brighter (then wrapping)."""
+    import cv2
+    import numpy as np
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, size)
+    assert out.isOpened()
+    for i in range(n):
+        out.write(np.full((size[1], size[0], 3), (i * 20) % 250, np.uint8))
+    out.release()
+    return path

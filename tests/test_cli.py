@@ -3,13 +3,14 @@ import json
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
 from conftest import ROOT
-from test_sources import write_video
+from helpers import write_video
 
 import run_viewer
 from viewer.cli import build, parse_args
@@ -152,3 +153,42 @@ def test_closing_the_window_while_the_model_is_mid_step_ends_the_process_cleanly
                         "--max-frames", "12", "--input-size", "16"], env=env, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0 and "terminate" not in p.stderr, (p.returncode, p.stderr[-500:])
+
+
+def test_without_a_display_the_window_says_so_in_one_sentence_and_exits_2(monkeypatch, capsys):
+    from viewer import launch
+    monkeypatch.setattr(launch.sys, "platform", "linux")
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(var, raising=False)
+    assert launch.main(["--source", "demo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no display") and "--export" in err and len(err.splitlines()) == 1
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")          # a headless driver chosen on purpose: no refusal
+    assert launch.no_display() == ""
+
+
+def test_every_help_example_parses_and_names_layers_that_exist():
+    """Each example of --help: its arguments parse, and where its models are here (the shipped ones; torchvision
+    where installed) the model builds and its --layer is found. A CUDA example is parsed only (no GPU here)."""
+    import importlib.util
+    import shlex
+
+    from viewer.cli import DESCRIPTION, build, build_compare
+    examples = [line.split("#")[0].split("run_viewer.py", 1)[1] for line in DESCRIPTION.splitlines()
+                if line.strip().startswith("python run_viewer.py")]
+    assert len(examples) >= 8
+    built = 0
+    for ex in examples:
+        args = parse_args(shlex.split(ex))
+        model = args.model
+        if "cuda" in (args.device or "") or model.startswith("mypkg") or model.startswith("timm:") or \
+                (":" not in model and not Path(model).exists()) or \
+                (model.startswith("torchvision:") and importlib.util.find_spec("torchvision") is None):
+            continue
+        if model.startswith("torchvision:"):
+            args.weights = "none"                     # no download here: the layer names are the same
+        b = build(args)
+        build_compare(args, b)
+        assert args.layer is None or args.layer in {l.name for l in b.layers}, ex
+        built += 1
+    assert built >= 5

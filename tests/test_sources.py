@@ -1,6 +1,7 @@
 """Frame sources: every kind of image file, folders, videos, the demo, and the errors."""
 import cv2
 import numpy as np
+from helpers import write_video
 import pytest
 
 from viewer.sources import (
@@ -91,15 +92,6 @@ def test_empty_folder_and_folder_of_broken_files(tmp_path):
     (tmp_path / "x.png").write_bytes(b"broken")
     with pytest.raises(SourceError, match="none of its 1 images"):
         open_source(str(tmp_path))
-
-
-def write_video(path, n=12, size=(48, 40)):
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, size)
-    assert out.isOpened()
-    for i in range(n):
-        out.write(np.full((size[1], size[0], 3), (i * 20) % 250, np.uint8))
-    out.release()
-    return path
 
 
 def test_video_loops(tmp_path):

@@ -49,6 +49,7 @@ class App:
         self.panes = core[:-1] + [p for f in active() for p in f.panes()] + core[-1:]
         self.frame: np.ndarray | None = None
         self.frame_index, self.frames_taken, self._frame_seq, self._seq = 0, 0, None, 0
+        self.frame_label = ""             # what the frame on screen is where it is not the source's (an atlas image)
         self._last_key: tuple | None = None
         self._front, self._last_res, self._last_frame = 0, None, None
         self._seen = (None, -1)                  # (result, session version) the panes' caches were made for
@@ -132,7 +133,7 @@ class App:
     def update(self) -> None:
         s = self.session
         if s.opened is not None:          # an atlas patch's image, opened by a click
-            frame, index = s.opened
+            frame, index, self.frame_label = s.opened
             s.opened, self.frame, self._frame_seq = None, frame, None
             self.frame_index = index if index >= 0 else self.frame_index
             self.frames_taken += 1
@@ -162,6 +163,7 @@ class App:
         """Show a new frame: our own copy, so that a request never changes under the worker when the source
         refills its buffer."""
         self.frame, self.frame_index, self._frame_seq = frame.copy(), self.source.index, seq
+        self.frame_label = ""             # the source's own frame again (not an opened atlas image)
         self.frames_taken += 1
         self.dirty = True
 
@@ -179,7 +181,7 @@ class App:
         return panes.PaneView(
             layout=self.layout, session=self.session, grid=self.grid_geom(), result=r,
             result_is_current=r is not None and r.request.frame is self.frame, frame=self.frame,
-            source_name=self.source.name, source_message=self.source.message, device=self.device,
+            source_name=self.frame_label or self.source.name, source_message=self.source.message, device=self.device,
             save_dir=self.save_dir, draw_fps=Meters.rate(self.meters.draw_times),
             model_fps=Meters.rate(self.meters.model_times), now=now, zoom=zoomed(self.session))
 

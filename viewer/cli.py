@@ -194,7 +194,11 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
     if not layers:
         raise UsageError(f"{args.model}: the model has no layer with a tensor output to show")
     if args.layer is not None and args.layer not in {l.name for l in layers}:
-        raise UsageError(f"unknown layer '{args.layer}' (layers: {', '.join(l.name for l in layers)})")
+        stage = [l.name for l in layers if l.name.startswith(args.layer + ".")]
+        if not stage:
+            raise UsageError(f"unknown layer '{args.layer}' (layers: {', '.join(l.name for l in layers)})")
+        print(f"--layer {args.layer}: a stage of {len(stage)} layers; starting at its last, {stage[-1]}", flush=True)
+        args.layer = stage[-1]
     try:   # the logits by the rule (or --output): their width is the number of classes
         import torch
 

@@ -18,6 +18,8 @@ def launch(args) -> int:
     from .sources import SourceError, default_source, open_source
     from .worker import PairPipeline, Pipeline, Worker
 
+    if no_display():             # before the model is built: say it at once
+        raise UsageError(no_display())
     built = build(args)
     second = build_compare(args, built)
     atlas = load_atlas_for(args, built)
@@ -51,6 +53,16 @@ def launch(args) -> int:
         source.close()
         pygame.quit()
     return 0
+
+
+def no_display() -> str:
+    """Why a window cannot open here (Linux without X or Wayland, e.g. over SSH), or ""."""
+    if sys.platform != "linux" or os.environ.get("SDL_VIDEODRIVER") not in (None, "", "x11", "wayland"):
+        return ""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return ""
+    return ("no display: the window needs one (set DISPLAY, e.g. ssh -X, or run under xvfb-run), or use "
+            "--export OUTDIR for headless output")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -83,7 +83,7 @@ class Session:
         self.parts = {f.name: f.initial(options) for f in active()}
         self.result: Result | None = None
         self.notice: Notice | None = None
-        self.opened: tuple[np.ndarray, int] | None = None   # a frame to show (an atlas patch's image), once
+        self.opened: tuple | None = None   # (frame, index, its name): a frame to show (an atlas patch's image), once
         self.version = 0    # counts view changes: the panes that follow the result redraw on a new value
         self.pick_unit = self.picking = pick_unit   # picking: the next result of this layer picks its channel
         self.per_page = 0   # tiles the grid shows at once (the App's layout says, with each request)
@@ -123,6 +123,20 @@ class Session:
         """The compared model's layer paired with the selected one (None: unpaired, or no --compare)."""
         name = self.pairing.get(self.info.name) if self.other is not None else None
         return next((l for l in self.other.layers if l.name == name), None) if name else None
+
+    def class_of(self, layer: LayerInfo, channel: int) -> str:
+        """The class a channel stands for where the layer's channels are the classes (as many channels as classes,
+        here and in every later layer: All-CNN-C's conv9 and its pool), else ""."""
+        n = len(self.classes)
+        k = next((i for i, l in enumerate(self.layers) if l.name == layer.name), None)
+        if k is None or not 0 <= channel < n or any(l.channels != n for l in self.layers[k:]):
+            return ""
+        return self.classes[channel]
+
+    def unit_name(self, layer: LayerInfo, channel: int) -> str:
+        """"channel 3", or "channel 3 (cat)" where the channel is a class."""
+        cls = self.class_of(layer, channel)
+        return f"channel {channel} ({cls})" if cls else f"channel {channel}"
 
     def part(self, name: str) -> Any:
         return self.parts.get(name)
@@ -219,7 +233,7 @@ class Session:
 
     def open_frame(self, frame: np.ndarray, index: int, y: int, x: int, what: str) -> None:
         """Show this image (an atlas patch's), paused, with the selected channel targeted at (y, x)."""
-        self.opened, self.paused = (frame.copy(), index), True
+        self.opened, self.paused = (frame.copy(), index, what), True
         self.pick_position(y, x)
         self.scales.recon.reset()
         self.notify(f"{what}, {self.info.name} channel {self.channel} at ({y}, {x}): paused (Space resumes)")

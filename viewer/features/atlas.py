@@ -68,7 +68,8 @@ class AtlasFeature(Feature):
         la = st.file.layers[v.layer.name]
         tiles = np.stack([images.padded(la.patches[c, 0], la.valid[c, 0])
                           for c in range(geom.first, geom.first + geom.count)])
-        return "top patches", tiles, "each unit's top patch from the atlas (A: live reconstructions again)"
+        return f"top patches: {v.layer.channels} units", tiles, \
+            "each unit's top patch from the atlas (grey checks: outside the image; A: live reconstructions again)"
 
 
 def open_patch(session, pos, rect, recon_rows: bool) -> bool:

@@ -49,4 +49,6 @@ class Filters(Toggle):
         if part is None:
             return "filters", None, "reading the weights..."
         tiles, note = filter_tiles(v.layer, part.weights)
-        return "filters", (None if tiles is None else tiles[geom.first:geom.first + geom.count]), note
+        w = part.weights
+        what = f"filters: {w.shape[0]} x {'x'.join(map(str, w.shape[1:]))}" if w is not None else "filters"
+        return what, (None if tiles is None else tiles[geom.first:geom.first + geom.count]), note

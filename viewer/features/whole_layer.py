@@ -55,7 +55,7 @@ class WholeLayer(Toggle):
     def grid_tiles(self, v, geom):
         if not self.on(v.session):
             return None
-        what = "reconstructions"
+        what = f"reconstructions: {v.layer.channels} units"
         if len(v.layer.shape) != 3:
             return what, None, "no spatial map: W is for convolution layers"
         r = v.result
@@ -65,7 +65,7 @@ class WholeLayer(Toggle):
         if part is None or part.recons is None or (part.first, part.count) != (geom.first, geom.count):
             return what, None, "reconstructing every unit..."
         recons = part.recons
-        if v.zoom and part.positions is not None and v.layer.rf is not None:   # each unit's own box
+        if part.positions is not None and v.layer.rf is not None:   # each unit's own box, large at any input size
             recons = [images.cut_box(g, v.layer.rf.box(int(y), int(x)))[0] for g, (y, x) in zip(recons, part.positions)]
         tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in recons])
         method = as_method(r.request.method)

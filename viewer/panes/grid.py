@@ -24,7 +24,8 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[str, np.ndarray | None,
     maps = v.result.activation[geom.first:geom.first + geom.count]
     scale = v.session.scales.act
     tiles = images.colormap(maps, scale.value, v.session.colormap)
-    return "feature maps", tiles, f"scale 0..{scale.value:.3g}" + (" (locked)" if scale.locked else "")
+    shape = f"{v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}"
+    return f"feature maps: {shape}", tiles, f"colour scale 0..{scale.value:.3g}" + (" (locked: L)" if scale.locked else "")
 
 
 def taken(session) -> bool:
@@ -42,9 +43,8 @@ class GridPane(Pane):
         pages = math.ceil(v.layer.channels / max(1, geom.rows * geom.cols))
         page = f"  page {s.page + 1}/{pages} (PgUp/PgDn)" if pages > 1 else ""
         who = f"{v.model_tag} {v.session.model_name}: " if v.model_tag else ""
-        shape = f"{v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}"
         if r is None or r.request.layer != v.layer.name:
-            draw.caption(surface, L.grid, f"{who}{v.layer.name}: {shape}{page}")
+            draw.caption(surface, L.grid, f"{who}{v.layer.name}{page}")
             draw.placeholder(surface, L.grid, "computing...")
             return
         what, grid_surf, note = self.made("tiles", lambda: self.render(v, geom))
@@ -57,7 +57,7 @@ class GridPane(Pane):
                     draw.text(surface, mark, (t[0] + 2, t[1] + 1), 14, draw.WARN)
         if geom.first <= s.channel < geom.first + geom.count:
             draw.frame(surface, geom.tile_rect(s.channel), draw.ACCENT, 2)
-        draw.caption(surface, L.grid, f"{who}{v.layer.name} {what}: {shape}{page}")
+        draw.caption(surface, L.grid, f"{who}{v.layer.name} {what}{page}")
         last = geom.tile_rect(geom.first + max(0, geom.count - 1))
         if last[1] + last[3] + 20 <= L.grid[1] + L.grid[3]:     # the note under the tiles, where it has room
             draw.text(surface, note, (L.grid[0], last[1] + last[3] + 5), 17, draw.DIM, max_width=L.grid[2])

@@ -87,7 +87,8 @@ class UnitPane(Pane):
         imgs = self.images_for(v, r)
         c = min(s.channel, r.activation.shape[0] - 1)
         who = f"{v.model_tag}: " if v.model_tag else ""
-        draw.caption(surface, L.unit_map, f"{who}{v.layer.name} channel {c}" if who else f"channel {c} activation")
+        name = s.unit_name(v.layer, c)
+        draw.caption(surface, L.unit_map, f"{who}{v.layer.name} {name}" if who else f"{name} activation")
         self.blit(surface, "map", imgs["map"], L.unit_map)
         if L.overlay[2] > 0:     # --compare leaves the overlay and the heat map out: zero-size rectangles
             draw.caption(surface, L.overlay, "overlay on the model input")
@@ -117,13 +118,15 @@ class UnitPane(Pane):
     def target_lines(self, v: PaneView, r: Result) -> list[str]:
         s, u = v.session, r.unit
         where = (f"class '{v.session.classes[u.channel] if u.channel < len(v.session.classes) else u.channel}' logit"
-                 if u.layer == LOGITS else f"{u.layer} channel {u.channel} at (y={u.y}, x={u.x})")
+                 if u.layer == LOGITS else f"{u.layer} {s.unit_name(v.layer, u.channel)} at (y={u.y}, x={u.x})")
         lock = " (locked: L)" if s.scales.recon.locked else ""
         lines = [f"target: {where}", f"{s.target_mode.value}, value {r.value:.4g}",
                  f"{s.method.label}, scale {s.scales.recon.value:.2g}{lock}",
                  f"receptive field {int(v.layer.rf.size[0])}x{int(v.layer.rf.size[1])} px"
                  + (" (zoomed to it: V)" if v.zoom else "") if v.layer.rf else "receptive field: whole input"]
-        if u.layer != LOGITS and r.activation.shape[1] > 1:
+        if s.target_mode.name == "POSITION":
+            lines.append("pinned to this position: R releases it")
+        elif u.layer != LOGITS and r.activation.shape[1] > 1:
             lines.append("click the map to pick a position")
         return lines
 
