@@ -219,7 +219,7 @@ def test_the_window_shows_the_atlas_and_a_click_opens_the_patch_s_image(pygame_d
         click(app, (r[0] + r[2] // 2, r[1] + r[3] // 2))
         s = app.session
         assert s.paused and not s.part("atlas").view and s.target_mode is TargetMode.POSITION
-        assert s.position == (int(la.ys[7, 2]), int(la.xs[7, 2])) and app.frame_index == int(la.images[7, 2])
+        assert s.position == (int(la.ys[7, 2]), int(la.xs[7, 2])) and app.feed.index == int(la.images[7, 2])
         u = app.result.unit
         assert (u.layer, u.channel, u.y, u.x) == ("conv6", 7, *s.position)
         # the live reconstruction of the same case is the stored one (inside the box)

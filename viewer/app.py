@@ -11,6 +11,7 @@ import pygame
 
 from . import panes
 from .core.methods import GUIDED, AttributionMethod
+from .feed import Feed
 from .features import active
 from .features.zoom import zoomed
 from .keys import ACTIONS, BINDINGS, Action, help_lines
@@ -31,15 +32,16 @@ class App:
     def __init__(self, screen: pygame.Surface, source: Source, worker: Worker, layers, classes, model_name: str,
                  device: str = "cpu", save_dir: Path = Path("screenshots"), sync: bool = False,
                  start_layer: str | None = None, method: AttributionMethod = GUIDED, compare: Side | None = None,
-                 atlas=None, live_atlas: bool = True, pick_unit: bool = True):
+                 atlas=None, live_atlas: bool = True, pick_unit: bool = True, record: str | None = None):
         """compare: the second model of --compare (the worker's pipeline is then a PairPipeline whose model 0
         is this one); atlas: an --atlas file; live_atlas: collect the top frames of the selected layer; pick_unit:
-        select each layer's most active channel on its first result (Session)."""
+        select each layer's most active channel on its first result (Session); record: an MP4 to record to."""
         self.screen, self.source, self.worker, self.device, self.save_dir, self.sync = \
             screen, source, worker, device, save_dir, sync
         draw.forget_fonts()  # fonts from an earlier pygame session are dead
         sides = [Side(layers, classes, model_name, "A")] + ([compare] if compare is not None else [])
-        self.session = Session(sides, start_layer, method, pick_unit, atlas=atlas, live_atlas=live_atlas)
+        self.session = Session(sides, start_layer, method, pick_unit, atlas=atlas, live_atlas=live_atlas,
+                               record=record, save_dir=save_dir)
         self.keymap = {(pygame.key.key_code(k), b.shift): (lambda a=b.action: ACTIONS[a](self))
                        for b in BINDINGS for k in b.keys}
         for f in active():
@@ -47,9 +49,7 @@ class App:
                                 for key in f.keys() for k in key.keys})
         core = [kind() for kind in panes.PANES]   # drawn in this order, the status bar last; each owns its cache
         self.panes = core[:-1] + [p for f in active() for p in f.panes()] + core[-1:]
-        self.frame: np.ndarray | None = None
-        self.frame_index, self.frames_taken, self._frame_seq, self._seq = 0, 0, None, 0
-        self.frame_label = ""             # what the frame on screen is where it is not the source's (an atlas image)
+        self.feed, self._seq = Feed(source), 0
         self._last_key: tuple | None = None
         self._front, self._last_res, self._last_frame = 0, None, None
         self._seen = (None, -1)                  # (result, session version) the panes' caches were made for
@@ -65,6 +65,10 @@ class App:
     @property
     def result(self):
         return self.session.result
+
+    @property
+    def frame(self) -> np.ndarray | None:
+        return self.feed.frame
 
     def pane(self, kind: str) -> panes.Pane:
         """The pane of that class name ("GridPane")."""
@@ -114,14 +118,7 @@ class App:
             self.relayout(self.screen.get_size())
 
     def step_image(self, step: int) -> None:
-        if not getattr(self.source, "steps", False):
-            self.session.notify("N and P step through a folder source; this source has one stream", Level.WARN)
-            return
-        (self.source.next if step > 0 else self.source.prev)()
-        self.session.release_pin()
-        frame, seq = self.source.read_seq()  # shown at once, paused or not
-        if frame is not None:
-            self._take(frame, seq)
+        self.dirty = self.feed.step(step, self.session) or self.dirty
 
     def pause(self) -> None:
         s = self.session
@@ -132,23 +129,7 @@ class App:
     # --- update -------------------------------------------------------------------------------------------
     def update(self) -> None:
         s = self.session
-        if s.opened is not None:          # an atlas patch's image, opened by a click
-            frame, index, self.frame_label = s.opened
-            s.opened, self.frame, self._frame_seq = None, frame, None
-            self.frame_index = index if index >= 0 else self.frame_index
-            self.frames_taken += 1
-        elif not s.paused or self.frame is None:
-            try:
-                frame, seq = self.source.read_seq()
-            except Exception as e:  # a bad frame never crashes the app
-                frame, seq = None, None
-                s.notify(f"source error: {type(e).__name__}: {e}", Level.WARN)
-            if frame is not None and isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3 \
-                    and frame.dtype == np.uint8 and min(frame.shape[:2]) > 0:
-                if seq is None or seq != self._frame_seq:  # a new frame, by the source's own counter
-                    self._take(frame, seq)
-            elif frame is not None:
-                s.notify("source gave a frame that is not RGB uint8; skipped", Level.WARN)
+        self.dirty = self.feed.poll(s) or self.dirty
         if self.frame is not None:
             self._submit()
         res = self.worker.latest()
@@ -159,16 +140,8 @@ class App:
             if not res.failed:
                 self.meters.tick(self.meters.model_times, time.perf_counter())
 
-    def _take(self, frame: np.ndarray, seq: int | None) -> None:
-        """Show a new frame: our own copy, so that a request never changes under the worker when the source
-        refills its buffer."""
-        self.frame, self.frame_index, self._frame_seq = frame.copy(), self.source.index, seq
-        self.frame_label = ""             # the source's own frame again (not an opened atlas image)
-        self.frames_taken += 1
-        self.dirty = True
-
     def _submit(self) -> None:
-        req = self.session.request(self.frame, self.frame_index, self.frames_taken, self._seq + 1, self.grid_geom())
+        req = self.session.request(self.frame, self.feed.index, self.feed.taken, self._seq + 1, self.grid_geom())
         if self.frame is self._last_frame and req.key() == self._last_key:
             return
         self._seq, self._last_key, self._last_frame = self._seq + 1, req.key(), self.frame
@@ -181,7 +154,7 @@ class App:
         return panes.PaneView(
             layout=self.layout, session=self.session, grid=self.grid_geom(), result=r,
             result_is_current=r is not None and r.request.frame is self.frame, frame=self.frame,
-            source_name=self.frame_label or self.source.name, source_message=self.source.message, device=self.device,
+            source_name=self.feed.name, source_message=self.source.message, device=self.device,
             save_dir=self.save_dir, draw_fps=Meters.rate(self.meters.draw_times),
             model_fps=Meters.rate(self.meters.model_times), now=now, zoom=zoomed(self.session))
 
@@ -205,6 +178,8 @@ class App:
                 laps.append((p.name, (time.perf_counter() - t) * 1000))
         if self.session.help:
             draw.overlay_panel(surface, help_lines(), "Keys and mouse  (H or F1 closes)")
+        for f in active():
+            f.drawn(self.session, surface, now)
         self.frames_drawn += 1
         self.dirty, self._last_draw = False, now
         if self.save_requested:
@@ -212,7 +187,7 @@ class App:
             self.save_screenshot(surface)
 
     def save_screenshot(self, surface: pygame.Surface) -> Path | None:
-        png, error = save_screenshot(surface, self.save_dir, self.session, self.source.name, self.frame_index)
+        png, error = save_screenshot(surface, self.save_dir, self.session, self.feed.name, self.feed.index)
         if png is not None:
             self.saved.append(png)
             self.session.notify(f"saved {png}")
@@ -223,10 +198,18 @@ class App:
     # --- main loop ----------------------------------------------------------------------------------------
     def run(self, max_frames: int | None = None, fps: int = 60) -> None:
         clock = pygame.time.Clock()
-        while self.session.running and (max_frames is None or self.frames_drawn < max_frames):
-            self.step(fps)
-            if fps:
-                clock.tick(fps)
+        try:
+            while self.session.running and (max_frames is None or self.frames_drawn < max_frames):
+                self.step(fps)
+                if fps:
+                    clock.tick(fps)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Finish what the features hold open (a recording)."""
+        for f in active():
+            f.close(self.session)
 
     def step(self, fps: int = 60) -> bool:
         """One turn of the loop (events, update, draw when due); True when it drew. The benchmark drives it."""

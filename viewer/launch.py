@@ -20,6 +20,8 @@ def launch(args) -> int:
 
     if no_display():             # before the model is built: say it at once
         raise UsageError(no_display())
+    if args.record and (Path(args.record).exists() or Path(args.record).with_suffix(".jsonl").exists()):
+        raise UsageError(f"--record {args.record}: the file (or its .jsonl) exists; choose another name")
     built = build(args)
     second = build_compare(args, built)
     atlas = load_atlas_for(args, built)
@@ -46,7 +48,7 @@ def launch(args) -> int:
                   f"{built.device}, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
                   method=method_named(args.method),
                   compare=Side(second.layers, second.classes, second.name) if second is not None else None,
-                  atlas=atlas)
+                  atlas=atlas, record=args.record)
         app.run(max_frames=args.max_frames, fps=args.fps)
     finally:
         worker.shutdown()

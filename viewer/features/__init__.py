@@ -13,12 +13,13 @@ from .class_maps import ClassMaps
 from .class_target import ClassTargetFeature
 from .compare import Compare
 from .filters import Filters
+from .recording import Recording
 from .sanity import Sanity
 from .whole_layer import WholeLayer
 from .zoom import Zoom
 
 FEATURES: tuple[Feature, ...] = (WholeLayer(), Filters(), ClassTargetFeature(), Ablation(), Sanity(), ClassMaps(),
-                                 AtlasFeature(), Zoom(), Compare())
+                                 AtlasFeature(), Zoom(), Compare(), Recording())
 
 _extra: list[Feature] = []
 

@@ -100,6 +100,12 @@ class Feature:
     def panes(self) -> tuple:
         return ()
 
+    def drawn(self, session, surface, now: float) -> None:
+        """The window has been drawn (before it is shown): e.g. a recording takes its pixels."""
+
+    def close(self, session) -> None:
+        """The window closes: finish what is open (a recording)."""
+
     def takes_grid(self, session) -> bool:
         """Whether one of this feature's panes is drawn in the grid's place (the grid then is not)."""
         return False
