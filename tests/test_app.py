@@ -519,3 +519,21 @@ def test_the_first_screen_shows_the_layer_s_most_active_channel_and_a_new_layer_
         for _ in range(3):
             app.update()
         assert app.session.channel == chosen
+
+
+def test_pointing_at_a_title_explains_the_pane_and_at_a_tile_gives_its_values(app):
+    """A tooltip: over a pane's title line its one sentence, over a tile its channel and values (checked against
+    the result by hand), nothing over empty space."""
+    import pygame
+    view = app.view(0.0)
+    grid = app.pane("GridPane")
+    g = app.layout.grid
+    assert "Every channel of the selected layer" in grid.tooltip((g[0] + 20, g[1] - 8), view)
+    x, y, w, h = app.grid_geom().tile_rect(5)
+    a = app.result.activation[5]
+    yy, xx = np.unravel_index(int(a.argmax()), a.shape)
+    assert grid.tooltip((x + 2, y + 2), view).startswith(f"channel 5: max {a.max():.3g} at (y={yy}, x={xx})")
+    assert all(not p.tooltip((app.layout.status[0] + 3, app.layout.status[1] - 40), view) for p in app.panes)
+    app.handle_event(pygame.event.Event(pygame.MOUSEMOTION, pos=(g[0] + 20, g[1] - 8), rel=(0, 0), buttons=(0, 0, 0)))
+    app.draw()
+    assert app.mouse == (g[0] + 20, g[1] - 8)

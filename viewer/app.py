@@ -50,6 +50,7 @@ class App:
         core = [kind() for kind in panes.PANES]   # drawn in this order, the status bar last; each owns its cache
         self.panes = core[:-1] + [p for f in active() for p in f.panes()] + core[-1:]
         self.feed, self._seq = Feed(source), 0
+        self.mouse: tuple[int, int] | None = None     # where the pointer is (its tooltip is drawn)
         self._last_key: tuple | None = None
         self._front, self._last_res, self._last_frame = 0, None, None
         self._seen = (None, -1)                  # (result, session version) the panes' caches were made for
@@ -102,6 +103,10 @@ class App:
             if handler is not None:
                 handler()
                 self.after_key()
+        elif ev.type == pygame.MOUSEMOTION:
+            self.mouse = ev.pos
+        elif ev.type == pygame.WINDOWLEAVE:
+            self.mouse = None
         elif ev.type == pygame.MOUSEBUTTONDOWN and ev.button == 1:
             view = self.view(time.perf_counter())
             any(p.click(ev.pos, self.session, view) for p in self.panes)   # the first pane that owns the point
@@ -176,6 +181,9 @@ class App:
             p.draw(surface, view)
             if laps is not None:
                 laps.append((p.name, (time.perf_counter() - t) * 1000))
+        tip = next((t for p in self.panes if (t := p.tooltip(self.mouse, view))), "") if self.mouse else ""
+        if tip and not self.session.help:
+            draw.tooltip(surface, self.mouse, tip)
         if self.session.help:
             draw.overlay_panel(surface, help_lines(), "Keys and mouse  (H or F1 closes)")
         for f in active():

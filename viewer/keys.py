@@ -57,6 +57,8 @@ BINDINGS: tuple[Binding, ...] = (
 )
 
 MOUSE_HELP = (
+    ("point at a title", "one sentence on what that image shows"),
+    ("point at a tile / block", "its channel, class and values"),
     ("click a block", "select that layer"),
     ("click a tile", "select that unit (channel)"),
     ("click unit map", "target that position of the channel"),

@@ -38,6 +38,11 @@ class AtlasStripPane(Pane):
             surface.blit(tile, r[:2])
             draw.text(surface, f"{e.value:.2g}", (r[0], r[1] + r[3] + 1), 13, draw.DIM, max_width=r[2])
 
+    def about(self, v: PaneView):
+        return [(v.layout.atlas_strip, "What drives this channel elsewhere: the patches (its receptive field) of the "
+                 "frames or data-set images where it was strongest, best first, with that activation under each; "
+                 "grey checks are outside the image. Click one to open it.")]
+
     def click(self, pos, session, v: PaneView) -> bool:
         rect = v.layout.atlas_strip
         if rect[2] == 0 or not inside(rect, pos):

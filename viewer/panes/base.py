@@ -66,3 +66,19 @@ class Pane:
 
     def click(self, pos: tuple[int, int], session, v: PaneView) -> bool:
         return False
+
+    def about(self, v: PaneView) -> list[tuple[tuple[int, int, int, int], str]]:
+        """(rectangle, one sentence on what it shows and how to read it) for each of the pane's images: the
+        sentence is shown while the mouse is on the image's title line (CNN Explainer's habit)."""
+        return []
+
+    def hover(self, pos: tuple[int, int], v: PaneView) -> str:
+        """What is under the mouse inside the pane (a tile's channel and value), or ""."""
+        return ""
+
+    def tooltip(self, pos: tuple[int, int], v: PaneView) -> str:
+        """The pane's sentence where pos is on a title line, else what hover() says."""
+        for (x, y, w, h), sentence in self.about(v):
+            if w > 0 and x <= pos[0] < x + w and y - 18 <= pos[1] < y:
+                return sentence
+        return self.hover(pos, v)

@@ -150,6 +150,16 @@ class ComparePane(Pane):
         _unit(surface, v, c, r, self.made)
         _predictions(surface, v, c, r)
 
+    def about(self, v: PaneView):
+        L = v.layout
+        if not L.compare:
+            return []
+        return [(L.other_grid, "The compared model's layer paired with the selected one (by position: a max-pool "
+                 "with the strided convolution that replaced it), on the same frame."),
+                (L.other_map, "The same channel of the compared model's paired layer; the circle marks its unit."),
+                (L.other_recon, "That unit's reconstruction by the same method: the two models side by side."),
+                (L.other_predictions, "The compared model's five most likely classes for the same frame.")]
+
     def click(self, pos, session, v: PaneView) -> bool:
         """A block of the compared model's strip row: the front model's layer paired with it is selected."""
         other = session.other

@@ -81,6 +81,23 @@ class GridPane(Pane):
         made = self.cache.get("tiles")
         return made[2] if made else ""
 
+    def about(self, v: PaneView):
+        return [(v.layout.grid, "Every channel of the selected layer, one tile each: bright where it is active, on one "
+                 "colour scale for the layer (its value is under the tiles). W, F and A show other things here. "
+                 "Click a tile to explain that channel.")]
+
+    def hover(self, pos, v: PaneView) -> str:
+        if taken(v.session) or v.result is None or not inside(v.layout.grid, pos):
+            return ""
+        k, r = v.grid.hit(pos), v.result
+        if k < 0 or r.request.layer != v.layer.name or k >= r.activation.shape[0]:
+            return ""
+        a = r.activation[k]
+        y, x = np.unravel_index(int(a.argmax()), a.shape)
+        marks = " ".join(m for f in active() if (m := f.tile_marks(v.session, v.layer.name).get(k)))
+        return (f"{v.session.unit_name(v.layer, k)}: max {a.max():.3g} at (y={y}, x={x}), mean {a.mean():.3g}"
+                + (f" [{marks}]" if marks else "") + "; click to select")
+
     def click(self, pos, session, v: PaneView) -> bool:
         if taken(session) or not inside(v.layout.grid, pos):
             return False

@@ -15,6 +15,14 @@ class InputPane(Pane):
     name = "input pane"
     follows_result = False   # its cache is keyed by the frame itself
 
+    def about(self, v: PaneView):
+        L = v.layout
+        return [(L.source, "The frame from the source; the thin box is the part the model uses (cut to its shape)."),
+                (L.model_input, "Exactly what the model sees, at its input size; the yellow box is the selected "
+                 "unit's receptive field, the only pixels that can change it."),
+                (L.predictions, "The model's five most likely classes for this frame (softmax of its outputs). A "
+                 "model knows only the classes it was trained on: anything else gets the nearest of them.")]
+
     def draw(self, surface, v: PaneView) -> None:
         L = v.layout
         draw.caption(surface, L.source, f"source: {v.source_name}")

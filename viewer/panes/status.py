@@ -31,6 +31,11 @@ def rates(v: PaneView) -> str:
 class StatusPane(Pane):
     name = "status bar"
 
+    def about(self, v: PaneView):
+        x, y, w, h = v.layout.status
+        return [((x, y + 18, w, h), "Left: a notice, then every mode that is on (yellow, with the key that turns it "
+                 "off), the source, model and device. Right: what the unit images show, how fast, and H for help.")]
+
     def draw(self, surface, v: PaneView) -> None:
         x, y, w, h = v.layout.status
         pygame.draw.rect(surface, draw.PANEL, (x, y, w, h))

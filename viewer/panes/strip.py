@@ -47,6 +47,19 @@ class StripPane(Pane):
         if L.strip_rows:
             draw.text(surface, v.model_tag, (row[0] + 8, row[1] + row[3] // 2 - 12), 30, draw.ACCENT)
 
+    def about(self, v: PaneView):
+        s = v.layout.strip
+        return [((s[0], s[1] + 18, s[2], s[3]), "The network, one block per layer in the order it runs: taller for larger "
+                 "maps, wider for more channels, coloured by kind. Click one to open it.")]
+
+    def hover(self, pos, v: PaneView) -> str:
+        for i, b in enumerate(v.layout.blocks):
+            if inside(b, pos):
+                l = v.session.layers[i]
+                rf = f", receptive field {int(l.rf.size[0])}x{int(l.rf.size[1])} px" if l.rf else ""
+                return f"{l.name}: {l.kind.value}, output {' x '.join(map(str, l.shape))}{rf}; click to open"
+        return ""
+
     def click(self, pos, session, v: PaneView) -> bool:
         """A block: its layer is selected."""
         for i, b in enumerate(v.layout.blocks):

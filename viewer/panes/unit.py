@@ -130,6 +130,25 @@ class UnitPane(Pane):
             lines.append("click the map to pick a position")
         return lines
 
+    def about(self, v: PaneView):
+        L, m = v.layout, v.session.method.label
+        return [(L.unit_map, "The selected channel's activation map (its 'feature map'); the circle marks the unit being "
+                 "explained: its strongest position, or the one you clicked (click to pin one, R releases it)."),
+                (L.overlay, "The same map laid over the model's input: where in the image this channel fires."),
+                (L.recon, f"What in the input drives the unit, by {m}: the input pixels its backward pass reaches, "
+                 "signed (grey is zero; colour shows which input channel). Zero outside its receptive field."),
+                (L.recon_heat, f"The same {m} image as a magnitude (largest over colours): where the evidence is.")]
+
+    def hover(self, pos, v: PaneView) -> str:
+        r, L = v.result, v.layout
+        if r is None or r.request.layer != v.layer.name or not inside(L.unit_map, pos) or r.activation.ndim != 3:
+            return ""
+        c = min(v.session.channel, r.activation.shape[0] - 1)
+        h, w = r.activation.shape[1:]
+        y = min(h - 1, int((pos[1] - L.unit_map[1]) / L.unit_map[3] * h))
+        x = min(w - 1, int((pos[0] - L.unit_map[0]) / L.unit_map[2] * w))
+        return f"(y={y}, x={x}): activation {r.activation[c, y, x]:.3g}; click to explain this position"
+
     def click(self, pos, session, v: PaneView) -> bool:
         """A click on the activation map targets that position of the channel."""
         x, y, w, h = v.layout.unit_map

@@ -225,3 +225,18 @@ def overlay_panel(surface: pygame.Surface, lines: list[tuple[str, str]], title: 
             break
         text(surface, k, (x, y), 20, ACCENT, max_width=key_w - 8)
         text(surface, d, (x + key_w, y), 20, TEXT, max_width=cw - key_w - 24)
+
+
+def tooltip(surface: pygame.Surface, pos: tuple[int, int], s: str, width: int = 380) -> None:
+    """A few wrapped lines in a box beside the mouse, kept inside the window."""
+    lines = wrap(s, 17, width - 16)
+    w = min(width, max(font(17).size(line)[0] for line in lines) + 16)
+    h = 8 + 17 * len(lines)
+    W, H = surface.get_size()
+    x, y = min(pos[0] + 14, W - w - 4), min(pos[1] + 18, H - h - 4)
+    if y < pos[1] and x < pos[0]:                  # would cover the pointer: above it
+        y = max(4, pos[1] - h - 8)
+    pygame.draw.rect(surface, (48, 52, 60), (x, y, w, h))
+    pygame.draw.rect(surface, DIM, (x, y, w, h), 1)
+    for i, line in enumerate(lines):
+        text(surface, line, (x + 8, y + 4 + 17 * i), 17, TEXT, max_width=w - 12)
