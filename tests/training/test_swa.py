@@ -9,6 +9,7 @@ from test_train import ARGS, write_batches_folder
 from torch import nn
 
 from viewer.training import train
+from viewer.training.config import lr_at
 from viewer.training.swa import WeightAverage, recompute_bn
 
 
@@ -46,7 +47,7 @@ def test_recompute_bn_measures_the_mean_of_the_batch_statistics():
 def test_schedule_is_one_cycle_then_constant_swa_lr():
     cfg = train.TrainConfig(epochs=3, lr=1.0, warmup=0.25, swa=1, swa_lr=0.05)
     cycle = 8  # two epochs of 4 steps: up over 2 steps, down over 6
-    got = [train.lr_at(s, cycle, cfg) for s in range(12)]
+    got = [lr_at(s, cycle, cfg) for s in range(12)]
     want = [0.1, 0.55, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0.05, 0.05, 0.05, 0.05]
     assert got == pytest.approx(want)
 

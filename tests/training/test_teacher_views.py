@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from test_distill import _teacher_file
 from test_train import ARGS, write_batches_folder
 
-from viewer.training import teacher_views, train
+from viewer.training import teacher_views, train, trainer
 from viewer.training.augment import Draws, apply
 from viewer.training.distill import load_teacher
 from viewer.training.teacher_views import TeacherViews
@@ -88,7 +88,7 @@ def test_teachers_run_v_times_and_an_interrupted_precomputation_gives_the_same_s
             return real(*a, **k)
         return probs
     monkeypatch.setattr(teacher_views, "teacher_probs", counted("views"))
-    monkeypatch.setattr(train, "teacher_probs", counted("online"))
+    monkeypatch.setattr(trainer, "teacher_probs", counted("online"))
     run = [*ARGS, "--teacher", str(teacher), "--teacher-views", "3", "--cutout", "8"]
     straight, resumed = tmp_path / "a.pt", tmp_path / "b.pt"
     assert train.main(["--data", str(data), "--out", str(straight), *run]) == 0

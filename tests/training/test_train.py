@@ -7,6 +7,7 @@ import torch
 
 from viewer.core.checkpoint import load_checkpoint
 from viewer.training import train
+from viewer.training.augment import augment
 from viewer.training.data import DataError, load_cifar10
 
 
@@ -190,8 +191,8 @@ def test_batched_augmentation_equals_cropping_each_image_by_hand():
 
 def test_cutout_blanks_one_clipped_square_and_leaves_the_rest_alone():
     x = torch.rand(2000, 3, 32, 32) + 1.0  # no zeros anywhere before cutout
-    plain = train.augment(x, torch.Generator().manual_seed(3))
-    cut = train.augment(x, torch.Generator().manual_seed(3), cutout=16)
+    plain = augment(x, torch.Generator().manual_seed(3))
+    cut = augment(x, torch.Generator().manual_seed(3), cutout=16)
     hole = cut == 0
     assert torch.equal(hole[:, 0], hole[:, 1]) and torch.equal(hole[:, 0], hole[:, 2])  # all channels
     assert torch.equal(cut[~hole], plain[~hole])  # same translation and flip draws as without cutout

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cifar10 import DataError, load_cifar10  # CIFAR-10's readers, shared with the training lab
 from ..core.checkpoint import sha256_of
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -81,10 +82,6 @@ def open_image_set(spec: str | Path, split: str = "test") -> ImageSet:
         raise DataSetError(f"{path}: no such file or folder (give the CIFAR-10 npz or folder, an image folder "
                            "or a video file)")
     if path.is_dir() and (path / "test_batch").exists() or path.suffix.lower() == ".npz":
-        from ..training.data import (  # CIFAR-10's readers live with the training lab
-            DataError,
-            load_cifar10,
-        )
         try:
             ds = load_cifar10(path, train=(split == "train"))
         except DataError as e:
