@@ -63,7 +63,8 @@ def test_keys_do_what_the_help_says(app):
     key(app, "g"); assert app.result.part("class_maps").maps["Grad-CAM"] is not None and app.result.part("class_maps").maps["Grad-CAM"].shape == (32, 32)
     key(app, "l"); assert app.session.scales.act.locked
     key(app, "f"); assert s.part("filters").on
-    key(app, "m"); assert s.colormap == "grey"
+    key(app, "m"); assert s.per_tile and s.colormap == "viridis"
+    key(app, "m"); assert s.colormap == "grey" and not s.per_tile
     key(app, "space"); assert s.paused
     frame = app.frame
     for _ in range(5):

@@ -44,12 +44,10 @@ def test_auto_on_an_emulating_cpu_is_fp32_without_timing():
     assert got.bf16 is False and "no native bfloat16" in got.reason and "AVX2" in got.reason
 
 
-def test_auto_on_a_native_cpu_is_bf16_when_the_timing_agrees():
-    got = choose_precision(Precision.AUTO, CPU, flags=lambda: CpuBf16(True, "AMX_BF16"), speedup=lambda d: 2.4)
-    assert got.bf16 is True and "2.4x" in got.reason and "AMX_BF16" in got.reason
-    # flags that claim bf16 but a convolution that is not faster: the measurement wins
-    slow = choose_precision(Precision.AUTO, CPU, flags=lambda: CpuBf16(True, "AMX_BF16"), speedup=lambda d: 0.9)
-    assert slow.bf16 is False and "0.90x" in slow.reason
+def test_auto_on_a_native_cpu_is_bf16_without_timing():
+    """Detected, not timed: a stop and its resume (two processes) choose alike even on a busy machine."""
+    got = choose_precision(Precision.AUTO, CPU, flags=lambda: CpuBf16(True, "AMX_BF16"), speedup=never_called)
+    assert got.bf16 is True and "natively" in got.reason and "AMX_BF16" in got.reason
 
 
 def test_auto_without_flags_lets_the_timing_decide():

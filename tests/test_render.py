@@ -1,5 +1,6 @@
 """Image making against hand-computed values and matplotlib's published viridis colours."""
 import numpy as np
+import pytest
 
 from viewer.render import images
 
@@ -93,3 +94,18 @@ def test_the_rendered_line_cache_stays_under_its_byte_bound(pygame_display):
         assert cache.bytes <= 200_000
     assert label in cache.lines and len(cache.lines) < 3000
     assert cache.bytes == sum(s.get_width() * s.get_height() * s.get_bytesize() for s in cache.lines.values())
+
+
+def test_each_tile_on_its_own_scale_and_the_layer_s_percentile_scale():
+    from viewer.render import images
+    maps = np.zeros((2, 2, 2), np.float32)
+    maps[0] = [[0.0, 0.5], [1.0, 0.25]]
+    maps[1] = [[0.0, 0.01], [0.02, 0.0]]                   # a weak map: its maximum is bright too
+    out = images.colormap_each(maps)
+    lut = images.lut("viridis")
+    assert out[0, 1, 0].tolist() == lut[255].tolist() and out[1, 1, 0].tolist() == lut[255].tolist()
+    assert out[1, 0, 1].tolist() == lut[128].tolist()       # 0.01 / 0.02 * 255 = 127.5 -> 128
+    assert images.colormap_each(np.zeros((1, 2, 2))).tolist() == np.broadcast_to(lut[0], (1, 2, 2, 3)).tolist()
+    act = np.concatenate([np.zeros(900), np.arange(1, 101, dtype=float)])   # 100 positive values 1..100
+    assert images.layer_scale(act) == pytest.approx(np.percentile(np.arange(1, 101), 99))
+    assert images.layer_scale(np.zeros(5)) == 0.0

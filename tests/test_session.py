@@ -84,7 +84,8 @@ def test_each_switch_adds_its_part_to_the_request_and_is_listed_as_a_mode(layers
     s.pick_position(1, 1)
     s.lock_scales()
     s.paused = True
-    assert s.modes() == ["F filters", "Z 1 ablated", "pinned (1, 1): R", "scales locked: L", "PAUSED: Space"]
+    assert s.modes() == ["F filters", "Z 1 ablated", "pinned at (1, 1): R releases",
+                         "scales locked (maps 0..0, reconstruction 0): L", "PAUSED: Space"]
 
 
 def test_notices_fade_but_a_model_error_stays_until_a_result_succeeds(layers):

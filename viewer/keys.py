@@ -19,7 +19,7 @@ class Action(enum.Enum):
     PAGE_DOWN = "next page of feature maps"
     CYCLE_METHOD = "next reconstruction method (guided backprop, deconvnet, ...)"
     LOCK_SCALE = "lock / unlock the display scales (maps and reconstruction)"
-    COLORMAP = "viridis / grey feature maps"
+    COLORMAP = "feature maps: one scale / each tile its own / grey"
     PAUSE = "pause (the analysis keeps working on the frozen frame)"
     NEXT_IMAGE = "next image (folder source)"
     PREV_IMAGE = "previous image (folder source)"
@@ -58,7 +58,7 @@ BINDINGS: tuple[Binding, ...] = (
 
 MOUSE_HELP = (
     ("point at a title", "one sentence on what that image shows"),
-    ("point at a tile / block", "its channel, class and values"),
+    ("point at a tile", "its channel, class and values (also blocks, maps)"),
     ("click a block", "select that layer"),
     ("click a tile", "select that unit (channel)"),
     ("click unit map", "target that position of the channel"),
@@ -107,8 +107,7 @@ ACTIONS = {
     Action.PAGE_DOWN: lambda app: app.session.turn_page(1, app.per_page()),
     Action.CYCLE_METHOD: lambda app: app.session.cycle_method(),
     Action.LOCK_SCALE: lambda app: app.session.lock_scales(),
-    Action.COLORMAP: lambda app: setattr(app.session, "colormap",
-                                         "grey" if app.session.colormap == "viridis" else "viridis"),
+    Action.COLORMAP: lambda app: app.session.cycle_colours(),
     Action.PAUSE: lambda app: app.pause(),
     Action.NEXT_IMAGE: lambda app: app.step_image(1),
     Action.PREV_IMAGE: lambda app: app.step_image(-1),

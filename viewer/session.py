@@ -16,7 +16,7 @@ from .core import methods
 from .core.methods import GUIDED, AttributionMethod
 from .core.pairing import pair_layers
 from .features import active
-from .render.images import SmoothScale, robust_scale
+from .render.images import SmoothScale, layer_scale, robust_scale
 from .requests import Request, Result
 
 NOTICE_S = 5.0   # how long an information notice stays in the status bar
@@ -79,6 +79,7 @@ class Session:
         self.paused = self.help = False
         self.running = True
         self.colormap = "viridis"
+        self.per_tile = False     # M: each feature map stretched to its own maximum
         self.scales = Scales()
         self.parts = {f.name: f.initial(options) for f in active()}
         self.result: Result | None = None
@@ -207,6 +208,12 @@ class Session:
         self.scales.recon.reset()
         self.changed()
 
+    def cycle_colours(self) -> None:
+        """M: viridis on the layer's scale -> viridis, each tile its own scale -> grey on the layer's scale."""
+        self.colormap, self.per_tile = {("viridis", False): ("viridis", True), ("viridis", True): ("grey", False)}.get(
+            (self.colormap, self.per_tile), ("viridis", False))
+        self.changed()
+
     def lock_scales(self) -> None:
         locked = not self.scales.locked
         for scale in self.scales.all():
@@ -265,7 +272,7 @@ class Session:
         if self.picking and res.request.layer == self.info.name and res.request.model == self.front:
             self.pick_strongest(res.activation)
         if res.request.layer == self.info.name:
-            self.scales.act.update(float(res.activation.max()) if res.activation.size else 0.0)
+            self.scales.act.update(layer_scale(res.activation))
         if res.recon is not None:
             from .features.zoom import shown
             self.scales.recon.update(robust_scale(shown(self, res.recon, res.unit)))
@@ -289,6 +296,8 @@ class Session:
         if self.scales.locked:
             out.append(f"scales locked (maps 0..{self.scales.act.value:.2g}, reconstruction "
                        f"{self.scales.recon.value:.2g}): L")
+        if self.per_tile:
+            out.append("each tile its own scale: M")
         if self.paused:
             out.append("PAUSED: Space")
         return out

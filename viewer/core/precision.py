@@ -3,10 +3,10 @@
 bfloat16 halves the memory traffic and, on CPUs with native bf16 instructions (AVX512_BF16, AMX on x86;
 the BF16 extension on Arm), runs convolutions about 1.5-3x faster than fp32. Without them PyTorch
 emulates bf16 and the same convolution is 40-70x *slower* (measured on an AVX2-only AMD EPYC: the
-All-CNN-C forward took 553 ms in bf16 against 7.5 ms in fp32). So `Precision.AUTO` picks bf16 only where
-the CPU's ISA flags say it is native and a short timing of one convolution in both precisions agrees;
-where the flags say it is missing, fp32 without timing anything; where the operating system does not
-list the flags, the timing alone decides. fp32 results are exact (reconstructions equal autograd and
+All-CNN-C forward took 553 ms in bf16 against 7.5 ms in fp32). So `Precision.AUTO` picks bf16 where the
+CPU's ISA flags say it is native, fp32 where they say it is missing (neither is timed: a decision that
+every process on a machine makes alike), and where the operating system does not list the flags, a short
+timing of one convolution in both precisions decides. fp32 results are exact (reconstructions equal autograd and
 Captum to ~1e-7); bf16 ones differ slightly (a conv6 unit's guided-backprop image by up to a few percent
 of its peak), so `--precision fp32` is the choice for numbers, `auto` for speed.
 
@@ -122,8 +122,12 @@ def choose_precision(requested: Precision, device: torch.device = torch.device("
     if cpu.native is False:
         return PrecisionChoice(False, f"fp32 (auto): this CPU has no native bfloat16 ({cpu.detail}); "
                                       "bf16 would be emulated, 40-70x slower", "fp32 (auto: no native bf16)")
+    if cpu.native:   # detected: no timing (a one-convolution timing is noise on a busy 2-core machine, and two
+        # processes of one run, a stop and its resume, must choose alike)
+        return PrecisionChoice(True, f"bf16 (auto): this CPU runs bfloat16 natively ({cpu.detail})",
+                               "bf16 (auto: native)")
     s = speedup(device)
-    source = f"native ({cpu.detail})" if cpu.native else "ISA flags unknown"
+    source = "ISA flags unknown"
     if s >= MIN_SPEEDUP:
         return PrecisionChoice(True, f"bf16 (auto): {source}, a test convolution ran {s:.1f}x faster than fp32",
                                f"bf16 (auto: {s:.1f}x fp32)")

@@ -22,10 +22,14 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[str, np.ndarray | None,
         if filled is not None:
             return filled
     maps = v.result.activation[geom.first:geom.first + geom.count]
-    scale = v.session.scales.act
-    tiles = images.colormap(maps, scale.value, v.session.colormap)
+    scale, s = v.session.scales.act, v.session
     shape = f"{v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}"
-    return f"feature maps: {shape}", tiles, f"colour scale 0..{scale.value:.3g}" + (" (locked: L)" if scale.locked else "")
+    if s.per_tile:
+        return f"feature maps: {shape}", images.colormap_each(maps, s.colormap), \
+            "each tile on its own scale (M): bright = its own maximum; tiles are not comparable"
+    tiles = images.colormap(maps, scale.value, s.colormap)
+    return f"feature maps: {shape}", tiles, f"colour scale 0..{scale.value:.3g} (the layer's 99th percentile)" + \
+        (" (locked: L)" if scale.locked else "")
 
 
 def taken(session) -> bool:

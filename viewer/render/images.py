@@ -42,6 +42,21 @@ def colormap(x: np.ndarray, scale: float, name: str = "viridis") -> np.ndarray:
     return lut(name)[to_index(x, scale)]
 
 
+def colormap_each(maps: np.ndarray, name: str = "viridis") -> np.ndarray:
+    """(K, H, W) values >= 0 -> (K, H, W, 3) uint8, each map stretched to its own maximum (a weak map's
+    structure shows; the tiles are no longer comparable with each other)."""
+    peak = maps.reshape(len(maps), -1).max(1) if maps.size else np.zeros(len(maps))
+    peak = np.where(peak > 0, peak, 1.0)[:, None, None]
+    return lut(name)[np.clip(np.rint(maps * (255.0 / peak)), 0, 255).astype(np.uint8)]
+
+
+def layer_scale(act: np.ndarray, q: float = 99.0) -> float:
+    """The feature maps' display scale: the q-th percentile of the layer's positive values (the largest value
+    alone is one outlier that leaves every other tile dark); 0 where none is positive."""
+    pos = act[act > 0]
+    return float(np.percentile(pos, q)) if pos.size else 0.0
+
+
 def robust_scale(g: np.ndarray, q: float = 99.5) -> float:
     """The q-th percentile of |g|; 0 for an all-zero image."""
     a = np.abs(g).ravel()
