@@ -1,6 +1,7 @@
 """The window, driven by synthetic pygame events on the SDL dummy driver."""
 import dataclasses
 import numpy as np
+import pytest
 from helpers import centre, click, key, measure_text, window
 
 from viewer.app import App, TargetMode
@@ -538,3 +539,14 @@ def test_pointing_at_a_title_explains_the_pane_and_at_a_tile_gives_its_values(ap
     app.handle_event(pygame.event.Event(pygame.MOUSEMOTION, pos=(g[0] + 20, g[1] - 8), rel=(0, 0), buttons=(0, 0, 0)))
     app.draw()
     assert app.mouse == (g[0] + 20, g[1] - 8)
+
+
+def test_a_still_frame_says_so_instead_of_a_stale_rate():
+    from viewer.meters import Meters
+    from viewer.panes.status import rates
+    times = [0.0, 0.1, 0.2, 0.3]
+    assert Meters.rate(times, 0.35) == pytest.approx(10.0) and Meters.rate(times, 5.0) == 0.0
+
+    class V:   # what rates() reads of a PaneView
+        result, result_is_current, model_fps, draw_fps, now = object(), True, 0.0, 4.0, 9.0
+    assert rates(V()) == "still frame: recomputed on change"

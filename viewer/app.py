@@ -160,8 +160,8 @@ class App:
             layout=self.layout, session=self.session, grid=self.grid_geom(), result=r,
             result_is_current=r is not None and r.request.frame is self.frame, frame=self.frame,
             source_name=self.feed.name, source_message=self.source.message, device=self.device,
-            save_dir=self.save_dir, draw_fps=Meters.rate(self.meters.draw_times),
-            model_fps=Meters.rate(self.meters.model_times), now=now, zoom=zoomed(self.session))
+            save_dir=self.save_dir, draw_fps=Meters.rate(self.meters.draw_times, now),
+            model_fps=Meters.rate(self.meters.model_times, now), now=now, zoom=zoomed(self.session))
 
     def draw(self, surface: pygame.Surface | None = None, laps: list | None = None) -> None:
         """Draw the window; laps (the benchmark's profile): gets (pane, ms) for each pane drawn."""
