@@ -213,7 +213,7 @@ def test_folder_stepping_works_while_paused(pygame_display, random_checkpoint, t
 
 def test_a_model_error_is_reported_not_fatal(app):
     class Broken:
-        def compute(self, req):
+        def compute(self, req, **kw):
             raise RuntimeError("boom")
     good = app.result
     app.worker.pipeline, pipe = Broken(), app.worker.pipeline
@@ -249,7 +249,7 @@ def test_a_model_error_in_the_sync_loop_is_reported_not_raised(app, monkeypatch)
     good = app.result
     assert good is not None and not good.failed
 
-    def broken(req):
+    def broken(req, **kw):
         raise RuntimeError("CUDA out of memory (simulated)")
     monkeypatch.setattr(app.worker.pipeline, "compute", broken)
     app.session.paused = False

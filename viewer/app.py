@@ -142,7 +142,7 @@ class App:
             self._last_res = res
             self.dirty = True
             s.accept(res)
-            if not res.failed:
+            if not res.failed and not res.interim:
                 self.meters.tick(self.meters.model_times, time.perf_counter())
 
     def _submit(self) -> None:

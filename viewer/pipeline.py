@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from typing import Callable
 
 import numpy as np
 import torch
@@ -50,7 +51,10 @@ class Pipeline:
     def input(self, frame: np.ndarray) -> torch.Tensor:
         return to_tensor(model_view(frame, self.spec), self.spec, self.device)
 
-    def compute(self, req: Request) -> Result:
+    def compute(self, req: Request, report: Callable[[Result], None] | None = None,
+                superseded: Callable[[], bool] | None = None) -> Result:
+        """report: handed an interim Result while a long part is under way (W on a large layer: the tiles done so
+        far); superseded: True when a newer request asks for something else (a long part stops early)."""
         t0 = time.perf_counter()
         stages: list[tuple[str, float]] = []
         lap = [t0]
@@ -81,20 +85,26 @@ class Pipeline:
                 except AttributionError as e:
                     core["error"] = str(e)
                 done("unit")
-            out = {}
+            act = fp.activation(req.layer)
+            act = act if act.dim() == 3 else act.view(-1, 1, 1)
+            probs = fp.logits.detach()[0].float().softmax(0).cpu().numpy()   # to the CPU once per result
+            act = act.numpy().copy() if act.device.type == "cpu" else act.cpu().numpy()
+            if job.nonfinite:   # drawn as 0 (the status bar says where): a NaN or inf would break every scale
+                act, probs = finite(act), finite(probs)
+                if core.get("recon") is not None:
+                    core["recon"] = finite(core["recon"])
+            done("to numpy")
+            out: dict = {}
+
+            def result(parts_so_far: dict, interim: bool) -> Result:
+                return Result(req, job.view, crop_box(req.frame.shape, self.spec), act, probs, parts=parts_so_far,
+                              compute_ms=(time.perf_counter() - t0) * 1000, stages=tuple(stages), interim=interim,
+                              **core)
+            job.report = (lambda name, part: report(result({**out, name: part}, True))) if report else job.report
+            job.superseded = superseded or job.superseded
             for f, p in parts:
                 out[f.name] = f.step(self, job, p)
-        act = fp.activation(req.layer)
-        act = act if act.dim() == 3 else act.view(-1, 1, 1)
-        probs = fp.logits.detach()[0].float().softmax(0).cpu().numpy()   # to the CPU once per result
-        act = act.numpy().copy() if act.device.type == "cpu" else act.cpu().numpy()
-        if job.nonfinite:   # drawn as 0 (the status bar says where): a NaN or inf would break every scale
-            act, probs = finite(act), finite(probs)
-            if core.get("recon") is not None:
-                core["recon"] = finite(core["recon"])
-        done("to numpy")
-        return Result(req, job.view, crop_box(req.frame.shape, self.spec), act, probs, parts=out,
-                      compute_ms=(time.perf_counter() - t0) * 1000, stages=tuple(stages), **core)
+        return result(out, False)
 
 
 def finite(a: np.ndarray) -> np.ndarray:
@@ -114,8 +124,8 @@ class PairPipeline:
     def model(self):   # the first model (what a single-model caller of .pipeline.model expects)
         return self.pipes[0].model
 
-    def compute(self, req: Request) -> Result:
-        return self.pipes[req.model].compute(req)
+    def compute(self, req: Request, **kw) -> Result:
+        return self.pipes[req.model].compute(req, **kw)
 
 
 __all__ = ["PairPipeline", "Pipeline", "Request", "Result", "failed_result"]

@@ -50,6 +50,7 @@ class Result:
     recon: np.ndarray | None = None    # (3, h, w) signed reconstruction by request.method
     error: str = ""                    # the attribution could not be computed (the rest of the result holds)
     failed: bool = False               # the model call itself failed: error says why, the arrays are empty
+    interim: bool = False              # handed over while a long part is still under way (W's tiles so far)
     nonfinite: str = ""                # where the pass held NaN or inf ("NaN in layer conv3 ..."), else ""
     parts: dict[str, Any] = field(default_factory=dict)   # feature name -> its frozen result part
     compute_ms: float = 0.0

@@ -40,7 +40,7 @@ class Worker:
             return self._pending is None and not self.busy
 
     def run_sync(self, req: Request) -> Result:
-        res = self._compute(req)
+        res = self._compute(req, self._interim, lambda: False)
         with self._cv:
             self._result = res
         return res
@@ -61,16 +61,27 @@ class Worker:
                 if self._stop:
                     return
                 req, self._pending, self.busy = self._pending, None, True
-            res = self._compute(req)
+            res = self._compute(req, self._interim, lambda: self._superseded(req))
             with self._cv:
                 self._result, self.busy = res, False
                 self.completed += 1
 
-    def _compute(self, req: Request) -> Result:
+    def _interim(self, res: Result) -> None:
+        with self._cv:
+            self._result = res
+
+    def _superseded(self, req: Request) -> bool:
+        """A newer request waits that asks for something else than req (another layer, page, unit, method); a
+        newer frame alone does not stop the work on this one."""
+        with self._cv:
+            p = self._pending
+            return p is not None and p.key() != req.key()
+
+    def _compute(self, req: Request, report=None, superseded=None) -> Result:
         """pipeline.compute, with a failure of the model call reported as a failed Result (on this thread or
         the caller's alike): a bad frame or a model error must not kill the thread or the app."""
         try:
-            return self.pipeline.compute(req)
+            return self.pipeline.compute(req, report=report, superseded=superseded)
         except Exception as e:
             return failed_result(req, e)
 

@@ -65,6 +65,8 @@ class Job:
     nonfinite: str = ""
     context: dict = field(default_factory=dict)   # name -> what a feature's around() keeps for its step
     lap: Callable[[str], None] = lambda stage: None
+    report: Callable[[str, Any], None] = lambda name, part: None   # hand over a part while it is under way
+    superseded: Callable[[], bool] = lambda: False   # a newer request asks for something else: stop early
 
 
 class Feature:

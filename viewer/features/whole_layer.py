@@ -2,6 +2,7 @@
 the current method; K seeds share one forward pass (they are never summed: the rules are not linear)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +24,16 @@ class Units:
 class LayerRecons:
     first: int
     count: int
-    recons: np.ndarray | None = None      # (count, 3, h, w)
-    inactive: np.ndarray | None = None    # (count,) bool
-    positions: np.ndarray | None = None   # (count, 2) int: each channel's strongest (y, x)
+    recons: np.ndarray | None = None      # (done, 3, h, w): the first `done` channels of the page
+    inactive: np.ndarray | None = None    # (done,) bool
+    positions: np.ndarray | None = None   # (done, 2) int: each channel's strongest (y, x)
     error: str = ""
+    done: int = -1                        # channels finished (-1: all of them)
+    seconds_left: float = 0.0             # the estimate while some are still under way
+
+    @property
+    def complete(self) -> bool:
+        return self.done < 0 or self.done >= self.count
 
 
 class WholeLayer(Toggle):
@@ -40,17 +47,38 @@ class WholeLayer(Toggle):
         return Units(grid.first, grid.count)
 
     def step(self, pipe, job, part: Units) -> LayerRecons:
-        try:
-            res = job.method.reconstruct(job.bulk, job.fp, [ChannelTarget(job.req.layer, c)
-                                                             for c in range(part.first, part.first + part.count)])
-        except AttributionError as e:
-            return LayerRecons(part.first, part.count, error=str(e))
-        recons = res.images.numpy()
-        if job.nonfinite:
-            recons = np.nan_to_num(recons, nan=0.0, posinf=0.0, neginf=0.0)
+        """In chunks that grow while they are quick (a slow network's page shows its tiles as they finish and
+        holds only a chunk's backward pass in memory at once); stops early when a newer request asks for
+        another page, layer or method."""
+        targets = [ChannelTarget(job.req.layer, c) for c in range(part.first, part.first + part.count)]
+        recons, inactive, positions = [], [], []
+        k, chunk, t0 = 0, 32, time.perf_counter()
+        while k < part.count:
+            t = time.perf_counter()
+            try:
+                res = job.method.reconstruct(job.bulk, job.fp, targets[k:k + chunk])
+            except AttributionError as e:
+                return LayerRecons(part.first, part.count, error=str(e))
+            recons.append(res.images.numpy())
+            inactive += [res.inactive(i) for i in range(len(res.units))]
+            positions += [(u.y, u.x) for u in res.units]
+            k += len(res.units)
+            if k < part.count:
+                left = (time.perf_counter() - t0) / k * (part.count - k)
+                job.report(self.name, self.made(part, recons, inactive, positions, job, k, left))
+                if job.superseded():
+                    break
+                chunk = chunk * 2 if time.perf_counter() - t < 0.2 else chunk
         job.lap("whole layer")
-        return LayerRecons(part.first, part.count, recons, np.array([res.inactive(k) for k in range(part.count)]),
-                           np.array([(u.y, u.x) for u in res.units], np.int64).reshape(-1, 2))
+        return self.made(part, recons, inactive, positions, job, k if k < part.count else -1, 0.0)
+
+    @staticmethod
+    def made(part: Units, recons, inactive, positions, job, done: int, left: float) -> LayerRecons:
+        r = np.concatenate(recons)                       # (done, 3, h, w)
+        if job.nonfinite:
+            r = np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+        return LayerRecons(part.first, part.count, r, np.array(inactive),
+                           np.array(positions, np.int64).reshape(-1, 2), done=done, seconds_left=left)
 
     def grid_tiles(self, v, geom):
         if not self.on(v.session):
@@ -71,4 +99,8 @@ class WholeLayer(Toggle):
         method = as_method(r.request.method)
         if method.zero_when_inactive:
             tiles[part.inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
+        if not part.complete:           # the rest of the page: empty tiles until they are done
+            rest = np.full((part.count - len(tiles), *tiles.shape[1:]), 40, np.uint8)
+            return what, np.concatenate([tiles, rest]), (
+                f"reconstructing: {len(tiles)} of {part.count} units done, about {part.seconds_left:.0f} s left")
         return what, tiles, f"{method.label} of each channel's strongest unit; dark: inactive"
