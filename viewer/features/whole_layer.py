@@ -36,6 +36,9 @@ class LayerRecons:
         return self.done < 0 or self.done >= self.count
 
 
+CHUNK_BYTES = 128 << 20
+
+
 class WholeLayer(Toggle):
     name, title = "whole_layer", "whole layer"
     key, help, label, off = ("w",), "whole-layer view: every unit's reconstruction, live (toggle)", "W whole layer", \
@@ -52,7 +55,11 @@ class WholeLayer(Toggle):
         another page, layer or method."""
         targets = [ChannelTarget(job.req.layer, c) for c in range(part.first, part.first + part.count)]
         recons, inactive, positions = [], [], []
-        k, chunk, t0 = 0, 32, time.perf_counter()
+        # a unit's backward holds about one gradient of each map on its way: as many units at once as fit
+        # CHUNK_BYTES for the network's largest map (a 224x224 ResNet: 8; All-CNN-C at 32x32: 32 and more)
+        largest = max(int(np.prod(l.shape)) * 4 for l in pipe.layers.values())
+        cap = max(1, CHUNK_BYTES // max(1, largest))
+        k, chunk, t0 = 0, min(32, cap), time.perf_counter()
         while k < part.count:
             t = time.perf_counter()
             try:
@@ -68,7 +75,7 @@ class WholeLayer(Toggle):
                 job.report(self.name, self.made(part, recons, inactive, positions, job, k, left))
                 if job.superseded():
                     break
-                chunk = chunk * 2 if time.perf_counter() - t < 0.2 else chunk
+                chunk = min(cap, chunk * 2) if time.perf_counter() - t < 0.2 else chunk
         job.lap("whole layer")
         return self.made(part, recons, inactive, positions, job, k if k < part.count else -1, 0.0)
 
