@@ -85,10 +85,10 @@ def conv_peak(repeat: int = 5) -> tuple[float, float]:
     return ms, 2 * 96 * 96 * 9 * 15 * 15 * 192 / ms / 1e6
 
 
-def print_table(title: str, rows: list[Row]) -> None:
+def print_table(title: str, rows: list[Row], unit: str = "median ms") -> None:
     print(f"\n{title}\n")
     w = max(len(r[0]) for r in rows)
-    print(f"| {'what'.ljust(w)} | median ms | note |")
+    print(f"| {'what'.ljust(w)} | {unit} | note |")
     print(f"| {'-' * w} | ---: | --- |")
     for name, ms, note in rows:
         print(f"| {name.ljust(w)} | {ms:9.2f} | {note} |")

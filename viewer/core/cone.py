@@ -53,6 +53,9 @@ class ConePlan:
     masks: dict = field(default_factory=dict, repr=False)
 
 
+MAX_FOLDED = 512   # folded weights kept per analyzer (a network has one per convolution)
+
+
 def fold_weight(w: torch.Tensor, bns: list[tuple], cache: dict | None) -> torch.Tensor:
     """The convolution's weight with the BatchNorm scales above it folded in (R * s then conv^T(W) ==
     conv^T(W * s) per output channel). Weights do not change between frames: with a cache (held by the
@@ -67,6 +70,8 @@ def fold_weight(w: torch.Tensor, bns: list[tuple], cache: dict | None) -> torch.
         w = w * _bn_scale(*bn).view(-1, 1, 1, 1)
     w = w.detach().contiguous()
     if cache is not None:
+        if len(cache) > MAX_FOLDED:          # a model traced with new weight objects each time: start over
+            cache.clear()
         cache[key] = (sources, versions, w)  # the sources are kept alive, so their ids are not reused
     return w
 

@@ -40,7 +40,9 @@ def trace_op(func, args, kwargs, out) -> Op | None:
         if conv is None:
             return None
         w, stride, padding, dilation, groups = conv
-        return Op("conv", id(x), id(out), (w.detach(), stride, padding, dilation, groups), shape)
+        # the weight itself, not w.detach(): a new object every traced pass, whose id as the key of the folded
+        # weights' cache (cone.fold_weight) grew that cache by a copy of every weight per frame (G, Z, X)
+        return Op("conv", id(x), id(out), (w, stride, padding, dilation, groups), shape)
     if func is F.batch_norm:
         if arg(args, kwargs, 5, "training", False):
             return None
