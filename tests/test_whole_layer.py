@@ -61,6 +61,6 @@ def test_the_grid_shows_the_progress_and_the_unfinished_tiles(app):
                           done=10, seconds_left=12.4)
     v = dataclasses.replace(view, result=dataclasses.replace(r, parts={**r.parts, "whole_layer": partial}))
     what, tiles, note = WholeLayer().grid_tiles(v, app.grid_geom())
-    assert tiles.shape[0] == full.count and note == f"reconstructing: 10 of {full.count} units done, about 12 s left"
+    assert tiles.shape[0] == full.count and what == f"reconstructing: 10 of {full.count} done, ~12 s left"
     assert (tiles[10:] == 40).all()
     assert isinstance(v, PaneView)

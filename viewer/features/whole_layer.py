@@ -106,8 +106,8 @@ class WholeLayer(Toggle):
         method = as_method(r.request.method)
         if method.zero_when_inactive:
             tiles[part.inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
-        if not part.complete:           # the rest of the page: empty tiles until they are done
-            rest = np.full((part.count - len(tiles), *tiles.shape[1:]), 40, np.uint8)
-            return what, np.concatenate([tiles, rest]), (
-                f"reconstructing: {len(tiles)} of {part.count} units done, about {part.seconds_left:.0f} s left")
+        if not part.complete:           # the rest of the page: empty tiles until they are done; the progress
+            rest = np.full((part.count - len(tiles), *tiles.shape[1:]), 40, np.uint8)   # in the title (always seen)
+            return f"reconstructing: {len(tiles)} of {part.count} done, ~{part.seconds_left:.0f} s left", \
+                np.concatenate([tiles, rest]), "tiles appear as they finish"
         return what, tiles, f"{method.label} of each channel's strongest unit; dark: inactive"

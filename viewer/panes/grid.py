@@ -61,12 +61,10 @@ class GridPane(Pane):
                     draw.text(surface, mark, (t[0] + 2, t[1] + 1), 14, draw.WARN)
         if geom.first <= s.channel < geom.first + geom.count:
             draw.frame(surface, geom.tile_rect(s.channel), draw.ACCENT, 2)
+        draw.caption(surface, L.grid, f"{who}{v.layer.name} {what}{page}")
         last = geom.tile_rect(geom.first + max(0, geom.count - 1))
         if last[1] + last[3] + 20 <= L.grid[1] + L.grid[3]:     # the note under the tiles, where it has room
-            draw.caption(surface, L.grid, f"{who}{v.layer.name} {what}{page}")
             draw.text(surface, note, (L.grid[0], last[1] + last[3] + 5), 17, draw.DIM, max_width=L.grid[2])
-        else:                                                   # else in the title line: progress must show
-            draw.caption(surface, L.grid, f"{who}{v.layer.name}{page}: {note}")
 
     def render(self, v: PaneView, geom: GridGeometry):
         """(what, the grid as one surface, its note): made once per result and view change."""
