@@ -16,29 +16,16 @@ from .core import methods
 from .core.methods import GUIDED, AttributionMethod
 from .core.pairing import pair_layers
 from .features import active
+from .notices import NOTICE_S, Level, Notice
 from .render.images import SmoothScale, layer_scale, robust_scale
 from .requests import Request, Result
 
-NOTICE_S = 5.0   # how long an information notice stays in the status bar
 
 
 class TargetMode(enum.Enum):
     STRONGEST = "strongest position"
     POSITION = "clicked position"
     CLASS = "top class logit"
-
-
-class Level(enum.Enum):
-    INFO = "info"        # done, saved, switched: fades after NOTICE_S
-    WARN = "warning"     # something was skipped or refused: fades after NOTICE_S
-    ERROR = "error"      # the model failed: stays until a result succeeds
-
-
-@dataclass(frozen=True)
-class Notice:
-    text: str
-    level: Level
-    t: float
 
 
 @dataclass(frozen=True)
