@@ -150,11 +150,14 @@ def test_bad_frames_never_crash_the_app(pygame_display, random_checkpoint, tmp_p
     screen = pygame_display.display.set_mode((1024, 640))
     worker = Worker(Pipeline(b.model, b.layers, b.spec))
     app = App(screen, BadSource(), worker, b.layers, b.classes, "random", sync=True)
-    for _ in range(12):
-        app.update()
-        app.draw()
-    assert app.result is not None and app.result.model_image.shape == (32, 32, 3)
-    assert worker.shutdown(1.0)
+    try:
+        for _ in range(12):
+            app.update()
+            app.draw()
+        assert app.result is not None and app.result.model_image.shape == (32, 32, 3)
+    finally:
+        stopped = worker.shutdown(1.0)
+    assert stopped
 
 
 def test_whole_layer_view_reconstructs_every_unit_on_the_page(app):
@@ -202,13 +205,16 @@ def test_folder_stepping_works_while_paused(pygame_display, random_checkpoint, t
     screen = pygame_display.display.set_mode((1024, 640))
     worker = Worker(Pipeline(b.model, b.layers, b.spec))
     a = App(screen, open_source(str(tmp_path)), worker, b.layers, b.classes, "random", sync=True)
-    a.update()
-    key(a, "space")
-    key(a, "n")
-    assert a.frame[0, 0, 0] == 100 and a.result.model_image[0, 0, 0] == 100
-    key(a, "p")
-    assert a.frame[0, 0, 0] == 50
-    assert worker.shutdown(1.0)
+    try:
+        a.update()
+        key(a, "space")
+        key(a, "n")
+        assert a.frame[0, 0, 0] == 100 and a.result.model_image[0, 0, 0] == 100
+        key(a, "p")
+        assert a.frame[0, 0, 0] == 50
+    finally:
+        stopped = worker.shutdown(1.0)
+    assert stopped
 
 
 def test_a_model_error_is_reported_not_fatal(app):
@@ -277,16 +283,18 @@ def test_the_input_pane_outlines_the_crop_the_model_used(pygame_display, random_
             return np.full((100, 100, 3), 255, np.uint8)
     screen = pygame_display.display.set_mode((1280, 800))
     app = App(screen, Square(), Worker(Pipeline(b.model, layers, spec)), layers, b.classes, "random", sync=True)
-    app.update()
-    assert app.result.crop == (25, 0, 50, 100)            # top, left, height, width
-    app.draw()
-    x, y, w, h = app.layout.source
-    s = min(w / 100, h / 100)
-    left = x + (w - int(100 * s)) // 2
-    top = y + (h - int(100 * s)) // 2 + int(25 * s)       # the box's top edge, a quarter down the frame
-    assert tuple(screen.get_at((left + int(50 * s), top)))[:3] == draw.DIM
-    assert tuple(screen.get_at((left + int(50 * s), top - 3)))[:3] == (255, 255, 255)   # the frame above it
-    app.worker.shutdown()
+    try:
+        app.update()
+        assert app.result.crop == (25, 0, 50, 100)            # top, left, height, width
+        app.draw()
+        x, y, w, h = app.layout.source
+        s = min(w / 100, h / 100)
+        left = x + (w - int(100 * s)) // 2
+        top = y + (h - int(100 * s)) // 2 + int(25 * s)       # the box's top edge, a quarter down the frame
+        assert tuple(screen.get_at((left + int(50 * s), top)))[:3] == draw.DIM
+        assert tuple(screen.get_at((left + int(50 * s), top - 3)))[:3] == (255, 255, 255)   # the frame above it
+    finally:
+        app.worker.shutdown()
 
 
 def test_a_source_that_refills_one_buffer_is_recomputed_by_its_counter(pygame_display, random_checkpoint):
@@ -310,17 +318,19 @@ def test_a_source_that_refills_one_buffer_is_recomputed_by_its_counter(pygame_di
     screen = pygame_display.display.set_mode((1280, 800))
     app = App(screen, src, Worker(Pipeline(b.model, b.layers, b.spec)), b.layers, b.classes, "random", sync=True,
               pick_unit=False)
-    src.show(10)
-    app.update()
-    first = app.result
-    assert int(first.model_image.mean()) == 10
-    app.update()
-    assert app.result is first                        # the same frame: not recomputed
-    src.show(200)
-    app.update()
-    assert int(app.result.model_image.mean()) == 200  # the same array, a new frame: recomputed
-    assert int(first.request.frame.mean()) == 10      # the first request's frame was not overwritten
-    app.worker.shutdown()
+    try:
+        src.show(10)
+        app.update()
+        first = app.result
+        assert int(first.model_image.mean()) == 10
+        app.update()
+        assert app.result is first                        # the same frame: not recomputed
+        src.show(200)
+        app.update()
+        assert int(app.result.model_image.mean()) == 200  # the same array, a new frame: recomputed
+        assert int(first.request.frame.mean()) == 10      # the first request's frame was not overwritten
+    finally:
+        app.worker.shutdown()
 
 
 def test_the_filters_view_gets_the_weights_with_the_result(app):

@@ -5,9 +5,8 @@ import math
 
 import pytest
 import torch
-from test_train import ARGS, write_batches_folder
+from lab_helpers import ARGS, teacher_file as _teacher_file, write_batches_folder
 
-from viewer.core.checkpoint import make_checkpoint
 from viewer.nets import build_model
 from viewer.training import train
 from viewer.training.distill import distill_loss, load_teacher, teacher_probs
@@ -30,15 +29,6 @@ def test_distill_loss_matches_a_hand_computation():
     # alpha 0 is plain cross-entropy; a student that already matches the teacher has no soft loss
     assert abs(float(distill_loss(s, p, y, 0.0, T, 0.0)) - ce) < 1e-6
     assert abs(float(distill_loss(s, torch.softmax(s / T, 1), y, 1.0, T, 0.0))) < 1e-6
-
-
-def _teacher_file(path, mean, std):
-    torch.manual_seed(1)
-    model = build_model("allcnn_c", num_classes=10, bn=True, drop_in=0.0, drop_mid=0.2).eval()
-    torch.save(make_checkpoint(model, "allcnn_c", {"num_classes": 10, "bn": True, "drop_in": 0.0,
-                                                   "drop_mid": 0.2},
-                               {"mean": mean, "std": std, "test_accuracy": 0.5}), path)
-    return model
 
 
 def test_teacher_sees_the_image_in_its_own_normalisation(tmp_path):

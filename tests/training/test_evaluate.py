@@ -2,7 +2,7 @@
 import re
 
 import torch
-from test_train import write_batches_folder
+from lab_helpers import write_batches_folder
 
 from viewer.core.checkpoint import load_checkpoint, make_checkpoint
 from viewer.nets import build_model

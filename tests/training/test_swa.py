@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
-from test_train import ARGS, write_batches_folder
+from lab_helpers import ARGS, write_batches_folder
 from torch import nn
 
 from viewer.training import train

@@ -1,7 +1,7 @@
 """The teacher architectures against published and hand-counted sizes, and the viewer's view of them."""
 import pytest
 import torch
-from test_train import ARGS, write_batches_folder
+from lab_helpers import ARGS, write_batches_folder
 
 from viewer.core.checkpoint import load_checkpoint
 from viewer.core.graph import build_graph

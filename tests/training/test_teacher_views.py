@@ -7,8 +7,7 @@ import signal
 import pytest
 import torch
 import torch.nn.functional as F
-from test_distill import _teacher_file
-from test_train import ARGS, write_batches_folder
+from lab_helpers import ARGS, write_batches_folder, teacher_file as _teacher_file
 
 from viewer.training import teacher_views, train, trainer
 from viewer.training.augment import Draws, apply

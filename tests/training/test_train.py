@@ -4,27 +4,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from lab_helpers import ARGS, write_batches_folder
 
 from viewer.core.checkpoint import load_checkpoint
 from viewer.training import train
 from viewer.training.augment import augment
 from viewer.training.data import DataError, load_cifar10
-
-
-def write_batches_folder(root, per_batch=16, seed=0):
-    """A cifar-10-batches-py folder with tiny random batches (the official layout and keys)."""
-    rng = np.random.default_rng(seed)
-    root.mkdir()
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        labels = rng.integers(0, 10, per_batch)
-        data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-        data[:, :1024] = (labels * 25)[:, None]  # the red plane encodes the class: learnable
-        with open(root / name, "wb") as fh:
-            pickle.dump({b"data": data, b"labels": labels.tolist()}, fh)
-    return root
-
-
-ARGS = ["--epochs", "2", "--batch-size", "16", "--no-progress", "--lr", "0.05"]
 
 
 def test_smoke_one_epoch_writes_loadable_checkpoint(tmp_path, capsys):

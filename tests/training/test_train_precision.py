@@ -1,7 +1,7 @@
 """Training follows the precision choice (viewer/core/precision.py), with the detection faked both ways."""
 import pytest
 import torch
-from test_train import write_batches_folder
+from lab_helpers import write_batches_folder
 
 from viewer.core.precision import CpuBf16, choose_precision
 from viewer.training import train
