@@ -110,3 +110,12 @@ def test_swap_brings_the_other_model_forward_at_the_paired_layer(layers):
     assert s.swap() and s.model_name == "modelc" and s.info.name == "pool2" and s.other.name == "allcnn"
     assert s.channel == 191 and s.result is None
     assert not session(layers).swap()                     # one model: nothing to swap
+
+
+def test_a_scale_locked_on_another_layer_says_it_may_not_fit(pygame_display, app):
+    from helpers import key
+    key(app, "l")
+    assert app.session.scales.locked_on == "conv6 channel 0"
+    key(app, "left")
+    assert app.pane("GridPane").note().startswith("scale 0..") and "locked on conv6: may not fit here" in \
+        app.pane("GridPane").note()

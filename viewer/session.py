@@ -43,6 +43,7 @@ class Scales:
 
     def __init__(self):
         self.act, self.recon, self.other_act, self.other_recon = (SmoothScale() for _ in range(4))
+        self.locked_on = ""       # the layer and channel the scales were locked on (L)
 
     def all(self) -> tuple[SmoothScale, ...]:
         return self.act, self.recon, self.other_act, self.other_recon
@@ -205,6 +206,7 @@ class Session:
         locked = not self.scales.locked
         for scale in self.scales.all():
             scale.locked = locked
+        self.scales.locked_on = f"{self.info.name} channel {self.channel}" if locked else ""
         self.changed()
 
     def swap(self) -> bool:

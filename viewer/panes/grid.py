@@ -28,6 +28,10 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[str, np.ndarray | None,
         return f"feature maps: {shape}", images.colormap_each(maps, s.colormap), \
             "each tile on its own scale (M): bright = its own maximum; tiles are not comparable"
     tiles = images.colormap(maps, scale.value, s.colormap)
+    locked = v.session.scales.locked_on
+    if scale.locked and not locked.startswith(v.layer.name + " "):    # a scale made for another layer
+        return f"feature maps: {shape}", tiles, f"scale 0..{scale.value:.3g} locked on {locked.split()[0]}: " \
+            "may not fit here (L unlocks)"
     return f"feature maps: {shape}", tiles, f"colour scale 0..{scale.value:.3g} (the layer's 99th percentile)" + \
         (" (locked: L)" if scale.locked else "")
 
