@@ -58,7 +58,8 @@ def compare_app(pygame_display, random_checkpoint, model_c_checkpoint, tmp_path)
     screen = pygame_display.display.set_mode((1280, 800))
     worker = Worker(PairPipeline(Pipeline(a.model, a.layers, a.spec), Pipeline(b.model, b.layers, b.spec)))
     app = App(screen, DemoSource(size=64), worker, a.layers, a.classes, "allcnn", save_dir=tmp_path / "shots",
-              sync=True, compare=Side(b.layers, b.classes, "modelc"))
+              sync=True, compare=Side(b.layers, b.classes, "modelc", "B", 0.6932), accuracy=0.9188,
+              recipes="epochs 220 vs 1")
     app.update()
     app.draw()
     yield app
@@ -135,3 +136,18 @@ def test_every_compare_caption_fits_at_the_default_window(compare_app, monkeypat
         app.update()
         app.draw()
     assert sorted(set(cut)) == []
+
+
+def test_the_compare_view_names_each_model_s_accuracy_and_a_recipe_difference(compare_app, monkeypatch):
+    from viewer.cli import recipes_differ
+    drawn, _ = measure_text(monkeypatch)
+    app = compare_app
+    app.session.changed()
+    app.draw()
+    assert any(t.startswith("A allcnn (91.9% on test): top 5") for t in drawn)
+    assert any(t.startswith("B modelc (69.3% on test): top 5") for t in drawn) and "69%" in drawn and "92%" in drawn
+    assert "comparing with B (trained differently): Tab" in app.session.modes()
+    recipe = {"epochs": 15, "lr": 0.1, "seed": 0, "arch": "allcnn_c"}
+    assert recipes_differ({"train_config": recipe}, {"train_config": {**recipe, "arch": "model_c"}}) == ""
+    assert recipes_differ({"train_config": recipe}, {"train_config": {**recipe, "epochs": 1}}) == "epochs 15 vs 1"
+    assert recipes_differ({}, {"train_config": recipe}) == ""          # unknown: not claimed to differ

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core import methods
@@ -111,6 +111,12 @@ class Built:
     precision: PrecisionChoice
     output: str | None = None          # --output (core/outputs.py)
     device: str = "cpu"                # where the model is (core/device.py), as the status bar says it
+    meta: dict = field(default_factory=dict)   # the checkpoint's metadata (its test accuracy, its recipe)
+
+    @property
+    def accuracy(self) -> float | None:
+        acc = self.meta.get("test_accuracy")
+        return float(acc) if isinstance(acc, (int, float)) else None
 
 
 def load_atlas_for(args: argparse.Namespace, built: Built):
@@ -136,10 +142,31 @@ def build_compare(args: argparse.Namespace, first: Built) -> Built | None:
     second = argparse.Namespace(**{**vars(args), "model": args.compare, "weights": args.compare_weights,
                                    "layer": None})
     built = build(second, precision=first.precision)
+    why = recipes_differ(first.meta, built.meta)
+    if why:
+        print(f"note: {first.name} and {built.name} were not trained alike ({why}): a difference you see may be "
+              "training, not architecture", flush=True)
     if built.spec.size != first.spec.size:
         print(f"note: {built.name} sees {built.spec.size[0]}x{built.spec.size[1]} inputs, {first.name} "
               f"{first.spec.size[0]}x{first.spec.size[1]}: each model gets its own view of the frame", flush=True)
     return built
+
+
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "warmup", "drop_in", "drop_mid",
+               "bn", "seed", "cutout", "teachers", "swa", "init")
+
+
+def recipes_differ(a: dict, b: dict) -> str:
+    """How two checkpoints' training recipes differ (their train_config, the architecture aside), or "" where
+    they match or either says nothing."""
+    ca, cb = a.get("train_config"), b.get("train_config")
+    if not isinstance(ca, dict) or not isinstance(cb, dict):
+        return ""
+    if a.get("stages") or b.get("stages"):           # a run of several stages (--init): the stages differ in kind
+        if len(a.get("stages") or []) != len(b.get("stages") or []):
+            return "one was trained in several stages"
+    diff = [f"{k} {ca.get(k)} vs {cb.get(k)}" for k in RECIPE_KEYS if ca.get(k) != cb.get(k)]
+    return ", ".join(diff[:3]) + (" ..." if len(diff) > 3 else "")
 
 
 def input_size(text) -> tuple[int, int]:
@@ -227,7 +254,7 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
     if where:   # which part of a non-tensor return value the predictions show (core/outputs.py)
         name += f" [logits = {type(out).__name__}{where}]"
     model = loaded.model if device.type == "cpu" else loaded.model.to(device)   # layers were found on the CPU
-    return Built(model, layers, spec, classes, name, precision, args.output, describe_device(device))
+    return Built(model, layers, spec, classes, name, precision, args.output, describe_device(device), meta)
 
 
 def parse_units(specs: list[str] | None, layer: str):

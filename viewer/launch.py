@@ -44,11 +44,14 @@ def launch(args) -> int:
     try:
         screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)
         pygame.display.set_caption(f"CNN viewer - {built.name}" + (f" vs {second.name}" if second else ""))
+        from .cli import recipes_differ
+        why = recipes_differ(built.meta, second.meta) if second is not None else ""
         app = App(screen, source, worker, built.layers, built.classes, built.name,
                   f"{built.device}, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
                   method=method_named(args.method),
-                  compare=Side(second.layers, second.classes, second.name) if second is not None else None,
-                  atlas=atlas, record=args.record)
+                  compare=Side(second.layers, second.classes, second.name, "B", second.accuracy)
+                  if second is not None else None, atlas=atlas, record=args.record, accuracy=built.accuracy,
+                  recipes=why)
         app.run(max_frames=args.max_frames, fps=args.fps)
     finally:
         worker.shutdown()

@@ -35,6 +35,7 @@ class Side:
     classes: list[str]
     name: str
     tag: str = "B"     # A: --model, B: --compare (the letter stays with the model when Tab swaps them)
+    accuracy: float | None = None   # its measured test accuracy (from the checkpoint's metadata), where known
 
 
 class Scales:

@@ -30,8 +30,14 @@ class Compare(Feature):
         if not session.swap():
             session.notify("Tab swaps the two models of --compare; this window shows one")
 
+    def initial(self, options):
+        return options.get("recipes", "")    # how the two models' training differed ("": alike, or unknown)
+
     def mode(self, session) -> str:
-        return f"comparing with {session.other.tag}: Tab" if session.other is not None else ""
+        if session.other is None:
+            return ""
+        differ = " (trained differently)" if session.part(self.name) else ""
+        return f"comparing with {session.other.tag}{differ}: Tab"
 
     def request(self, session, grid) -> Other | None:
         other = session.other

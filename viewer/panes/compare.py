@@ -56,6 +56,8 @@ def _strip(surface, v: PaneView, c: CompareView) -> None:
     row = L.strip_rows[1]
     draw.strip(surface, L.other_blocks, labels, selected, row[1] + row[3])
     draw.text(surface, c.tag, (row[0] + 8, row[1] + row[3] // 2 - 12), 30, draw.ACCENT)
+    if v.session.other.accuracy:      # its measured test accuracy under its letter
+        draw.text(surface, f"{v.session.other.accuracy:.0%}", (row[0] + 4, row[1] + row[3] // 2 + 14), 14, draw.DIM)
     paired = {p for p in c.pairing.values() if p is not None}
     shade = pygame.Surface((1, 1), pygame.SRCALPHA)
     shade.fill((24, 26, 30, 150))
@@ -121,8 +123,10 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
 
 def _predictions(surface, v: PaneView, c: CompareView, r: Result) -> None:
     L = v.layout
+    acc = v.session.other.accuracy
     lag = f", same frame, {r.compute_ms:.0f} ms of the step"   # computed inside the front model's step
-    draw.caption(surface, L.other_predictions, f"{c.tag} {c.name}: top 5{lag}")
+    draw.caption(surface, L.other_predictions,
+                 f"{c.tag} {c.name}" + (f" ({acc:.1%} on test)" if acc else "") + f": top 5{lag}")
     top5 = np.argsort(-r.probs)[:5]
     names = [c.classes[i] if i < len(c.classes) else str(i) for i in top5]
     draw.predictions(surface, L.other_predictions, [(n, float(r.probs[i])) for n, i in zip(names, top5)])

@@ -59,7 +59,9 @@ class InputPane(Pane):
                                max(2, int((rr - l) * sx)), max(2, int((b - t) * sy))))
         top5 = np.argsort(-r.probs)[:5]
         names = [v.session.classes[i] if i < len(v.session.classes) else str(i) for i in top5]
-        title = f"{v.model_tag} {v.session.model_name}: top 5" if v.model_tag else "predictions (top 5)"
+        acc = v.session.side.accuracy
+        title = f"{v.model_tag} {v.session.model_name}" + (f" ({acc:.1%} on test)" if acc else "") + ": top 5" \
+            if v.model_tag else "predictions (top 5)"
         if not v.model_tag and v.source_name.startswith("demo") and len(v.session.classes) == 10:
             title = "top 5 (it knows only 10 CIFAR-10 classes)"   # a coffee cup gets the nearest of them
         before = None

@@ -46,6 +46,9 @@ class StripPane(Pane):
                 draw.text(surface, marks[layer.name], (block[0] + 3, block[1] + 2), 17, draw.WARN)
         if L.strip_rows:
             draw.text(surface, v.model_tag, (row[0] + 8, row[1] + row[3] // 2 - 12), 30, draw.ACCENT)
+            if v.session.side.accuracy:   # its measured test accuracy under its letter
+                draw.text(surface, f"{v.session.side.accuracy:.0%}", (row[0] + 4, row[1] + row[3] // 2 + 14), 14,
+                          draw.DIM)
 
     def about(self, v: PaneView):
         s = v.layout.strip
