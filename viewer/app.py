@@ -32,18 +32,17 @@ class App:
     def __init__(self, screen: pygame.Surface, source: Source, worker: Worker, layers, classes, model_name: str,
                  device: str = "cpu", save_dir: Path = Path("screenshots"), sync: bool = False,
                  start_layer: str | None = None, method: AttributionMethod = GUIDED, compare: Side | None = None,
-                 atlas=None, live_atlas: bool = True, pick_unit: bool = True, record: str | None = None,
-                 accuracy: float | None = None, recipes: str = ""):
+                 pick_unit: bool = True, accuracy: float | None = None, **options):
         """compare: the second model of --compare (the worker's pipeline is then a PairPipeline whose model 0
-        is this one); atlas: an --atlas file; live_atlas: collect the top frames of the selected layer; pick_unit:
-        select each layer's most active channel on its first result (Session); record: an MP4 to record to;
-        accuracy: the model's test accuracy; recipes: how the two compared models' training differed."""
+        is this one); pick_unit: select each layer's most active channel on its first result (Session);
+        accuracy: the model's test accuracy; options: what the features start with (atlas=: an --atlas file,
+        live_atlas=False, record=: an MP4 to record to, recipes=: how two compared models' training differed,
+        series=: a training run's epoch snapshots)."""
         self.screen, self.source, self.worker, self.device, self.save_dir, self.sync = \
             screen, source, worker, device, save_dir, sync
         draw.forget_fonts()  # fonts from an earlier pygame session are dead
         sides = [Side(layers, classes, model_name, "A", accuracy)] + ([compare] if compare is not None else [])
-        self.session = Session(sides, start_layer, method, pick_unit, atlas=atlas, live_atlas=live_atlas,
-                               record=record, save_dir=save_dir, recipes=recipes)
+        self.session = Session(sides, start_layer, method, pick_unit, save_dir=save_dir, **options)
         self.keymap = {(pygame.key.key_code(k), b.shift): (lambda a=b.action: ACTIONS[a](self))
                        for b in BINDINGS for k in b.keys}
         for f in active():

@@ -139,6 +139,9 @@ def build_compare(args: argparse.Namespace, first: Built) -> Built | None:
     """The --compare model, built like --model (same --input-size, --leaves and precision), or None."""
     if not args.compare:
         return None
+    if first.meta.get("series"):
+        raise UsageError("--model RUN_FOLDER steps through one run's epochs ([ and ]); --compare needs two "
+                         "checkpoint files")
     second = argparse.Namespace(**{**vars(args), "model": args.compare, "weights": args.compare_weights,
                                    "layer": None})
     built = build(second, precision=first.precision)
@@ -196,12 +199,21 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
         device = choose_device(getattr(args, "device", None))
     except DeviceError as e:
         raise UsageError(str(e)) from None
+    series = None
     try:
-        loaded = zoo.load_zoo(args.model, args.weights) if zoo.is_zoo(args.model) else load_model(args.model,
-                                                                                                  args.weights)
+        if Path(args.model).is_dir():   # a training run's snapshot folder: its last epoch, [ and ] step through
+            from .core.checkpoint import load_checkpoint
+            from .core.series import read_series
+            series = read_series(Path(args.model))
+            loaded = load_checkpoint(series[-1].path)
+        else:
+            loaded = zoo.load_zoo(args.model, args.weights) if zoo.is_zoo(args.model) else load_model(args.model,
+                                                                                                      args.weights)
     except CheckpointError as e:
         raise UsageError(str(e)) from None
     meta = dict(loaded.meta)
+    if series is not None:
+        meta["series"] = series
     if args.preset == "imagenet":      # 224x224, ImageNet's mean and std and class names, for a model of any origin
         meta.update({k: v for k, v in zoo.imagenet_meta().items() if k != "classes" or "classes" not in meta})
     if args.classes:

@@ -51,7 +51,7 @@ def launch(args) -> int:
                   method=method_named(args.method),
                   compare=Side(second.layers, second.classes, second.name, "B", second.accuracy)
                   if second is not None else None, atlas=atlas, record=args.record, accuracy=built.accuracy,
-                  recipes=why)
+                  recipes=why, series=built.meta.get("series"))
         app.run(max_frames=args.max_frames, fps=args.fps)
     finally:
         worker.shutdown()

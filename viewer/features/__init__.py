@@ -15,10 +15,11 @@ from .compare import Compare
 from .filters import Filters
 from .recording import Recording
 from .sanity import Sanity
+from .scrub import Scrub
 from .whole_layer import WholeLayer
 from .zoom import Zoom
 
-FEATURES: tuple[Feature, ...] = (WholeLayer(), Filters(), ClassTargetFeature(), Ablation(), Sanity(), ClassMaps(),
+FEATURES: tuple[Feature, ...] = (Scrub(), WholeLayer(), Filters(), ClassTargetFeature(), Ablation(), Sanity(), ClassMaps(),
                                  AtlasFeature(), Zoom(), Compare(), Recording())
 
 _extra: list[Feature] = []

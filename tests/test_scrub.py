@@ -1,0 +1,64 @@
+"""--model RUN_FOLDER: a training run's epoch snapshots as one series, stepped with [ and ]; each epoch's
+predictions are a plain forward of that snapshot."""
+import numpy as np
+import pytest
+import torch
+from helpers import key
+
+from viewer.core.checkpoint import CheckpointError, make_checkpoint
+from viewer.core.series import read_series
+from viewer.nets import build_model
+
+META = {"classes": [str(i) for i in range(10)], "input_size": [32, 32], "mean": [0.5] * 3, "std": [0.25] * 3}
+
+
+def write_run(folder, arch="allcnn_c", epochs=(0, 1, 2), seed=0):
+    folder.mkdir(exist_ok=True)
+    for e in epochs:
+        torch.manual_seed(seed + e)
+        m = build_model(arch)
+        ck = make_checkpoint(m, arch, {}, {**META, "snapshot": True, "epoch": e, "test_accuracy": 0.1 + 0.2 * e})
+        ck["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
+        torch.save(ck, folder / f"epoch_{e:03d}.pt")
+    return folder
+
+
+def test_a_run_folder_is_ordered_by_epoch_and_refused_when_it_mixes_runs_or_has_none(tmp_path):
+    run = write_run(tmp_path / "run", epochs=(2, 0, 10, 1))
+    assert [s.epoch for s in read_series(run)] == [0, 1, 2, 10]
+    with pytest.raises(CheckpointError, match="no epoch snapshots"):
+        read_series((tmp_path / "empty").mkdir() or tmp_path / "empty")
+    write_run(tmp_path / "run", arch="model_c", epochs=(11,))
+    with pytest.raises(CheckpointError, match="mix networks"):
+        read_series(run)
+
+
+def test_the_window_steps_through_the_epochs_and_each_is_a_plain_forward_of_its_snapshot(pygame_display, tmp_path):
+    from viewer.app import App
+    from viewer.cli import UsageError, build, build_compare, parse_args
+    from viewer.core.preprocess import to_tensor
+    from viewer.sources import DemoSource
+    from viewer.worker import Pipeline, Worker
+    run = write_run(tmp_path / "run")
+    args = parse_args(["--model", str(run)])
+    b = build(args)
+    with pytest.raises(UsageError, match="two checkpoint files"):
+        build_compare(parse_args(["--model", str(run), "--compare", str(run / "epoch_000.pt")]), b)
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=32), worker, b.layers, b.classes, "run",
+              sync=True, series=b.meta["series"])
+    try:
+        app.update()
+        key(app, "space")                                   # one frame, held
+        assert "epoch 2 of 2, 50.0% on test: [ ]" in app.session.modes()
+        for epoch, k in ((1, "["), (0, "["), (0, "["), (1, "]")):
+            key(app, k)
+            r = app.result
+            assert r.request.part("scrub").epoch == epoch
+            m = build_model("allcnn_c").eval()              # that snapshot, loaded by hand into a fresh network
+            m.load_state_dict(torch.load(run / f"epoch_{epoch:03d}.pt", weights_only=True)["state_dict"])
+            with torch.no_grad():
+                want = m(to_tensor(r.model_image, b.spec)).softmax(1)[0].numpy()
+            assert np.allclose(r.probs, want, atol=1e-5)
+    finally:
+        worker.shutdown(1.0)
