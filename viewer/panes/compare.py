@@ -124,7 +124,7 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
 def _predictions(surface, v: PaneView, c: CompareView, r: Result) -> None:
     L = v.layout
     acc = v.session.other.accuracy
-    lag = f", same frame, {r.compute_ms:.0f} ms of the step"   # computed inside the front model's step
+    lag = ", same frame"   # computed inside the front model's step, on its frame
     draw.caption(surface, L.other_predictions,
                  f"{c.tag} {c.name}" + (f" ({acc:.1%} on test)" if acc else "") + f": top 5{lag}")
     top5 = np.argsort(-r.probs)[:5]
