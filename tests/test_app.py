@@ -560,3 +560,20 @@ def test_a_still_frame_says_so_instead_of_a_stale_rate():
     class V:   # what rates() reads of a PaneView
         result, result_is_current, model_fps, draw_fps, now = object(), True, 0.0, 4.0, 9.0
     assert rates(V()) == "still frame: recomputed on change"
+
+
+def test_no_caption_or_unit_line_is_cut_with_the_modes_stacked(app, monkeypatch):
+    """Every mode switched on in turn on top of the others (G, X, Z, V, C, L, A, W, F), drawn at 1280x800 after
+    each: no caption or unit-panel line needs an ellipsis (the status bar is one long line by design)."""
+    from viewer.panes import status
+    _, cut = measure_text(monkeypatch)
+    monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
+    for k in ("g", "x", "z", "v", "c", "l", "a", "w", "f", "m", "m", "b"):
+        key(app, k)
+        app.update()
+        app.draw()
+    for name in ("conv1", "conv9", "pool"):
+        app.session.select_layer(next(i for i, l in enumerate(app.session.layers) if l.name == name))
+        app.update()
+        app.draw()
+    assert sorted(set(cut)) == []

@@ -80,6 +80,6 @@ class Sanity(Toggle):
         if part is None:
             return []
         a, sg, ss = part.similarity
-        hidden = " (G shows class maps: the copy's map is hidden)" if r.part("class_maps") else ""
-        return [f"X: the unit's map vs a copy random from {part.layers[0]} up{hidden}",
+        hidden = " (under G's maps)" if r.part("class_maps") else ""
+        return [f"X: vs a copy random from {part.layers[0]} up{hidden}",
                 f"SSIM {ss:.2f}, Spearman |map| {a:.2f}, signed {sg:.2f}"]

@@ -94,6 +94,8 @@ class AtlasPane(Pane):
         for j, (e, tile) in enumerate(zip(entries, self.cache["live"])):
             r = geo.patch(j)
             surface.blit(tile, r[:2])
-            draw.text(surface, f"{e.value:.3g}  {e.label}", (r[0], r[1] + r[3] + 2), 15, draw.DIM, max_width=r[2])
+            label = f"{e.value:.3g}  {e.label}"               # the frame's name where the tile is wide enough
+            label = label if draw.font(15).size(label)[0] <= r[2] else f"{e.value:.3g}"
+            draw.text(surface, label, (r[0], r[1] + r[3] + 2), 15, draw.DIM, max_width=r[2])
         draw.text(surface, "click a patch to reopen its frame (paused)", (rect[0], geo.recon(0)[1] - 18), 16,
                   draw.DIM, max_width=rect[2])
