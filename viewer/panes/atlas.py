@@ -25,8 +25,8 @@ class AtlasPane(Pane):
         return made[0] if made else None
 
     def shown(self, v: PaneView) -> bool:
-        from ..features.atlas import AtlasFeature
-        return AtlasFeature().takes_grid(v.session)
+        from ..features import named
+        return named("atlas").takes_grid(v.session)       # the registered feature, not a fresh one per draw
 
     def click(self, pos, session, v: PaneView) -> bool:
         if not self.shown(v) or not inside(v.layout.grid, pos):
