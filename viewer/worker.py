@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+from .core.memory import hand_back_freed
 from .pipeline import PairPipeline, Pipeline
 from .requests import Request, Result, failed_result
 
@@ -23,6 +24,7 @@ class Worker:
         self._stop = False
         self.busy = False
         self.completed = 0
+        self._shape: tuple | None = None   # the kind of the last request (layer, views): see _compute
         self._thread = threading.Thread(target=self._loop, name="inference", daemon=True)
         self._thread.start()
 
@@ -79,7 +81,13 @@ class Worker:
 
     def _compute(self, req: Request, report=None, superseded=None) -> Result:
         """pipeline.compute, with a failure of the model call reported as a failed Result (on this thread or
-        the caller's alike): a bad frame or a model error must not kill the thread or the app."""
+        the caller's alike): a bad frame or a model error must not kill the thread or the app. A request of
+        another kind (another layer or set of views) first hands the memory the last kind kept back to the OS
+        (core/memory.py): what the process holds follows what it shows now, not the largest view of the session."""
+        shape = (req.layer, tuple(sorted(k for k, v in req.parts.items() if v is not None)))
+        if shape != self._shape:
+            self._shape = shape
+            hand_back_freed()
         try:
             return self.pipeline.compute(req, report=report, superseded=superseded)
         except Exception as e:

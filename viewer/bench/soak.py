@@ -1,9 +1,12 @@
 """A long session in the real App loop (python -m viewer.bench soak --frames 30000): every mode switched on and
 off in turn by its key, the pointer moving over the panes, a new demo frame every draw; the process's resident
 memory after the first 1,000 frames and at the end. What a long session holds that it does not need shows as
-growth (target: under 50 MB)."""
+growth (target: under 50 MB). Each reading waits for the worker to finish the result in flight and collects
+Python's garbage first: a reading taken mid-result counts that result's working set (tens of MB, more with W),
+which made single readings vary by +-60 MB and looked like growth."""
 from __future__ import annotations
 
+import gc
 import os
 import time
 from pathlib import Path
@@ -29,7 +32,7 @@ def rss_mb() -> float:
 
 def trimmed_rss_mb() -> float:
     """Resident memory after glibc hands its free heap back (malloc_trim): what the process still holds. The
-    app keeps up to 1 GiB of freed heap on purpose (core/memory.py), which the plain figure includes."""
+    app keeps up to 128 MiB of freed heap on purpose (core/memory.py), which the plain figure includes."""
     import ctypes
     import ctypes.util
     try:
@@ -70,6 +73,8 @@ def bench_soak(checkpoint: Path | None, frames: int) -> list[Row]:
             app.dirty = True                                  # draw every turn: the most text, the most churn
             app.step(fps=0)
             if app.frames_drawn in (1000, frames) and app.frames_drawn not in marks:
+                app.worker.wait_idle()    # not mid-result: its working set is not what the session holds
+                gc.collect()
                 marks[app.frames_drawn] = (rss_mb(), trimmed_rss_mb())
         dt = time.perf_counter() - t0
         app.worker.shutdown()
