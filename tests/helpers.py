@@ -74,6 +74,7 @@ def measure_text(monkeypatch) -> tuple[list[str], list[str]]:
     real_text = draw.text
 
     def measuring(surface, s, pos, size=18, colour=draw.TEXT, max_width=None):
+        s = draw.fitting(s, size, max_width)     # the wording a window of this size gets
         drawn.append(s)
         if max_width is not None and draw.font(size).size(s)[0] > max_width:
             cut.append(s)

@@ -1,6 +1,7 @@
 """The window, driven by synthetic pygame events on the SDL dummy driver."""
 import dataclasses
 import numpy as np
+import pygame
 import pytest
 from helpers import centre, click, key, measure_text, window
 
@@ -10,6 +11,7 @@ from viewer.core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from viewer.core.rules import Method
 from viewer.keys import BINDINGS, Action, help_lines
 from viewer.render import images
+from viewer.render.layout import MIN_WINDOW
 from viewer.features.zoom import zoomed
 from viewer.sources import DemoSource, Source
 from viewer.worker import Pipeline, Worker
@@ -351,12 +353,16 @@ def test_the_filters_view_gets_the_weights_with_the_result(app):
     assert app.pane("GridPane").note().endswith("has no convolution weights to show")
 
 
-def test_every_caption_and_unit_line_fits_its_pane_at_the_default_window(app, monkeypatch):
-    """Draw the window at 1280x800 in each mode and record every caption and unit-panel line that would
-    have to be cut with an ellipsis to fit its pane (the status bar is one long line by design)."""
+@pytest.mark.parametrize("size", [(1280, 800), MIN_WINDOW])
+def test_every_caption_and_unit_line_fits_its_pane_at_the_default_and_the_smallest_window(app, monkeypatch, size):
+    """Draw the window at 1280x800 and at the smallest window in each mode and record every caption and
+    unit-panel line that would have to be cut with an ellipsis to fit its pane (the status bar is one long line
+    by design)."""
     from viewer.panes import status
     _, cut = measure_text(monkeypatch)
     monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
+    app.screen = pygame.display.set_mode(size)
+    app.relayout(size)
 
     def frame():
         app.update()
@@ -469,7 +475,7 @@ def test_a_new_class_map_is_one_class_and_one_registration(app, monkeypatch):
     monkeypatch.setattr(methods, "CLASS_MAPS", (GradientMap(), *methods.CLASS_MAPS))
     captions = []
     real = draw.caption
-    monkeypatch.setattr(draw, "caption", lambda surface, rect, s, colour=draw.DIM: (captions.append(s),
+    monkeypatch.setattr(draw, "caption", lambda surface, rect, s, colour=draw.DIM: (captions.append(draw.fitting(s, 17, rect[2])),
                                                                                    real(surface, rect, s, colour)))
     key(app, "g")
     r = app.result
@@ -562,12 +568,16 @@ def test_a_still_frame_says_so_instead_of_a_stale_rate():
     assert rates(V()) == "still frame: recomputed on change"
 
 
-def test_no_caption_or_unit_line_is_cut_with_the_modes_stacked(app, monkeypatch):
-    """Every mode switched on in turn on top of the others (G, X, Z, V, C, L, A, W, F), drawn at 1280x800 after
-    each: no caption or unit-panel line needs an ellipsis (the status bar is one long line by design)."""
+@pytest.mark.parametrize("size", [(1280, 800), MIN_WINDOW])
+def test_no_caption_or_unit_line_is_cut_with_the_modes_stacked(app, monkeypatch, size):
+    """Every mode switched on in turn on top of the others (G, X, Z, V, C, L, A, W, F), drawn at 1280x800 and at
+    the smallest window after each: no caption or unit-panel line needs an ellipsis (the status bar is one long
+    line by design)."""
     from viewer.panes import status
     _, cut = measure_text(monkeypatch)
     monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
+    app.screen = pygame.display.set_mode(size)
+    app.relayout(size)
     for k in ("g", "x", "z", "v", "c", "l", "a", "w", "f", "m", "m", "b"):
         key(app, k)
         app.update()

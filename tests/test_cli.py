@@ -192,3 +192,17 @@ def test_every_help_example_parses_and_names_layers_that_exist():
         assert args.layer is None or args.layer in {l.name for l in b.layers}, ex
         built += 1
     assert built >= 5
+
+
+def test_a_window_below_the_smallest_is_held_at_it(random_checkpoint, capsys, monkeypatch):
+    import pygame
+
+    from viewer.render.layout import MIN_WINDOW
+    sizes = []
+    real = pygame.display.set_mode
+    monkeypatch.setattr(pygame.display, "set_mode", lambda size, *a, **k: (sizes.append(tuple(size)), real(size, *a, **k))[1])
+    rc, out, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "3", "--fps", "0",
+                        "--window", "800x500"], capsys)
+    assert rc == 0, err
+    assert sizes == [MIN_WINDOW] == [(1024, 640)]
+    assert "below the smallest window (1024x640" in out

@@ -1,5 +1,6 @@
 """--compare: the layer pairing rule, and two models on the same frames in the window."""
 import numpy as np
+import pygame
 import pytest
 import torch
 from helpers import centre, click, key, measure_text
@@ -124,18 +125,23 @@ def test_an_unpaired_layer_still_gives_the_other_model_s_predictions(pygame_disp
     worker.shutdown(1.0)
 
 
-def test_every_compare_caption_fits_at_the_default_window(compare_app, monkeypatch):
+@pytest.mark.parametrize("size", [(1280, 800), (1024, 640)])
+def test_every_compare_caption_fits_at_the_default_and_the_smallest_window(compare_app, monkeypatch, size):
     from viewer.panes import status
+    from viewer.render.layout import MIN_WINDOW
     _, cut = measure_text(monkeypatch)
     monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
     app = compare_app
+    size = size if size == (1280, 800) else MIN_WINDOW
+    app.screen = pygame.display.set_mode(size)
+    app.relayout(size)
     for k in ("l", "b", "b", "c", "tab", "b"):
         key(app, k)
     for name in ("conv1", "pool1", "conv7", "pool"):
         app.session.select_layer([l.name for l in app.session.layers].index(name))
         app.update()
         app.draw()
-    assert sorted(set(cut)) == []
+    assert sorted(set(cut)) == [], sorted(set(cut))
 
 
 def test_the_compare_view_names_each_model_s_accuracy_and_a_recipe_difference(compare_app, monkeypatch):

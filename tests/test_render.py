@@ -109,3 +109,13 @@ def test_each_tile_on_its_own_scale_and_the_layer_s_percentile_scale():
     act = np.concatenate([np.zeros(900), np.arange(1, 101, dtype=float)])   # 100 positive values 1..100
     assert images.layer_scale(act) == pytest.approx(np.percentile(np.arange(1, 101), 99))
     assert images.layer_scale(np.zeros(5)) == 0.0
+
+
+def test_a_line_with_wordings_draws_the_first_that_fits(pygame_display):
+    from viewer.render import draw
+    long, short = "colour scale 0..0.5 (the layer's 99th percentile)", "scale 0..0.5"
+    w_long, w_short = draw.font(17).size(long)[0], draw.font(17).size(short)[0]
+    assert draw.fitting((long, short), 17, w_long) == long
+    assert draw.fitting((long, short), 17, w_long - 1) == short
+    assert draw.fitting((long, short), 17, w_short - 1) == short     # none fits: the shortest (then cut)
+    assert draw.fitting(long, 17, 10) == long and draw.fitting((long, short), 17, None) == long

@@ -83,7 +83,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "where it is not a tensor: a dict key or attribute name, or a tuple index (default: .logits, "
                    "then a dict's 'logits', then the first tensor)")
     p.add_argument("--leaves", action="store_true", help="show every leaf module as a layer (not just blocks)")
-    p.add_argument("--window", default="1280x800", help="window size WxH (default 1280x800)")
+    p.add_argument("--window", default="1280x800", help="window size WxH (default 1280x800; at least 1024x640, "
+                   "where every caption still fits: a smaller size, or resizing below it, is held at 1024x640)")
     p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")
     p.add_argument("--record", metavar="OUT.mp4", help="record the window to this MP4 from the start, with "
                    "OUT.jsonl beside it (a line per frame: layer, unit, method, modes, top class); Shift+S stops "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 
@@ -15,6 +16,7 @@ def launch(args) -> int:
     from .app import App, Side
     from .cli import UsageError, build, build_compare, load_atlas_for
     from .core.methods import method_named
+    from .render.layout import MIN_WINDOW
     from .sources import SourceError, default_source, open_source
     from .worker import PairPipeline, Pipeline, Worker
 
@@ -42,7 +44,16 @@ def launch(args) -> int:
                                                    output=second.output))
     worker = Worker(pipeline)
     try:
-        screen = pygame.display.set_mode((max(w, 640), max(h, 400)), pygame.RESIZABLE)
+        if w < MIN_WINDOW[0] or h < MIN_WINDOW[1]:
+            print(f"note: --window {args.window} is below the smallest window ({MIN_WINDOW[0]}x{MIN_WINDOW[1]}, "
+                  "where every caption fits): using that", flush=True)
+        screen = pygame.display.set_mode((max(w, MIN_WINDOW[0]), max(h, MIN_WINDOW[1])), pygame.RESIZABLE)
+        try:
+            with warnings.catch_warnings():    # pygame-ce 2.5 warns that Window's surface methods will move
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pygame.Window.from_display_module().minimum_size = MIN_WINDOW   # resizing stops there too
+        except (AttributeError, pygame.error):   # pygame-ce before 2.5 has no Window: resizing is not held
+            pass
         pygame.display.set_caption(f"CNN viewer - {built.name}" + (f" vs {second.name}" if second else ""))
         from .cli import recipes_differ
         why = recipes_differ(built.meta, second.meta) if second is not None else ""
@@ -56,6 +67,8 @@ def launch(args) -> int:
     finally:
         worker.shutdown()
         source.close()
+        from .render import draw
+        draw.forget_fonts()     # fonts die with pygame.quit(): a later window in this process makes new ones
         pygame.quit()
     return 0
 

@@ -43,7 +43,7 @@ class Key:
 class Slot:
     """One of the unit panel's two reconstruction images as a feature fills it: a caption, and an image
     (RGB uint8) or a one-line note in its place."""
-    caption: str
+    caption: str | tuple[str, ...]   # or its wordings from the longest to the shortest (render/draw.py)
     image: np.ndarray | None = None
     note: str = ""
     warn: bool = False

@@ -81,5 +81,6 @@ class Sanity(Toggle):
             return []
         a, sg, ss = part.similarity
         hidden = " (under G's maps)" if r.part("class_maps") else ""
-        return [f"X: vs a copy random from {part.layers[0]} up{hidden}",
+        return [(f"X: vs a copy random from {part.layers[0]} up{hidden}", f"X: vs random from {part.layers[0]} up"
+                 + (" (under G)" if hidden else "")),
                 f"SSIM {ss:.2f}, Spearman |map| {a:.2f}, signed {sg:.2f}"]

@@ -110,4 +110,5 @@ class WholeLayer(Toggle):
             rest = np.full((part.count - len(tiles), *tiles.shape[1:]), 40, np.uint8)   # in the title (always seen)
             return f"reconstructing: {len(tiles)} of {part.count} done, ~{part.seconds_left:.0f} s left", \
                 np.concatenate([tiles, rest]), "tiles appear as they finish"
-        return what, tiles, f"{method.label} of each channel's strongest unit; dark: inactive"
+        return what, tiles, (f"{method.label} of each channel's strongest unit; dark: inactive",
+                             f"{method.label}, each channel's strongest unit")

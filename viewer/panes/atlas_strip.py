@@ -20,7 +20,8 @@ class AtlasStripPane(Pane):
         st, ch = v.session.part("atlas"), v.session.channel
         kind, entries = unit_entries(st.file, st.live, v.layer, ch)
         where = "the atlas file" if kind == "file" else "the frames so far"
-        draw.caption(surface, rect, f"what drives channel {ch}: top {len(entries)} of {where} (A: larger)")
+        draw.caption(surface, rect, (f"what drives channel {ch}: top {len(entries)} of {where} (A: larger)",
+                                     f"channel {ch}: top {len(entries)} of {where}", f"top {len(entries)} (A: larger)"))
         if not entries:
             draw.placeholder(surface, rect, "collecting frames..." if kind == "live" else "no entries")
             return

@@ -113,7 +113,7 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
     if r.error:
         draw.placeholder(surface, L.other_recon, r.error[:60], draw.WARN)
     elif r.recon is not None:
-        draw.caption(surface, L.other_recon, f"{c.tag}: {method.label}, grey = 0")
+        draw.caption(surface, L.other_recon, (f"{c.tag}: {method.label}, grey = 0", f"{c.tag}: {method.label}"))
         if r.inactive and method.zero_when_inactive:
             draw.placeholder(surface, L.other_recon, "unit inactive (activation 0)", draw.WARN)
         else:

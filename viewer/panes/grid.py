@@ -30,10 +30,12 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[str, np.ndarray | None,
     tiles = images.colormap(maps, scale.value, s.colormap)
     locked = v.session.scales.locked_on
     if scale.locked and not locked.startswith(v.layer.name + " "):    # a scale made for another layer
-        return f"feature maps: {shape}", tiles, f"scale 0..{scale.value:.3g} locked on {locked.split()[0]}: " \
-            "may not fit here (L unlocks)"
-    return f"feature maps: {shape}", tiles, f"colour scale 0..{scale.value:.3g} (the layer's 99th percentile)" + \
-        (" (locked: L)" if scale.locked else "")
+        on = locked.split()[0]
+        return f"feature maps: {shape}", tiles, (f"scale 0..{scale.value:.3g} locked on {on}: may not fit here (L unlocks)",
+                                                 f"locked on {on}: may not fit (L unlocks)")
+    lock = " (locked: L)" if scale.locked else ""
+    return f"feature maps: {shape}", tiles, (f"colour scale 0..{scale.value:.3g} (the layer's 99th percentile){lock}",
+                                             f"scale 0..{scale.value:.3g} (99th percentile){lock}")
 
 
 def taken(session) -> bool:
@@ -81,13 +83,13 @@ class GridPane(Pane):
                                  len(tiles))
             draw.grid(surf, local, tiles)
         else:
-            draw.placeholder(surf, (0, 0, *L.grid[2:]), note)
+            draw.placeholder(surf, (0, 0, *L.grid[2:]), draw.fitting(note, 20, L.grid[2] - 8))
         return what, surf, note
 
     def note(self) -> str:
-        """The note under the tiles as last drawn ("" before): what the grid says about itself."""
+        """The note under the tiles as last drawn ("" before; its longest wording): what the grid says about itself."""
         made = self.cache.get("tiles")
-        return made[2] if made else ""
+        return (made[2] if isinstance(made[2], str) else made[2][0]) if made else ""
 
     def about(self, v: PaneView):
         return [(v.layout.grid, "Every channel of the selected layer, one tile each: bright where it is active, on one "

@@ -30,10 +30,12 @@ def core_slots(v: PaneView, r: Result, imgs: dict) -> dict[int, Slot]:
     if "recon" not in imgs:
         return {}
     who = f"{v.model_tag}: " if v.model_tag else ""
+    signed = (f"{who}{method.label}, grey = 0", f"{who}{method.label}")
+    heat = (f"|{method.label}| heat map", f"|{method.label}|")
     if r.inactive and method.zero_when_inactive:
-        return {0: Slot(f"{who}{method.label}, grey = 0", note="unit inactive (activation 0)", warn=True),
-                1: Slot(f"|{method.label}| heat map", note="nothing drives it here", warn=True)}
-    return {0: Slot(f"{who}{method.label}, grey = 0", imgs["recon"]), 1: Slot(f"|{method.label}| heat map", imgs["heat"])}
+        return {0: Slot(signed, note="unit inactive (activation 0)", warn=True),
+                1: Slot(heat, note="nothing drives it here", warn=True)}
+    return {0: Slot(signed, imgs["recon"]), 1: Slot(heat, imgs["heat"])}
 
 
 class UnitPane(Pane):
@@ -88,10 +90,10 @@ class UnitPane(Pane):
         c = min(s.channel, r.activation.shape[0] - 1)
         who = f"{v.model_tag}: " if v.model_tag else ""
         name = s.unit_name(v.layer, c)
-        draw.caption(surface, L.unit_map, f"{who}{v.layer.name} {name}" if who else f"{name} activation")
+        draw.caption(surface, L.unit_map, f"{who}{v.layer.name} {name}" if who else (f"{name} activation", name))
         self.blit(surface, "map", imgs["map"], L.unit_map)
         if L.overlay[2] > 0:     # --compare leaves the overlay and the heat map out: zero-size rectangles
-            draw.caption(surface, L.overlay, "overlay on the model input")
+            draw.caption(surface, L.overlay, ("overlay on the model input", "on the model input"))
             self.blit(surface, "overlay", imgs["overlay"], L.overlay)
         u = r.unit
         if u is not None and u.layer == v.layer.name and r.activation.shape[1] > 1:

@@ -31,10 +31,26 @@ def forget_fonts() -> None:
     LINES.clear()
 
 
-def text(surface: pygame.Surface, s: str, pos: tuple[int, int], size: int = 18, colour=TEXT,
+Words = str | tuple[str, ...]   # one line, or its wordings from the longest to the shortest
+
+
+def fitting(s: Words, size: int, max_width: int | None) -> str:
+    """The first wording of s that fits max_width at this size (the last one when none does)."""
+    if isinstance(s, str):
+        return s
+    if max_width is not None:
+        f = font(size)
+        for w in s[:-1]:
+            if f.size(w)[0] <= max_width:
+                return w
+    return s[-1] if max_width is not None else s[0]
+
+
+def text(surface: pygame.Surface, s: Words, pos: tuple[int, int], size: int = 18, colour=TEXT,
          max_width: int | None = None) -> int:
-    """Draw one line; returns its width. Too-long lines are cut with an ellipsis."""
-    img = LINES.get((s, size, tuple(colour), max_width))
+    """Draw one line; returns its width. s may give several wordings (the first that fits is drawn: a small
+    window gets the short one); a line that still does not fit is cut with an ellipsis."""
+    img = LINES.get((fitting(s, size, max_width), size, tuple(colour), max_width))
     surface.blit(img, pos)
     return img.get_width()
 
@@ -112,12 +128,13 @@ def frame(surface: pygame.Surface, rect: Rect, colour=DIM, width: int = 1) -> No
     pygame.draw.rect(surface, colour, pygame.Rect(rect).inflate(2 * width, 2 * width), width)
 
 
-def caption(surface: pygame.Surface, rect: Rect, s: str, colour=DIM) -> None:
+def caption(surface: pygame.Surface, rect: Rect, s: Words, colour=DIM) -> None:
     text(surface, s, (rect[0], rect[1] - 16), 17, colour, max_width=rect[2])
 
 
-def placeholder(surface: pygame.Surface, rect: Rect, message: str, colour=DIM) -> None:
+def placeholder(surface: pygame.Surface, rect: Rect, message: Words, colour=DIM) -> None:
     pygame.draw.rect(surface, PANEL, rect)
+    message = fitting(message, 20, rect[2] - 8)
     f = font(20)
     w = f.size(message)[0]
     text(surface, message, (rect[0] + max(4, (rect[2] - w) // 2), rect[1] + rect[3] // 2 - 8), 20, colour,

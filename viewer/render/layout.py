@@ -85,6 +85,7 @@ class Layout:
         return bool(self.other_blocks)
 
 
+MIN_WINDOW = (1024, 640)   # the smallest window: every caption and unit line fits there (tested)
 MIN_SLOT = 46   # pixels per layer block below which the strip wraps into rows (a deep network, --leaves)
 
 
