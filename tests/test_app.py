@@ -371,7 +371,7 @@ def test_every_caption_and_unit_line_fits_its_pane_at_the_default_and_the_smalle
     app.session.select_channel(191, app.per_page())
     key(app, "l")                                            # locked scales: the longest captions
     frame()
-    for k in ("b", "b", "c", "g", "w", "f"):               # deconvnet, gradient, class target, Grad-CAM, W, F
+    for k in ("z", "z", "b", "b", "c", "g", "w", "f"):     # ablated, deconvnet, gradient, class target, G, W, F
         key(app, k)
         frame()
     for name in ("conv1", "conv9", "pool"):

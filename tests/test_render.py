@@ -119,3 +119,17 @@ def test_a_line_with_wordings_draws_the_first_that_fits(pygame_display):
     assert draw.fitting((long, short), 17, w_long - 1) == short
     assert draw.fitting((long, short), 17, w_short - 1) == short     # none fits: the shortest (then cut)
     assert draw.fitting(long, 17, 10) == long and draw.fitting((long, short), 17, None) == long
+
+
+def test_a_vanishing_scale_draws_black_or_grey_without_warnings():
+    """A switched-off unit's bf16 residue gives scales like 1e-40: 255 / 1e-40 is no float32 (overflow, then
+    0 * inf = nan); the image must be the zero image, without a warning in the terminal."""
+    import warnings
+    x = np.zeros((4, 4), np.float32)
+    g = np.zeros((3, 4, 4), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for s in (1e-40, 1e-45, 0.0, float("nan"), float("inf")):
+            assert (images.to_index(x, s) == 0).all()
+            assert (images.signed_rgb(g, s) == 128).all()
+        assert (images.colormap_each(np.full((2, 3, 3), 1e-41, np.float32)) == images.lut("viridis")[0]).all()

@@ -87,7 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "where every caption still fits: a smaller size, or resizing below it, is held at 1024x640)")
     p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")
     p.add_argument("--record", metavar="OUT.mp4", help="record the window to this MP4 from the start, with "
-                   "OUT.jsonl beside it (a line per frame: layer, unit, method, modes, top class); Shift+S stops "
+                   "OUT.jsonl beside it (a line per window drawn: its clip frame, layer, unit, method, modes, top "
+                   "class); Shift+S stops "
                    "(and starts a new clip in --save-dir); an existing file is refused")
     p.add_argument("--fps", type=int, default=60, help="drawing rate cap (default 60; 0: no cap)")
     p.add_argument("--max-frames", type=int, help="quit after drawing N frames (scripted runs)")

@@ -1,7 +1,7 @@
 """Shift+S (or --record OUT.mp4): record the window to an MP4 as it is drawn, with a JSON-lines file beside it
-(one line per recorded frame: time, layer, unit, method, modes, top class), for a class or a talk. The clip runs
-in real time at FPS frames per second: a frame drawn less often is repeated until the next. Nothing is ever
-overwritten: a new name each time, and --record refuses an existing file."""
+(one line per window drawn: time, the first clip frame showing it, layer, unit, method, modes, top class), for a
+class or a talk. The clip runs in real time at FPS frames per second: a frame drawn less often is repeated until
+the next. Nothing is ever overwritten: a new name each time, and --record refuses an existing file."""
 from __future__ import annotations
 
 import json

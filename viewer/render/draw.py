@@ -133,12 +133,18 @@ def caption(surface: pygame.Surface, rect: Rect, s: Words, colour=DIM) -> None:
 
 
 def placeholder(surface: pygame.Surface, rect: Rect, message: Words, colour=DIM) -> None:
+    """A panel with a message in its middle: the first wording that fits on one line, else the first wrapped on
+    up to three lines (a small window's panels are narrow)."""
     pygame.draw.rect(surface, PANEL, rect)
-    message = fitting(message, 20, rect[2] - 8)
+    width = rect[2] - 8
+    one = fitting(message, 20, width)
+    lines = [one] if font(20).size(one)[0] <= width else \
+        wrap(message if isinstance(message, str) else message[0], 20, width)[:3]
     f = font(20)
-    w = f.size(message)[0]
-    text(surface, message, (rect[0] + max(4, (rect[2] - w) // 2), rect[1] + rect[3] // 2 - 8), 20, colour,
-         max_width=rect[2] - 8)
+    top = rect[1] + rect[3] // 2 - 8 - 11 * (len(lines) - 1)
+    for i, line in enumerate(lines):
+        w = f.size(line)[0]
+        text(surface, line, (rect[0] + max(4, (rect[2] - w) // 2), top + 22 * i), 20, colour, max_width=width)
 
 
 def strip(surface: pygame.Surface, blocks: tuple[Rect, ...], labels: list[tuple[str, str, str]],

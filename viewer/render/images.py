@@ -31,9 +31,17 @@ def lut(name: str = "viridis") -> np.ndarray:
     return out
 
 
+TINY = 1e-30   # a scale below this is no scale (a switched-off unit's bf16 residue): 255 / 1e-40 is no float32
+
+
+def usable(scale: float) -> float:
+    """The scale to divide by: 1 where it is zero, tiny, or not finite (the image is then ~0 and drawn so)."""
+    return float(scale) if TINY < scale < np.inf else 1.0
+
+
 def to_index(x: np.ndarray, scale: float) -> np.ndarray:
     """Non-negative values -> 0..255 indices, x / scale clipped to [0, 1]."""
-    s = scale if scale > 0 else 1.0
+    s = usable(scale)
     return np.clip(np.rint(x * (255.0 / s)), 0, 255).astype(np.uint8)
 
 
@@ -46,7 +54,7 @@ def colormap_each(maps: np.ndarray, name: str = "viridis") -> np.ndarray:
     """(K, H, W) values >= 0 -> (K, H, W, 3) uint8, each map stretched to its own maximum (a weak map's
     structure shows; the tiles are no longer comparable with each other)."""
     peak = maps.reshape(len(maps), -1).max(1) if maps.size else np.zeros(len(maps))
-    peak = np.where(peak > 0, peak, 1.0)[:, None, None]
+    peak = np.where((peak > TINY) & np.isfinite(peak), peak, 1.0)[:, None, None]
     return lut(name)[np.clip(np.rint(maps * (255.0 / peak)), 0, 255).astype(np.uint8)]
 
 
@@ -66,7 +74,7 @@ def robust_scale(g: np.ndarray, q: float = 99.5) -> float:
 def signed_rgb(g: np.ndarray, scale: float) -> np.ndarray:
     """(3, H, W) signed -> (H, W, 3) uint8 with zero at mid-grey: 0.5 + g / (2 s), clipped to [0, 1].
     A one-channel image (a grey model's reconstruction) is shown in grey."""
-    s = scale if scale > 0 else 1.0
+    s = usable(scale)
     if g.shape[0] == 1:
         g = np.repeat(g, 3, 0)
     img = np.clip(0.5 + g / (2 * s), 0.0, 1.0)
