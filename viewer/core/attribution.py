@@ -52,6 +52,7 @@ class ForwardPass:
     ops: dict[int, Op] = field(default_factory=dict, repr=False)   # traced chain ops, for cone_backward
     plans: dict[str, ConePlan | None] = field(default_factory=dict, repr=False)  # layer -> its cone, or None
     graph: GraphPass = field(default_factory=lambda: GraphPass(), repr=False)   # the same pass with a graph
+    lrp: dict = field(default_factory=dict, repr=False)   # composite name -> the same pass as LRP rules (lrp.py)
 
     def activation(self, layer: str) -> torch.Tensor:
         """The layer's output for display, detached, fp32: (C, H, W) or (C,)."""
@@ -99,6 +100,7 @@ class Analyzer:
         self._tapes: dict[tuple, tuple[Tape, dict, int] | None] = {}  # input key -> verified tape, or None
         self.replay_refused = ""  # why the last tape was not used (empty when it was, or none was tried)
         self._folded: dict = {}   # BatchNorm-folded weights of the cone, kept across frames (cone.fold_weight)
+        self.pixel_bounds: tuple | None = None   # (low, high), (1, C, 1, 1) in model units: LRP's zB rule (lrp.py)
         self.layers = {l.name: l for l in layers}
         wanted = {l.module_name for l in layers}
         # the modules that produce a layer, each once (a block and its leaves are both candidates)
@@ -110,21 +112,23 @@ class Analyzer:
         self._tapes.clear()
 
     # --- forward ------------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, grad: bool | None = None) -> ForwardPass:
+    def forward(self, x: torch.Tensor, grad: bool | None = None, mode=None) -> ForwardPass:
         """One forward pass in eval mode on a fresh leaf; flags are restored afterwards. Without an autograd
         graph (grad=False) it is about twice as fast, and the cone path needs none; attribute() builds the
-        graph on demand where a layer needs autograd. grad=None: with a graph once some layer needed one."""
-        grad = self._want_graph if grad is None else grad
+        graph on demand where a layer needs autograd. grad=None: with a graph once some layer needed one.
+        mode: another TorchFunctionMode for the calls (lrp.LrpMode: the pass's backward is relevance), in fp32,
+        with a graph, never replayed."""
+        grad = True if mode is not None else self._want_graph if grad is None else grad
         leaf = x.detach().clone().requires_grad_(grad)
         key = (tuple(leaf.shape), leaf.dtype, leaf.device, self.bf16_forward)
-        use_tape = self.replay and not grad
+        use_tape = self.replay and not grad and mode is None
         if use_tape and self._tapes.get(key) is not None:
             return self._replayed(leaf, *self._tapes[key])
         outputs: dict[str, torch.Tensor] = {}
         relus_before: dict[str, int] = {}
         state = RuleState()
         recorder = TapeRecorder(leaf) if use_tape and key not in self._tapes else None
-        mode = TracingReluMode(state, recorder)
+        mode = mode or TracingReluMode(state, recorder)
 
         def record(name, call, output):
             lname = layer_name(name, call)
@@ -146,7 +150,8 @@ class Analyzer:
             for p, _ in grads:
                 p.requires_grad_(False)
             with torch.set_grad_enabled(grad), CallCounter(self._modules, record), mode, \
-                    torch.autocast(leaf.device.type, dtype=torch.bfloat16, enabled=self.bf16_forward):
+                    torch.autocast(leaf.device.type, dtype=torch.bfloat16,
+                                   enabled=self.bf16_forward and isinstance(mode, TracingReluMode)):
                 try:
                     logits = logits_of(self.model(leaf), self.output)
                 except OutputError as e:
