@@ -56,10 +56,12 @@ def test_keys_do_what_the_help_says(app):
     key(app, "down", shift=True); assert s.channel == 1 + app.grid_geom().cols
     key(app, "up", shift=True); key(app, "up"); assert s.channel == 0
     methods = [s.method]
-    for _ in range(3):
+    from viewer.core.methods import METHODS
+    for _ in range(len(METHODS)):
         key(app, "b")
         methods.append(s.method)
-    assert [m.value for m in methods] == ["guided", "deconvnet", "gradient", "guided"]
+    assert [m.value for m in methods] == ["guided", "deconvnet", "gradient", "lrp-epsilon-plus-flat",
+                                          "lrp-epsilon-gamma-box", "lrp-epsilon-alpha2-beta1", "guided"]
     assert app.result.request.method.value == "guided"
     key(app, "c"); assert isinstance(app.result.request.target, ClassTarget)
     key(app, "c"); assert isinstance(app.result.request.target, ChannelTarget)
@@ -397,7 +399,7 @@ def test_a_new_method_is_one_class_and_one_registration(app, monkeypatch):
             return Attribution(g.images * fp.x.detach(), g.units, g.values)
     new = GradientTimesInput()
     monkeypatch.setattr(methods, "METHODS", (*methods.METHODS, new))
-    for _ in range(3):
+    for _ in range(len(methods.METHODS) - 1):
         key(app, "b")
     assert app.session.method is new
     app.update()

@@ -138,7 +138,10 @@ def test_the_report_prints_a_row_per_layer_and_draws_the_plot(random_checkpoint,
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| conv")]
     assert [r.split("|")[1].strip() for r in rows] == [f"conv{i}" for i in range(9, 0, -1)]
-    assert all(len(r.split("|")) == 8 for r in rows) and "3 images" in out
+    from viewer.core.methods import CLASS_MAPS, METHODS
+    columns = len(METHODS) + 2 * len(CLASS_MAPS)     # every method (the LRP composites too), Grad-CAM, guided Grad-CAM
+    assert all(len(r.split("|")) == 3 + columns for r in rows) and "3 images" in out
+    assert "lrp-epsilon-plus-flat" in out or "LRP eps+ flat" in out
     assert cv2.imread(str(plot)).shape == (540, 900, 3)
 
 

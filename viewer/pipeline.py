@@ -18,6 +18,7 @@ from .core.attribution import Analyzer, AttributionError
 from .core.device import model_device
 from .core.finite import describe, nonfinite_layers
 from .core.graph import LayerInfo
+from .core.lrp_method import pixel_bounds
 from .core.memory import keep_freed_memory
 from .core.methods import as_method
 from .core.preprocess import InputSpec, crop_box, model_view, to_tensor
@@ -39,8 +40,9 @@ class Pipeline:
         self.device = model_device(model)   # the model's (--device moved it there, core/device.py): inputs follow
         self.model, self.layers, self.spec, self.bf16 = model, {l.name: l for l in layers}, spec, bf16
         self.output = output   # --output: which part of the model's return value is the logits
-        self.analyzer = Analyzer(model, layers, bf16_forward=bf16, output=output)
-        self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16, output=output)
+        bounds = pixel_bounds(spec.mean, spec.std, spec.channels)   # LRP's zB rule
+        self.analyzer = Analyzer(model, layers, bf16_forward=bf16, output=output, pixel_bounds=bounds)
+        self.bulk = Analyzer(model, layers, bf16=bf16, bf16_forward=bf16, output=output, pixel_bounds=bounds)
         self.cache: dict[str, dict] = {}    # feature name -> what its steps keep across requests
         self.partner: Pipeline | None = None   # --compare: the other model's pipeline
 

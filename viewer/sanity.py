@@ -74,6 +74,7 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
     from .core.attribution import Analyzer
     from .core.checkpoint import load_model
     from .core.graph import build_graph
+    from .core.lrp_method import pixel_bounds
     from .core.preprocess import model_view, spec_for, to_batch
     from .core.sanity import cascading_randomized, spearman
     loaded = load_model(str(model_path))
@@ -86,8 +87,9 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
     cam_layer = cam_layer or spatial[-1]
     if cam_layer not in spatial:
         raise ValueError(f"--cam-layer {cam_layer}: not a layer with a spatial map ({', '.join(spatial)})")
-    real = Analyzer(model, layers)
-    twins = {c: Analyzer(cascading_randomized(model, layers, c, seed), layers) for c in cuts}
+    bounds = pixel_bounds(spec.mean, spec.std, spec.channels)    # LRP's zB rule
+    real = Analyzer(model, layers, pixel_bounds=bounds)
+    twins = {c: Analyzer(cascading_randomized(model, layers, c, seed), layers, pixel_bounds=bounds) for c in cuts}
     which = chosen(methods)
     total = data.count
     picks = set(np.linspace(0, total - 1, min(n, total)).round().astype(int).tolist())

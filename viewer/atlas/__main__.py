@@ -45,8 +45,9 @@ def parse_args(argv):
     p.add_argument("--layers", nargs="+", help="layers to cover (default: every layer with a spatial map)")
     p.add_argument("--top", type=int, default=9, help="K, the images kept per channel (default 9)")
     p.add_argument("--methods", nargs="+", choices=names, metavar="METHOD",
-                   help=f"whose reconstructions to store: {', '.join(names)} (default: all of them; the window "
-                        "says where the atlas lacks its current method)")
+                   help=f"whose reconstructions to store: {', '.join(names)} (default: all but the LRP "
+                        "composites, which need a pass of their own per image; the window says where the atlas lacks "
+                        "its current method)")
     p.add_argument("--limit", type=int, help="use only the first N images of the data set")
     p.add_argument("--batch", type=int, default=250, help="images per forward pass of the scan (default 250)")
     p.add_argument("--out", help="the atlas file (default: atlas-MODEL.npz in the current folder)")

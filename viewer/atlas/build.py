@@ -11,6 +11,7 @@ from ..core import methods as registry
 from ..core.attribution import Analyzer
 from ..core.checkpoint import load_model, sha256_of
 from ..core.graph import build_graph
+from ..core.lrp_method import pixel_bounds
 from ..core.preprocess import InputSpec, model_view, spec_for, to_batch
 from .data import ImageSet
 from .scan import atlas_layers, reconstruct, scan
@@ -29,9 +30,11 @@ class BuildStats:
 
 
 def chosen_methods(names: list[str] | None) -> list[registry.AttributionMethod]:
-    """The registered methods of those names, in the order given; every registered one where names is None
-    (ValueError with the known names for an unknown one)."""
-    return list(registry.METHODS) if names is None else [registry.method_named(n) for n in dict.fromkeys(names)]
+    """The registered methods of those names, in the order given; where names is None, every registered one
+    stored by default (`in_atlas`: not LRP's, a pass of their own per image) (ValueError for an unknown name)."""
+    if names is None:
+        return [m for m in registry.METHODS if m.in_atlas]
+    return [registry.method_named(n) for n in dict.fromkeys(names)]
 
 
 def settings_of(layers: list[str], top: int, spec: InputSpec, limit: int | None, split: str,
@@ -83,7 +86,7 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     chosen = chosen_methods(meta["settings"]["methods"])
     dev = choose_device(device)
     model = model.to(dev)
-    analyzer = Analyzer(model, graph)
+    analyzer = Analyzer(model, graph, pixel_bounds=pixel_bounds(spec.mean, spec.std, spec.channels))
     stats = BuildStats()
     total = data.count if limit is None else min(limit, data.count)
 

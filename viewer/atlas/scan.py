@@ -99,8 +99,8 @@ def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, Top
                 to_input, progress=None, methods: list[AttributionMethod] | None = None) -> list[LayerAtlas]:
     """Patches and reconstructions of every entry, one forward pass per image that holds entries.
     views: data-set index -> the model's input image (H, W, 3) uint8; to_input: that image -> (1, 3, H, W).
-    methods: whose reconstructions are stored (default: every registered one, read now)."""
-    methods = list(registry.METHODS if methods is None else methods)
+    methods: whose reconstructions are stored (default: every registered one with in_atlas, read now)."""
+    methods = [m for m in registry.METHODS if m.in_atlas] if methods is None else list(methods)
     by_name = {l.name: l for l in layers}
     out: dict[str, LayerAtlas] = {}
     for l in layers:

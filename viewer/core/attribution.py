@@ -90,17 +90,19 @@ class Analyzer:
     not the model's Python code: new parameter values are seen (the weights are the same tensors), but
     hooks registered on the model later or a changed forward are not; call forget_replays() after such a
     change. output: which part of the model's return value is the logits where it is not a tensor (a tuple, a
-    dict, an object with .logits; core/outputs.py)."""
+    dict, an object with .logits; core/outputs.py). pixel_bounds: the lowest and highest pixel in the model's
+    units, (1, C, 1, 1) each (lrp_method.pixel_bounds from the input spec), for LRP's zB rule."""
 
     def __init__(self, model: nn.Module, layers: list[LayerInfo], fast: bool = True, bf16: bool = False,
-                 bf16_forward: bool = False, replay: bool = True, output: str | None = None):
+                 bf16_forward: bool = False, replay: bool = True, output: str | None = None,
+                 pixel_bounds: tuple | None = None):
         self.model, self.fast, self.bf16, self.bf16_forward, self.replay = model, fast, bf16, bf16_forward, replay
         self.output = output   # which part of the model's return value is the logits (core/outputs.py)
         self._want_graph = not fast
         self._tapes: dict[tuple, tuple[Tape, dict, int] | None] = {}  # input key -> verified tape, or None
         self.replay_refused = ""  # why the last tape was not used (empty when it was, or none was tried)
         self._folded: dict = {}   # BatchNorm-folded weights of the cone, kept across frames (cone.fold_weight)
-        self.pixel_bounds: tuple | None = None   # (low, high), (1, C, 1, 1) in model units: LRP's zB rule (lrp.py)
+        self.pixel_bounds = pixel_bounds   # (low, high), (1, C, 1, 1) in model units: LRP's zB rule (lrp.py)
         self.layers = {l.name: l for l in layers}
         wanted = {l.module_name for l in layers}
         # the modules that produce a layer, each once (a block and its leaves are both candidates)

@@ -37,6 +37,7 @@ class Lrp(AttributionMethod):
     """One composite's relevance for each target: (K, C, H, W), signed (red positive, blue negative)."""
 
     zero_when_inactive = True   # an inactive unit puts in no relevance
+    in_atlas = False            # a pass of its own per image: the atlas stores it when --methods names it
 
     def __init__(self, composite: Composite):
         self.composite, self.value, self.label = composite, composite.name, composite.label

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from .attribution import Analyzer, Attribution, ForwardPass, Target
 from .gradcam import GradCam
+from .lrp_method import Lrp
+from .lrp_rules import EPSILON_ALPHA2_BETA1, EPSILON_GAMMA_BOX, EPSILON_PLUS_FLAT
 from .protocols import AttributionMethod, ClassMapMethod
 from .rules import Method
 
@@ -32,7 +34,8 @@ class ReluRule(AttributionMethod):
 
 
 GUIDED, DECONVNET, GRADIENT = ReluRule(Method.GUIDED), ReluRule(Method.DECONVNET), ReluRule(Method.GRADIENT)
-METHODS: tuple[AttributionMethod, ...] = (GUIDED, DECONVNET, GRADIENT)   # B cycles in this order
+LRP_METHODS = (Lrp(EPSILON_PLUS_FLAT), Lrp(EPSILON_GAMMA_BOX), Lrp(EPSILON_ALPHA2_BETA1))   # core/lrp_rules.py
+METHODS: tuple[AttributionMethod, ...] = (GUIDED, DECONVNET, GRADIENT, *LRP_METHODS)   # B cycles in this order
 
 GRADCAM = GradCam()
 CLASS_MAPS: tuple[ClassMapMethod, ...] = (GRADCAM,)   # G computes each of these

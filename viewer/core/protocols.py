@@ -12,6 +12,7 @@ class AttributionMethod:
     value: str = ""                   # the name on the command line and in saved JSON
     label: str = ""                   # the name in captions
     zero_when_inactive: bool = True   # a unit with activation 0 gets an exactly zero image (the UI says so)
+    in_atlas: bool = True             # stored by `python -m viewer.atlas` unless --methods says otherwise
 
     def reconstruct(self, analyzer: Analyzer, fp: ForwardPass, targets: list[Target]) -> Attribution:
         raise NotImplementedError

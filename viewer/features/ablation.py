@@ -118,7 +118,7 @@ class Ablation(Feature):
                 kept = pipe.kept(self.name)
                 if "traced" not in kept:
                     kept["traced"] = Analyzer(pipe.model, list(pipe.layers.values()), replay=False,
-                                              output=pipe.output)
+                                              output=pipe.output, pixel_bounds=pipe.analyzer.pixel_bounds)
                 job.analyzer = job.bulk = kept["traced"]
             yield
         finally:

@@ -40,7 +40,8 @@ class Sanity(Toggle):
             from ..core.sanity import cascading_randomized, randomized_from
             layers = list(pipe.layers.values())
             twin = cascading_randomized(pipe.model, layers, cut)
-            kept[cut] = (Analyzer(twin, layers, bf16_forward=pipe.bf16, output=pipe.output),
+            kept[cut] = (Analyzer(twin, layers, bf16_forward=pipe.bf16, output=pipe.output,
+                                  pixel_bounds=pipe.analyzer.pixel_bounds),
                          tuple(l.name for l in randomized_from(layers, cut)))
         return kept[cut]
 
