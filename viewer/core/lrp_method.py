@@ -38,6 +38,7 @@ class Lrp(AttributionMethod):
 
     zero_when_inactive = True   # an inactive unit puts in no relevance
     in_atlas = False            # a pass of its own per image: the atlas stores it when --methods names it
+    relevance = True            # drawn summed over colours, red positive, blue negative (render/images.py)
 
     def __init__(self, composite: Composite):
         self.composite, self.value, self.label = composite, composite.name, composite.label

@@ -13,6 +13,7 @@ class AttributionMethod:
     label: str = ""                   # the name in captions
     zero_when_inactive: bool = True   # a unit with activation 0 gets an exactly zero image (the UI says so)
     in_atlas: bool = True             # stored by `python -m viewer.atlas` unless --methods says otherwise
+    relevance: bool = False           # its images are relevance (summed over colours, drawn red/blue; it conserves)
 
     def reconstruct(self, analyzer: Analyzer, fp: ForwardPass, targets: list[Target]) -> Attribution:
         raise NotImplementedError

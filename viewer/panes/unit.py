@@ -32,6 +32,9 @@ def core_slots(v: PaneView, r: Result, imgs: dict) -> dict[int, Slot]:
     who = f"{v.model_tag}: " if v.model_tag else ""
     signed = (f"{who}{method.label}, grey = 0", f"{who}{method.label}")
     heat = (f"|{method.label}| heat map", f"|{method.label}|")
+    if method.relevance:
+        signed = (f"{who}{method.label}: red +, blue -", f"{who}{method.label}")
+        heat = (f"{method.label} on the input", "on the input")
     if r.inactive and method.zero_when_inactive:
         return {0: Slot(signed, note="unit inactive (activation 0)", warn=True),
                 1: Slot(heat, note="nothing drives it here", warn=True)}
@@ -61,7 +64,12 @@ class UnitPane(Pane):
             box = v.layer.rf.box(u.y, u.x)                       # the receptive field, enlarged
             out["overlay"] = images.cut_box(out["overlay"].transpose(2, 0, 1), box, 40)[0].transpose(1, 2, 0)
             recon = images.cut_box(recon, box)[0] if recon is not None else None
-        if recon is not None:
+        if recon is not None and v.session.method.relevance:   # LRP: one signed map, red +, blue -
+            rel = recon.sum(0)
+            out["recon"] = images.relevance_rgb(rel, images.robust_scale(rel))
+            grey = r.model_image.mean(2, keepdims=True) if recon.shape[1:] == r.model_image.shape[:2] else 128.0
+            out["heat"] = (0.35 * grey + 0.65 * out["recon"]).astype(np.uint8)   # over the model's input
+        elif recon is not None:
             out["recon"] = images.signed_rgb(recon, scales.recon.value)
             out["heat"] = images.heat(recon, scales.recon.value)  # the same smoothed scale: no flicker
         slots = core_slots(v, r, out)
@@ -122,10 +130,15 @@ class UnitPane(Pane):
         where = (f"class '{v.session.classes[u.channel] if u.channel < len(v.session.classes) else u.channel}' logit"
                  if u.layer == LOGITS else f"{u.layer} {s.unit_name(v.layer, u.channel)} at (y={u.y}, x={u.x})")
         lock = " (locked: L)" if s.scales.recon.locked else ""
+        scale = images.robust_scale(r.recon.sum(0)) if s.method.relevance and r.recon is not None else \
+            s.scales.recon.value     # relevance is drawn at its own scale (the lock is for the ReLU rules' images)
         lines = [f"target: {where}", f"{s.target_mode.value}, value {r.value:.4g}",
-                 f"{s.method.label}, scale {s.scales.recon.value:.2g}{lock}",
+                 f"{s.method.label}, scale {scale:.2g}" + ("" if s.method.relevance else lock),
                  f"receptive field {int(v.layer.rf.size[0])}x{int(v.layer.rf.size[1])} px"
                  + (" (zoomed to it: V)" if v.zoom else "") if v.layer.rf else "receptive field: whole input"]
+        if s.method.relevance and r.recon is not None and r.value:
+            reached = float(r.recon.sum())
+            lines.append(f"relevance in {r.value:.3g}, at the pixels {reached:.3g} ({100 * reached / r.value:.0f}%)")
         if s.target_mode.name == "POSITION":
             lines.append("pinned to this position: R releases it")
         elif u.layer != LOGITS and r.activation.shape[1] > 1:
@@ -134,6 +147,11 @@ class UnitPane(Pane):
 
     def about(self, v: PaneView):
         L, m = v.layout, v.session.method.label
+        if v.session.method.relevance:
+            return [(L.recon, f"{m}: how much each pixel contributes to the unit (its activation is the relevance put "
+                     "in), summed over colours; red for, blue against, white none. The line below says how much of it "
+                     "reached the pixels (biases and stabilizers keep the rest)."),
+                    (L.recon_heat, f"The same {m} map over the model's input (grey): which parts of the picture.")]
         return [(L.unit_map, "The selected channel's activation map (its 'feature map'); the circle marks the unit being "
                  "explained: its strongest position, or the one you clicked (click to pin one, R releases it)."),
                 (L.overlay, "The same map laid over the model's input: where in the image this channel fires."),

@@ -81,6 +81,15 @@ def signed_rgb(g: np.ndarray, scale: float) -> np.ndarray:
     return np.rint(img.transpose(1, 2, 0) * 255).astype(np.uint8)
 
 
+def relevance_rgb(r: np.ndarray, scale: float) -> np.ndarray:
+    """(H, W) signed relevance -> (H, W, 3) uint8 as the LRP literature draws it: white at 0, red for positive,
+    blue for negative, full colour at +-scale."""
+    t = np.clip(r / usable(scale), -1.0, 1.0)[..., None]
+    pos, neg = np.maximum(t, 0), np.maximum(-t, 0)
+    rgb = 255.0 * (1.0 - pos * np.array([0.0, 1.0, 1.0]) - neg * np.array([1.0, 1.0, 0.0]))
+    return np.rint(rgb).astype(np.uint8)
+
+
 def heat(g: np.ndarray, scale: float | None = None) -> np.ndarray:
     """(3, H, W) signed -> (H, W, 3) viridis heat map of |g| (max over colour channels)."""
     a = np.abs(g).max(0)
