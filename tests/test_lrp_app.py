@@ -23,3 +23,29 @@ def test_b_reaches_lrp_and_the_panel_says_how_much_relevance_reached_the_pixels(
     want = f"relevance in {r.value:.3g}, at the pixels {float(r.recon.sum()):.3g}"
     assert any(t.startswith(want) for t in drawn)
     assert any("red +, blue -" in t for t in drawn)
+
+
+def test_k_shows_each_channel_s_relevance_and_orders_the_grid_by_it(app, monkeypatch):
+    from viewer.panes.grid import channel_order, tile_channel
+    drawn, _ = measure_text(monkeypatch)
+    key(app, "k")
+    app.update()
+    app.draw()
+    part = app.result.part("concepts")
+    assert part is not None and part.channels.shape == (app.layer.channels,)
+    # the channels' relevance is what arrives at the layer: with EpsilonPlusFlat and BatchNorm biases some is lost
+    # on the way, never created out of nothing beyond the logit put in (a loose check; zennit-crp is the reference)
+    assert abs(part.channels.sum()) <= abs(part.put_in) * 1.5 + 1e-6
+    assert any(t.startswith("K: '") for t in drawn) and "K concepts" in app.session.modes()
+    key(app, "k")                                   # ordered by relevance
+    app.update()
+    app.draw()
+    part = app.result.part("concepts")
+    view = app.view(0.0)
+    order = channel_order(view)
+    assert order is not None and list(part.channels[order]) == sorted(part.channels, reverse=True)
+    tile = app.grid_geom().tile_rect(0)             # the first tile holds the most relevant channel
+    app.pane("GridPane").click((tile[0] + 2, tile[1] + 2), app.session, view)
+    assert app.session.channel == order[0] == tile_channel(view, 0)
+    key(app, "k")
+    assert app.session.part("concepts").level == 0

@@ -118,3 +118,28 @@ def test_every_composite_equals_zennit_for_a_class_and_a_unit(name, model, canon
             assert scale > 0
             assert (got - ref).abs().max() <= 1e-5 * scale, (ours.name, float((got - ref).abs().max() / scale))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_concept_relevance_equals_zennit_crp():
+    """Each channel's relevance for the class at conv6 and the conditional heat maps of a few channels, against
+    zennit-crp's CondAttribution (relevance put in: the logit, its default)."""
+    crp = pytest.importorskip("crp.attribution", reason="zennit-crp is in CI's second environment")
+    from viewer.core.concepts import concept_relevance
+    model = randomized(build_model("allcnn_c"))
+    an = Analyzer(model, build_graph(model, (3, 32, 32)))
+    torch.manual_seed(2)
+    x = torch.randn(1, 3, 32, 32)
+    fp = an.forward(x)
+    cls = int(fp.logits.argmax())
+    channels = [int(c) for c in fp.activation("conv6").flatten(1).max(1).values.argsort(descending=True)[:3]]
+    ours = concept_relevance(an, fp, R.EPSILON_PLUS_FLAT, "conv6", cls, channels)
+    attribution = crp.CondAttribution(model, no_param_grad=True)
+    composite = EpsilonPlusFlat(canonizers=[SequentialMergeBatchNorm()])
+    ref = attribution(x.clone().requires_grad_(), [{"y": [cls]}], composite, record_layer=["conv6"])
+    r_c = ref.relevances["conv6"][0].flatten(1).sum(1)
+    assert float(ours.put_in) == pytest.approx(float(fp.logits[0, cls]), rel=1e-6)
+    assert torch.allclose(ours.channels, r_c, rtol=1e-4, atol=1e-5 * float(r_c.abs().max()))
+    for k, c in enumerate(channels):
+        heat = attribution(x.clone().requires_grad_(), [{"conv6": [c], "y": [cls]}], composite).heatmap[0]
+        mine = ours.conditional[k].sum(0)
+        assert (mine - heat).abs().max() <= 1e-5 * heat.abs().max(), c

@@ -12,6 +12,7 @@ from .base import Feature, Job, Key, Slot, Toggle
 from .class_maps import ClassMaps
 from .class_target import ClassTargetFeature
 from .compare import Compare
+from .concepts import Concepts
 from .filters import Filters
 from .recording import Recording
 from .sanity import Sanity
@@ -20,7 +21,7 @@ from .whole_layer import WholeLayer
 from .zoom import Zoom
 
 FEATURES: tuple[Feature, ...] = (Scrub(), WholeLayer(), Filters(), ClassTargetFeature(), Ablation(), Sanity(), ClassMaps(),
-                                 AtlasFeature(), Zoom(), Compare(), Recording())
+                                 Concepts(), AtlasFeature(), Zoom(), Compare(), Recording())
 
 _extra: list[Feature] = []
 

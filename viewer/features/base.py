@@ -124,6 +124,10 @@ class Feature:
         """Lines at the top of the unit panel's text."""
         return []
 
+    def order(self, session, layer: str, result) -> list[int] | None:
+        """The grid's channels in the order this feature shows them (K: by relevance), or None."""
+        return None
+
     def tile_marks(self, session, layer: str) -> dict[int, str]:
         """channel -> a short mark drawn on its grid tile (e.g. Z: switched off)."""
         return {}

@@ -21,7 +21,9 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[str, np.ndarray | None,
         filled = f.grid_tiles(v, geom)
         if filled is not None:
             return filled
-    maps = v.result.activation[geom.first:geom.first + geom.count]
+    order = channel_order(v)
+    maps = v.result.activation[geom.first:geom.first + geom.count] if order is None else \
+        v.result.activation[order[geom.first:geom.first + geom.count]]
     scale, s = v.session.scales.act, v.session
     shape = f"{v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}"
     if s.per_tile:
@@ -36,6 +38,27 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[str, np.ndarray | None,
     lock = " (locked: L)" if scale.locked else ""
     return f"feature maps: {shape}", tiles, (f"colour scale 0..{scale.value:.3g} (the layer's 99th percentile){lock}",
                                              f"scale 0..{scale.value:.3g} (99th percentile){lock}")
+
+
+def channel_order(v: PaneView) -> list[int] | None:
+    """The channels in the order of the tiles where a feature orders them (K: by relevance), else None."""
+    for f in reversed(active()):
+        order = f.order(v.session, v.layer.name, v.result)
+        if order is not None:
+            return order
+    return None
+
+
+def tile_channel(v: PaneView, k: int) -> int:
+    """The channel shown on tile k."""
+    order = channel_order(v)
+    return order[k] if order is not None and 0 <= k < len(order) else k
+
+
+def channel_tile(v: PaneView, c: int) -> int:
+    """The tile showing channel c."""
+    order = channel_order(v)
+    return order.index(c) if order is not None and c in order else c
 
 
 def taken(session) -> bool:
@@ -61,12 +84,14 @@ class GridPane(Pane):
         surface.blit(grid_surf, L.grid[:2])
         for f in active():          # e.g. Z: the channels switched off
             for c, mark in f.tile_marks(s, v.layer.name).items():
-                if geom.first <= c < geom.first + geom.count:
-                    t = geom.tile_rect(c)
+                k = channel_tile(v, c)
+                if geom.first <= k < geom.first + geom.count:
+                    t = geom.tile_rect(k)
                     draw.frame(surface, t, draw.WARN, 1)
                     draw.text(surface, mark, (t[0] + 2, t[1] + 1), 14, draw.WARN)
-        if geom.first <= s.channel < geom.first + geom.count:
-            draw.frame(surface, geom.tile_rect(s.channel), draw.ACCENT, 2)
+        k = channel_tile(v, s.channel)
+        if geom.first <= k < geom.first + geom.count:
+            draw.frame(surface, geom.tile_rect(k), draw.ACCENT, 2)
         draw.caption(surface, L.grid, f"{who}{v.layer.name} {what}{page}")
         last = geom.tile_rect(geom.first + max(0, geom.count - 1))
         if last[1] + last[3] + 20 <= L.grid[1] + L.grid[3]:     # the note under the tiles, where it has room
@@ -102,6 +127,7 @@ class GridPane(Pane):
         k, r = v.grid.hit(pos), v.result
         if k < 0 or r.request.layer != v.layer.name or k >= r.activation.shape[0]:
             return ""
+        k = tile_channel(v, k)
         a = r.activation[k]
         y, x = np.unravel_index(int(a.argmax()), a.shape)
         marks = " ".join(m for f in active() if (m := f.tile_marks(v.session, v.layer.name).get(k)))
@@ -113,5 +139,8 @@ class GridPane(Pane):
             return False
         k = v.grid.hit(pos)
         if k >= 0:
-            session.select_channel(k, v.grid.rows * v.grid.cols)
+            page = session.page
+            session.select_channel(tile_channel(v, k), v.grid.rows * v.grid.cols)
+            if channel_order(v) is not None:      # ordered tiles: the page stays where the click was
+                session.page = page
         return True
