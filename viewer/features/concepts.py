@@ -55,8 +55,8 @@ class Concepts(Feature):
     name, title = "concepts", "concept relevance"
 
     def keys(self):
-        return (Key(("k",), False, "concept relevance for the class: relevance per channel on the tiles, the selected "
-                    "channel's share in the unit panel; again: order the grid by it; again: off", self.cycle),)
+        return (Key(("k",), False, "concepts: each channel's relevance for the class (sort, off)",
+                    self.cycle),)
 
     def initial(self, options):
         return ConceptState()
