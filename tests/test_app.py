@@ -373,13 +373,13 @@ def test_every_caption_and_unit_line_fits_its_pane_at_the_default_and_the_smalle
     app.session.select_channel(191, app.per_page())
     key(app, "l")                                            # locked scales: the longest captions
     frame()
-    for k in ("z", "z", "b", "b", "c", "g", "w", "f"):     # ablated, deconvnet, gradient, class target, G, W, F
+    for k in ("z", "z", "k", "k", "b", "b", "c", "g", "w", "f"):   # ablated, K, sorted, methods, C, G, W, F
         key(app, k)
         frame()
     for name in ("conv1", "conv9", "pool"):
         app.session.select_layer(next(i for i, l in enumerate(app.session.layers) if l.name == name))
         frame()
-    assert sorted(set(cut)) == []
+    assert sorted(set(cut)) == [], sorted(set(cut))
 
 
 
@@ -580,7 +580,7 @@ def test_no_caption_or_unit_line_is_cut_with_the_modes_stacked(app, monkeypatch,
     monkeypatch.setattr(status.StatusPane, "draw", lambda self, surface, v: None)
     app.screen = pygame.display.set_mode(size)
     app.relayout(size)
-    for k in ("g", "x", "z", "v", "c", "l", "a", "w", "f", "m", "m", "b"):
+    for k in ("g", "x", "k", "z", "v", "c", "l", "a", "w", "f", "m", "m", "b"):
         key(app, k)
         app.update()
         app.draw()
@@ -588,4 +588,4 @@ def test_no_caption_or_unit_line_is_cut_with_the_modes_stacked(app, monkeypatch,
         app.session.select_layer(next(i for i, l in enumerate(app.session.layers) if l.name == name))
         app.update()
         app.draw()
-    assert sorted(set(cut)) == []
+    assert sorted(set(cut)) == [], sorted(set(cut))

@@ -120,8 +120,8 @@ class Feature:
         """The unit panel's reconstruction images this feature fills: {0: left, 1: right}."""
         return {}
 
-    def lines(self, v, r) -> list[str]:
-        """Lines at the top of the unit panel's text."""
+    def lines(self, v, r) -> list:
+        """Lines at the top of the unit panel's text: each a str, or its wordings from the longest to the shortest."""
         return []
 
     def order(self, session, layer: str, result) -> list[int] | None:

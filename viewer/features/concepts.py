@@ -109,10 +109,11 @@ class Concepts(Feature):
             return {}
         cls = v.session.classes[part.cls] if part.cls < len(v.session.classes) else str(part.cls)
         cond, whole = part.conditional.sum(0), part.whole.sum(0)
-        scale = images.robust_scale(whole)       # one scale: the channel's share is comparable to the whole
-        name = v.session.unit_name(v.layer, part.channel)
-        return {0: Slot((f"{name}'s share of '{cls}'", f"{name}'s share"), images.relevance_rgb(cond, scale)),
-                1: Slot((f"all of '{cls}' ({part.label})", f"all of '{cls}'"), images.relevance_rgb(whole, scale))}
+        name = v.session.unit_name(v.layer, part.channel)   # each at its own scale: a 2% share is still seen
+        return {0: Slot((f"{name}'s share of '{cls}' (own scale)", f"{name}'s share", "its share"),
+                        images.relevance_rgb(cond, images.robust_scale(cond))),
+                1: Slot((f"all of '{cls}' ({part.label})", f"all of '{cls}'"),
+                        images.relevance_rgb(whole, images.robust_scale(whole)))}
 
     def lines(self, v, r):
         part = self.current(v, r)
@@ -125,8 +126,11 @@ class Concepts(Feature):
         rank = int((part.channels > part.channels[c]).sum()) + 1
         total = float(part.channels.sum())
         share = 100 * part.channels[c] / total if total else 0.0
-        return [f"K: '{cls}' at {v.layer.name}: {total:.3g} of {part.put_in:.3g} arrive here",
-                f"channel {c}: {part.channels[c]:.3g} ({share:.0f}%), rank {rank} of {len(part.channels)}"]
+        arrive = 100 * total / part.put_in if part.put_in else 0.0
+        return [(f"K: '{cls}' at {v.layer.name}: {total:.3g} of {part.put_in:.3g} arrive here",
+                 f"K: '{cls}': {arrive:.0f}% arrive at {v.layer.name}", f"K: {arrive:.0f}% arrive here"),
+                (f"channel {c}: {part.channels[c]:.3g} ({share:.0f}%), rank {rank} of {len(part.channels)}",
+                 f"channel {c}: {share:.0f}%, rank {rank} of {len(part.channels)}")]
 
     def panes(self):
         from ..panes.concept_bars import ConceptBars

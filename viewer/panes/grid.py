@@ -25,7 +25,8 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[str, np.ndarray | None,
     maps = v.result.activation[geom.first:geom.first + geom.count] if order is None else \
         v.result.activation[order[geom.first:geom.first + geom.count]]
     scale, s = v.session.scales.act, v.session
-    shape = f"{v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}"
+    shape = f"{v.layer.channels} x {'x'.join(map(str, v.layer.shape[1:]))}" + \
+        (", most relevant first (K)" if order is not None else "")
     if s.per_tile:
         return f"feature maps: {shape}", images.colormap_each(maps, s.colormap), \
             "each tile on its own scale (M): bright = its own maximum; tiles are not comparable"
