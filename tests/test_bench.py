@@ -56,3 +56,11 @@ def test_resnet_table_says_when_torchvision_is_missing(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision.models", None)
     assert main(["resnet", "--repeat", "1"]) == 0
     assert "not available: --model torchvision:resnet18 needs torchvision" in capsys.readouterr().out
+
+
+def test_lrp_table_runs_and_names_its_rows(capsys, random_checkpoint):
+    assert main(["lrp", "--repeat", "1", "--checkpoint", str(random_checkpoint)]) == 0
+    out = capsys.readouterr().out
+    for row in ("EpsilonPlusFlat, one conv6 unit", "W: all 192 conv6 units, EpsilonPlusFlat", "K: conv6",
+                "one live result (pipeline), EpsilonPlusFlat", "zennit"):
+        assert row in out

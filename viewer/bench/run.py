@@ -14,7 +14,8 @@ from .common import load_allcnn, machine_lines, print_table
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m viewer.bench", description=DOC,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "resnet", "soak", "all"], help="which benchmark")
+    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "resnet", "soak", "lrp", "all"],
+                   help="which benchmark")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--model-c", type=Path, default=MODEL_C, help="Model C checkpoint for the family table "
                    "(default: the shipped one; random weights if absent)")
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from .soak import bench_soak
         print_table("a long session's memory (python -m viewer.bench soak --frames N)",
                     bench_soak(a.checkpoint, a.frames), unit="MB")
+    if a.what in ("lrp", "all"):
+        from .lrp import bench_lrp
+        print_table("relevance (LRP) beside guided backprop: All-CNN-C 32x32, fp32, demo frame", bench_lrp(a.checkpoint,
+                                                                                                            a.repeat))
     if a.what in ("family", "all"):
         print_table("the paper's networks side by side (32x32, fp32, demo frame)",
                     bench_family(a.checkpoint, a.model_c, a.repeat))

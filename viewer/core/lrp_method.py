@@ -33,6 +33,9 @@ def lrp_pass(analyzer: Analyzer, fp: ForwardPass, composite: Composite) -> Forwa
     return fp.lrp[composite.name]
 
 
+BATCH = 64   # targets per batched pass (W): a copy of the frame each
+
+
 class Lrp(AttributionMethod):
     """One composite's relevance for each target: (K, C, H, W), signed (red positive, blue negative)."""
 
@@ -44,23 +47,42 @@ class Lrp(AttributionMethod):
         self.composite, self.value, self.label = composite, composite.name, composite.label
 
     def reconstruct(self, analyzer: Analyzer, fp: ForwardPass, targets: list[Target]) -> Attribution:
+        """One target: a backward pass through the frame's LRP pass. Several (W): the pass is run on a batch, a
+        copy of the frame per target, so that one backward pass carries every seed (the rules act per sample)."""
         lfp = lrp_pass(analyzer, fp, self.composite)
         units = resolve_many(lfp, targets)
         images = torch.zeros((len(units), *lfp.x.shape[1:]), dtype=torch.float32)
-        values = []
-        for k, u in enumerate(units):
-            out = lfp.output(u.layer)
-            idx = (0, u.channel, u.y, u.x) if out.dim() == 4 else (0, u.channel)
-            seed = torch.zeros_like(out)
+        if len(units) == 1:
+            return Attribution(images, tuple(units), tuple(self._seeded(lfp, units, [0], images)))
+        x, values = fp.x.detach().float(), [0.0] * len(units)
+        for start in range(0, len(units), BATCH):
+            ks = list(range(start, min(start + BATCH, len(units))))
+            batch = analyzer.forward(x.expand(len(ks), *x.shape[1:]).contiguous(),
+                                     mode=LrpMode(self.composite, analyzer.pixel_bounds))
+            for k, v in zip(ks, self._seeded(batch, [units[k] for k in ks], ks, images)):
+                values[k] = v
+        return Attribution(images, tuple(units), tuple(values))
+
+    @staticmethod
+    def _seeded(lfp: ForwardPass, units, ks: list[int], images: torch.Tensor):
+        """Seed unit i at sample i of the pass with its own value; the input relevance into images[ks]."""
+        outs, seeds, values = {}, {}, []
+        for i, u in enumerate(units):
+            out = outs.setdefault(u.layer, lfp.output(u.layer))
+            idx = (i, u.channel, u.y, u.x) if out.dim() == 4 else (i, u.channel)
+            seed = seeds.setdefault(u.layer, torch.zeros_like(out))
             seed[idx] = out.detach()[idx]
             values.append(float(out.detach()[idx]))
-            if values[-1] == 0.0:
-                continue
-            (g,) = torch.autograd.grad(out, lfp.x, seed, retain_graph=True, allow_unused=True)
-            if g is None:
-                raise AttributionError(f"'{u.layer}' does not depend on the input: no relevance reaches it")
-            images[k] = g.detach()[0].float()
-        return Attribution(images, tuple(units), tuple(values))
+        if not any(values):
+            return values
+        names = list(outs)
+        grads = torch.autograd.grad([outs[n] for n in names], lfp.x, [seeds[n] for n in names], retain_graph=True,
+                                    allow_unused=True)
+        if grads[0] is None:
+            raise AttributionError(f"'{names[0]}' does not depend on the input: no relevance reaches it")
+        g = grads[0].detach().float()
+        images[ks] = g if len(units) > 1 else g[:1]
+        return values
 
 
 def conservation(att: Attribution, k: int) -> tuple[float, float]:
