@@ -43,7 +43,7 @@ def _zennit_ms(model, x, layer_module, seed_fn, repeat: int) -> float | None:
         handle.remove()
 
 
-def bench_lrp(checkpoint: Path | None, repeat: int) -> list[Row]:
+def bench_lrp(checkpoint: Path | None, repeat: int, quick: bool = False) -> list[Row]:
     model, label, spec, _ = load_allcnn(checkpoint)
     layers = build_graph(model)
     an = Analyzer(model, layers, pixel_bounds=pixel_bounds(spec.mean, spec.std, spec.channels))
@@ -83,12 +83,12 @@ def bench_lrp(checkpoint: Path | None, repeat: int) -> list[Row]:
     else:
         rows.append(("zennit 0.5.1 EpsilonPlusFlat, the same conv6 unit", z_unit, f"ours {z_unit / one:.1f}x faster"))
         rows.append(("zennit 0.5.1 EpsilonPlusFlat, the same class", z_cls, f"ours {z_cls / c:.1f}x faster"))
-    units = [ChannelTarget("conv6", k) for k in range(192)]
+    units = [ChannelTarget("conv6", k) for k in range(8 if quick else 192)]   # --quick: a check that it runs
     r = max(3, repeat // 10)
     w_guided = median_ms(lambda: GUIDED.reconstruct(bulk, fp, units), r, warmup=1)
     w_lrp = median_ms(lambda: lrp.reconstruct(bulk, bulk.forward(x), units), r, warmup=1)
-    rows.append(("W: all 192 conv6 units, guided backprop (cone, batched)", w_guided, ""))
-    rows.append(("W: all 192 conv6 units, EpsilonPlusFlat (batched passes of 64 copies)", w_lrp,
+    rows.append((f"W: all {len(units)} conv6 units, guided backprop (cone, batched)", w_guided, ""))
+    rows.append((f"W: all {len(units)} conv6 units, EpsilonPlusFlat (batched passes of 64 copies)", w_lrp,
                  f"{w_lrp / w_guided:.0f}x guided (target <= 1.5x: not met, LRP has no cone yet)"))
     k = median_ms(lambda: concept_relevance(an, an.forward(x), EPSILON_PLUS_FLAT, "conv6", None, [u.channel]), repeat)
     rows.append(("K: conv6's channel relevances for the top class + one conditional map", k, ""))

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.what in ("lrp", "all"):
         from .lrp import bench_lrp
         print_table("relevance (LRP) beside guided backprop: All-CNN-C 32x32, fp32, demo frame", bench_lrp(a.checkpoint,
-                                                                                                            a.repeat))
+                                                                                                            a.repeat, a.quick))
     if a.what in ("family", "all"):
         print_table("the paper's networks side by side (32x32, fp32, demo frame)",
                     bench_family(a.checkpoint, a.model_c, a.repeat))
