@@ -157,3 +157,17 @@ def test_the_compare_view_names_each_model_s_accuracy_and_a_recipe_difference(co
     assert recipes_differ({"train_config": recipe}, {"train_config": {**recipe, "arch": "model_c"}}) == ""
     assert recipes_differ({"train_config": recipe}, {"train_config": {**recipe, "epochs": 1}}) == "epochs 15 vs 1"
     assert recipes_differ({}, {"train_config": recipe}) == ""          # unknown: not claimed to differ
+
+
+def test_compare_shows_relevance_for_both_models(compare_app):
+    """--compare with an LRP composite: both models' relevance of their paired units (max-pooling against strided
+    convolution under LRP)."""
+    from viewer.core.lrp_method import Lrp
+    app = compare_app
+    while not isinstance(app.session.method, Lrp):
+        key(app, "b")
+    app.update()
+    app.draw()
+    r, o = app.result, app.result.part("compare")
+    assert isinstance(r.request.method, Lrp) and r.recon is not None and np.abs(r.recon).sum() > 0
+    assert o.recon is not None and np.abs(o.recon).sum() > 0 and o.request.method is r.request.method
