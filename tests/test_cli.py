@@ -68,8 +68,11 @@ def test_export_writes_its_files(random_checkpoint, tmp_path, capsys):
     crop = torch.from_numpy(rgb[:, 10:60].copy()).permute(2, 0, 1)[None].float()   # centre 50x50 of 50x70
     x = torch.nn.functional.interpolate(crop, size=(32, 32), mode="area").round() / 255.0
     x = (x - torch.tensor(loaded.meta["mean"]).view(1, 3, 1, 1)) / torch.tensor(loaded.meta["std"]).view(1, 3, 1, 1)
+    acts = {}
+    hook = loaded.model.conv4.register_forward_hook(lambda m, i, o: acts.__setitem__("conv4", o))
     with torch.no_grad():
         want = loaded.model.eval()(x)[0].softmax(0)
+    hook.remove()
     top = want.argsort(descending=True)[:5]
     assert [p["index"] for p in info["predictions"]] == top.tolist()
     assert np.allclose([p["probability"] for p in info["predictions"]], want[top].numpy(), atol=1e-5)
@@ -77,13 +80,20 @@ def test_export_writes_its_files(random_checkpoint, tmp_path, capsys):
     assert (info["units"][1]["y"], info["units"][1]["x"]) == (2, 5)
     assert info["units"][2]["layer"] == "logits"
     for u in info["units"]:
-        for f in u["files"]:
-            assert cv2.imread(str(out / f)) is not None
+        png, _, raw = u["files"]
+        assert cv2.imread(str(out / png)) is not None and raw.endswith(".npy")
+        recon = np.load(out / raw)          # the raw values; the PNG is them drawn signed at their robust scale
+        assert recon.shape == (3, 32, 32) and recon.dtype == np.float32
+        from viewer.export import _upscale
+        from viewer.render import images
+        drawn = _upscale(images.signed_rgb(recon, images.robust_scale(recon)))
+        assert np.array_equal(cv2.imread(str(out / png))[:, :, ::-1], drawn)
     assert cv2.imread(str(out / "feature_maps.png")) is not None
     assert cv2.imread(str(out / "model_input.png")).shape[:2] == (256, 256)
     rc, _, err = run(["--model", str(random_checkpoint), "--export", str(out), "--source", str(img),
-                      "--precision", "fp32"], capsys)
+                      "--precision", "fp32", "--layer", "conv4"], capsys)
     assert rc == 0 and json.loads((out / "result.json").read_text())["precision"] == "fp32"
+    assert np.allclose(np.load(out / "feature_maps.npy"), acts["conv4"][0].numpy(), atol=1e-6)   # the raw maps
 
 
 def test_export_folder(random_checkpoint, tmp_path, capsys):

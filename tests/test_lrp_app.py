@@ -49,3 +49,23 @@ def test_k_shows_each_channel_s_relevance_and_orders_the_grid_by_it(app, monkeyp
     assert app.session.channel == order[0] == tile_channel(view, 0)
     key(app, "k")
     assert app.session.part("concepts").level == 0
+
+
+def test_the_export_writes_relevance_as_drawn_and_its_raw_values(random_checkpoint, tmp_path, capsys):
+    import json
+
+    import cv2
+
+    import run_viewer
+    from viewer.export import _upscale
+    img = tmp_path / "in.png"
+    cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert run_viewer.main(["--model", str(random_checkpoint), "--export", str(out), "--source", str(img),
+                            "--method", "lrp-epsilon-gamma-box", "--units", "class", "--precision", "fp32"]) == 0
+    info = json.loads((out / "result.json").read_text())
+    png, _, raw = info["units"][0]["files"]
+    rel = np.load(out / raw)
+    assert info["method"] == "lrp-epsilon-gamma-box" and rel.shape == (3, 32, 32)
+    drawn = _upscale(images.relevance_rgb(rel.sum(0), images.robust_scale(rel.sum(0))))
+    assert np.array_equal(cv2.imread(str(out / png))[:, :, ::-1], drawn)

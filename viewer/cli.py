@@ -92,8 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "(and starts a new clip in --save-dir); an existing file is refused")
     p.add_argument("--fps", type=int, default=60, help="drawing rate cap (default 60; 0: no cap)")
     p.add_argument("--max-frames", type=int, help="quit after drawing N frames (scripted runs)")
-    p.add_argument("--export", metavar="OUTDIR", help="headless: write feature maps, reconstructions and a "
-                   "JSON for the --source image or folder, then exit")
+    p.add_argument("--export", metavar="OUTDIR", help="headless: write feature maps, reconstructions (PNG, and "
+                   "their raw values as .npy) and a JSON for the --source image or folder, then exit")
     p.add_argument("--ablate-layer", metavar="L", help="with --export: ablate each channel of layer L alone and "
                    "write the change of the top class's logit and probability per channel (sorted) to result.json "
                    "and a bar chart ablation_L.png: which units matter most for this image")

@@ -103,6 +103,7 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
     tiles = images.colormap(act, scale)
     rows, cols = images.grid_shape(act.shape[0])
     _write(out / "feature_maps.png", _upscale(images.mosaic(tiles, cols, tiles.shape[1], 1, (40, 40, 40)), 512))
+    np.save(out / "feature_maps.npy", act.astype(np.float32))      # the layer's activations, (C, H, W)
     records = []
     for t in units:
         r = pipe.compute(Request(frame, 0, layer, t, method))
@@ -110,10 +111,17 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
             raise UsageError(r.error)
         u = r.unit
         stem = f"class{u.channel}" if u.layer == LOGITS else f"{u.layer}_c{u.channel}_y{u.y}_x{u.x}"
-        _write(out / f"{stem}_{method.value}.png", _upscale(images.signed_rgb(r.recon, images.robust_scale(r.recon))))
+        if method.relevance:    # LRP: summed over colours, red for, blue against (as the window draws it)
+            rel = r.recon.sum(0)
+            shown = images.relevance_rgb(rel, images.robust_scale(rel))
+        else:
+            shown = images.signed_rgb(r.recon, images.robust_scale(r.recon))
+        _write(out / f"{stem}_{method.value}.png", _upscale(shown))
         _write(out / f"{stem}_{method.value}_heat.png", _upscale(images.heat(r.recon)))
+        np.save(out / f"{stem}_{method.value}.npy", r.recon.astype(np.float32))    # the raw values, (C, H, W)
         records.append({"layer": u.layer, "channel": u.channel, "y": u.y, "x": u.x, "value": r.value,
-                        "inactive": r.inactive, "files": [f"{stem}_{method.value}.png", f"{stem}_{method.value}_heat.png"]})
+                        "inactive": r.inactive, "files": [f"{stem}_{method.value}.png", f"{stem}_{method.value}_heat.png",
+                                                          f"{stem}_{method.value}.npy"]})
     order = np.argsort(-base.probs)[:5]
     info = {"source": source_name, "layer": layer, "method": method.value,
             "input_size": list(pipe.spec.size), "precision": "bf16" if pipe.bf16 else "fp32",
