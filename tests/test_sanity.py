@@ -142,6 +142,9 @@ def test_the_report_prints_a_row_per_layer_and_draws_the_plot(random_checkpoint,
     columns = len(METHODS) + 2 * len(CLASS_MAPS)     # every method (the LRP composites too), Grad-CAM, guided Grad-CAM
     assert all(len(r.split("|")) == 3 + columns for r in rows) and "3 images" in out
     assert "lrp-epsilon-plus-flat" in out or "LRP eps+ flat" in out
+    sens = next(line for line in out.splitlines() if line.startswith("| top vs 2nd class |"))
+    values = [float(cell.split("+-")[0]) for cell in sens.split("|")[2:-1]]
+    assert len(values) == columns and all(-1.0 <= v <= 1.0 for v in values)
     assert cv2.imread(str(plot)).shape == (540, 900, 3)
 
 

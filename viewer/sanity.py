@@ -67,8 +67,10 @@ def maps_for(an, fp, cls: int, cam_layer: str, which: tuple[list, list]) -> dict
 
 def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progress: bool = True,
         methods: list[str] | None = None):
-    """(cuts from the top down, {map name: (n, cuts) rank correlations}, images used). methods: the names of
-    the registered methods and class maps to compare (default: all)."""
+    """(cuts from the top down, {map name: (n, cuts) rank correlations}, images used, {map name: (n,) rank
+    correlations of the top class's map with the second class's on the intact model}: class sensitivity, 1 where
+    the map ignores the class, Sixt et al. 2020). methods: the names of the registered methods and class maps to
+    compare (default: all)."""
     from tqdm import tqdm
 
     from .core.attribution import Analyzer
@@ -94,6 +96,7 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
     total = data.count
     picks = set(np.linspace(0, total - 1, min(n, total)).round().astype(int).tolist())
     corr: dict[str, list] = {}     # map name -> per image, per cut; the names come with the first maps
+    sens: dict[str, list] = {}     # map name -> per image: top class against the second
     bar = tqdm(total=len(picks), desc="sanity", unit="img", disable=not progress, dynamic_ncols=True)
     used = 0
     for i, frame in data.frames():
@@ -101,8 +104,13 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
             continue
         x = to_batch(model_view(frame, spec)[None], spec)
         fp = real.forward(x)
-        cls = int(fp.logits.detach()[0].argmax())
+        top2 = fp.logits.detach()[0].argsort(descending=True)[:2].tolist()
+        cls = int(top2[0])
         ref = maps_for(real, fp, cls, cam_layer, which)
+        if len(top2) > 1:
+            other = maps_for(real, fp, int(top2[1]), cam_layer, which)
+            for m in ref:
+                sens.setdefault(m, []).append(spearman(np.abs(ref[m]), np.abs(other[m])))
         rows = {m: [] for m in ref}
         for c in cuts:
             an = twins[c]
@@ -114,7 +122,7 @@ def run(model_path: Path, data, n: int, cam_layer: str | None, seed: int, progre
         used += 1
         bar.update(1)
     bar.close()
-    return cuts, {m: np.array(v) for m, v in corr.items()}, used
+    return cuts, {m: np.array(v) for m, v in corr.items()}, used, {m: np.array(v) for m, v in sens.items()}
 
 
 def plot(cuts: list[str], corr: dict[str, np.ndarray], title: str) -> np.ndarray:
@@ -168,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         data = open_image_set(a.data)
         t0 = time.perf_counter()
         try:
-            cuts, corr, used = run(model, data, a.n, a.cam_layer, a.seed, not a.no_progress, a.methods)
+            cuts, corr, used, sens = run(model, data, a.n, a.cam_layer, a.seed, not a.no_progress, a.methods)
         except ValueError as e:
             raise DataSetError(str(e)) from None
         if used == 0:
@@ -185,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- |" + " ---: |" * len(corr))
     for k, c in enumerate(cuts):
         print(f"| {c} | " + " | ".join(f"{v[:, k].mean():.2f} +- {v[:, k].std():.2f}" for v in corr.values()) + " |")
+    if sens:
+        print("\nclass sensitivity (Sixt et al. 2020): rank correlation of |map| for the top class against the second "
+              "class on the same image and model; near 1: the map hardly depends on the class\n")
+        print("| | " + " | ".join(sens) + " |")
+        print("| --- |" + " ---: |" * len(sens))
+        print("| top vs 2nd class | " + " | ".join(f"{v.mean():.2f} +- {v.std():.2f}" for v in sens.values()) + " |")
     save_figure(out, plot(cuts, corr, f"cascading randomization: {model.name}, {used} images"))
     print(f"\nwrote {out} ({time.perf_counter() - t0:.1f} s)")
     return 0
