@@ -48,6 +48,10 @@ def parse_args(argv):
                    help=f"whose reconstructions to store: {', '.join(names)} (default: all but the LRP "
                         "composites, which need a pass of their own per image; the window says where the atlas lacks "
                         "its current method)")
+    p.add_argument("--rank", choices=["activation", "relevance", "both"], default="activation",
+                   help="how each channel's top images are chosen: by the channel's activation (default), by its "
+                        "relevance for the image's predicted class (LRP EpsilonPlusFlat; CRP's relevance "
+                        "maximization: a pass with its backward per batch), or both (A in the window switches)")
     p.add_argument("--limit", type=int, help="use only the first N images of the data set")
     p.add_argument("--batch", type=int, default=250, help="images per forward pass of the scan (default 250)")
     p.add_argument("--out", help="the atlas file (default: atlas-MODEL.npz in the current folder)")
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         data = open_image_set(a.data, a.split)
         existing = read_meta(out) if out.exists() else None   # an --out that is not an atlas is refused
         try:
-            planned = plan(model, data, a.layers, a.top, a.limit, a.split, a.methods)
+            planned = plan(model, data, a.layers, a.top, a.limit, a.split, a.methods, a.rank)
             expected = planned[-1]
         except ValueError as e:
             raise AtlasError(str(e)) from None
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 atlas, stats = build_atlas(model, data, a.layers, a.top, a.batch, a.limit, a.split,
                                            progress=not a.no_progress, planned=planned,
-                                           device=a.device, methods=a.methods)
+                                           device=a.device, methods=a.methods, rank=a.rank)
             except ValueError as e:
                 raise AtlasError(str(e)) from None
             save_atlas(out, atlas)
@@ -114,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             skipped = f", {stats.skipped} unreadable images skipped" if stats.skipped else ""
             print(f"wrote {out}: {len(atlas.layers)} layers, {stats.entries} entries (top {a.top}) from "
                   f"{stats.images} images{skipped}; scan {stats.scan_s:.1f} s "
-                  f"({stats.images / max(stats.scan_s, 1e-9):.0f} images/s), {recons} reconstructions in "
+                  f"({stats.images / max(stats.scan_s, 1e-9):.0f} images/s), "
+                  + (f"relevance scan {stats.relevance_s:.1f} s, " if stats.relevance_s else "") +
+                  f"{recons} reconstructions in "
                   f"{stats.recon_s:.1f} s ({recons / max(stats.recon_s, 1e-9):.0f}/s); {total:.1f} s in all")
         if a.figure:
             from .figure import render_figure, save_figure

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +12,10 @@ from ..core.attribution import Analyzer
 from ..core.checkpoint import load_model, sha256_of
 from ..core.graph import build_graph
 from ..core.lrp_method import pixel_bounds
+from ..core.lrp_rules import EPSILON_PLUS_FLAT
 from ..core.preprocess import InputSpec, model_view, spec_for, to_batch
 from .data import ImageSet
+from .relevance import SUFFIX, scan_relevance
 from .scan import atlas_layers, reconstruct, scan
 from .store import FORMAT, VERSION, Atlas
 
@@ -27,6 +29,7 @@ class BuildStats:
     recon_s: float = 0.0
     scan_gflop: float = 0.0
     recon_gflop: float = 0.0
+    relevance_s: float = 0.0   # --rank relevance: the LRP scan (one pass with its backward per batch)
 
 
 def chosen_methods(names: list[str] | None) -> list[registry.AttributionMethod]:
@@ -38,15 +41,20 @@ def chosen_methods(names: list[str] | None) -> list[registry.AttributionMethod]:
 
 
 def settings_of(layers: list[str], top: int, spec: InputSpec, limit: int | None, split: str,
-                methods: list[str]) -> dict:
-    return {"layers": layers, "top": top, "input_size": list(spec.size), "limit": limit, "split": split,
-            "methods": methods}
+                methods: list[str], rank: str = "activation") -> dict:
+    settings = {"layers": layers, "top": top, "input_size": list(spec.size), "limit": limit, "split": split,
+                "methods": methods}
+    if rank != "activation":     # said only where it is not the default: older atlas files stay up to date
+        settings["rank"] = rank
+    return settings
 
 
 def atlas_meta(model_path: Path, data: ImageSet, settings: dict) -> dict:
+    stored = {"activation": settings["layers"], "relevance": [n + SUFFIX for n in settings["layers"]],
+              "both": settings["layers"] + [n + SUFFIX for n in settings["layers"]]}[settings.get("rank", "activation")]
     return {"format": FORMAT, "version": VERSION,
             "model": {"path": str(model_path.resolve()), "sha256": sha256_of(model_path)},
-            "data": data.identity(), "settings": settings, "layers": settings["layers"]}
+            "data": data.identity(), "settings": settings, "layers": stored}
 
 
 def same_atlas(a: dict, b: dict) -> str:
@@ -59,7 +67,7 @@ def same_atlas(a: dict, b: dict) -> str:
 
 
 def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, limit: int | None = None,
-         split: str = "test", methods: list[str] | None = None):
+         split: str = "test", methods: list[str] | None = None, rank: str = "activation"):
     """(model, its input spec, its layer graph, the atlas layers, the meta the atlas will have). methods: the
     names of the methods whose reconstructions are stored (default: every registered one)."""
     names = [m.value for m in chosen_methods(methods)]
@@ -68,21 +76,22 @@ def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: i
     model = loaded.model.eval()
     graph = build_graph(model, (spec.channels, *spec.size))
     layers = atlas_layers(graph, layer_names)
-    meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split, names))
+    meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split, names, rank))
     return model, spec, graph, layers, meta
 
 
 def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, batch: int = 250,
                 limit: int | None = None, split: str = "test", progress: bool = True,
                 planned: tuple | None = None, device: str | None = "cpu",
-                methods: list[str] | None = None) -> tuple[Atlas, BuildStats]:
+                methods: list[str] | None = None, rank: str = "activation") -> tuple[Atlas, BuildStats]:
     """planned: plan()'s result for the same arguments, where the caller has it (the model is then not loaded
     and hashed again). device: where the scan and the reconstructions run (--device; core/device.py).
     methods: as for plan()."""
     from ..core.device import choose_device
     from tqdm import tqdm
 
-    model, spec, graph, layers, meta = planned or plan(model_path, data, layer_names, top, limit, split, methods)
+    model, spec, graph, layers, meta = planned or plan(model_path, data, layer_names, top, limit, split, methods,
+                                                       rank)
     chosen = chosen_methods(meta["settings"]["methods"])
     dev = choose_device(device)
     model = model.to(dev)
@@ -107,21 +116,33 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
         stats.images += n
         bar.update(n)
     t0 = time.perf_counter()
-    tops = scan(analyzer, layers, batches(), top, scanned)
-    bar.close()
+    rank = meta["settings"].get("rank", "activation")
+    rankings = {}
+    if rank in ("activation", "both"):
+        rankings[""] = scan(analyzer, layers, batches(), top, scanned)
     stats.scan_s, stats.skipped = time.perf_counter() - t0, data.skipped
+    if rank in ("relevance", "both"):
+        t0 = time.perf_counter()
+        if rank == "both":
+            bar.reset()
+        rankings[SUFFIX] = scan_relevance(analyzer, layers, batches(), top, EPSILON_PLUS_FLAT,
+                                          scanned if rank == "relevance" else bar.update)
+        stats.relevance_s = time.perf_counter() - t0
+    bar.close()
     if stats.images == 0:
         raise ValueError(f"{data.path}: no image could be read")
-    needed = sorted({int(i) for t in tops.values() for i in t.images.ravel() if i >= 0})
+    needed = sorted({int(i) for tops in rankings.values() for t in tops.values() for i in t.images.ravel() if i >= 0})
     want, views = set(needed), {}
     for i, frame in data.frames(limit):          # the images that hold entries, once more
         if i in want:
             views[i] = model_view(frame, spec)
-    entries = sum(int((t.images >= 0).sum()) for t in tops.values())
+    entries = sum(int((t.images >= 0).sum()) for tops in rankings.values() for t in tops.values())
     bar = tqdm(total=entries, desc="reconstruct", unit="unit", disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
-    per_layer = reconstruct(analyzer, layers, tops, views, lambda v: to_batch(v[None], spec, dev),
-                            bar.update, chosen)
+    per_layer = [replace(la, name=la.name + suffix)
+                 for suffix, tops in rankings.items()
+                 for la in reconstruct(analyzer, layers, tops, views, lambda v: to_batch(v[None], spec, dev),
+                                       bar.update, chosen)]
     bar.close()
     stats.recon_s, stats.entries = time.perf_counter() - t0, entries
     ids = np.array(needed, np.int64)

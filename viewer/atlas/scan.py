@@ -42,10 +42,15 @@ class TopK:
         flat = acts.reshape(b, c, h * w)
         arg = flat.argmax(-1)                                   # first maximum in row-major order
         peak = np.take_along_axis(flat, arg[..., None], -1)[..., 0]
-        vals = np.concatenate([self.values, peak.T.astype(np.float32)], 1)
+        self.update_scores(peak, arg // w, arg % w, image_ids)
+
+    def update_scores(self, scores: np.ndarray, ys: np.ndarray, xs: np.ndarray, image_ids: np.ndarray) -> None:
+        """scores, ys, xs: (B, C): each image's score for each channel and the position its patch is cut at."""
+        b, c = scores.shape
+        vals = np.concatenate([self.values, scores.T.astype(np.float32)], 1)
         imgs = np.concatenate([self.images, np.broadcast_to(image_ids[None, :], (c, b))], 1)
-        ys = np.concatenate([self.ys, (arg // w).T], 1)
-        xs = np.concatenate([self.xs, (arg % w).T], 1)
+        ys = np.concatenate([self.ys, ys.T], 1)
+        xs = np.concatenate([self.xs, xs.T], 1)
         order = np.lexsort((imgs, -vals), axis=-1)[:, :self.k]  # highest value first, then lowest image index
         self.values, self.images = np.take_along_axis(vals, order, 1), np.take_along_axis(imgs, order, 1)
         self.ys, self.xs = np.take_along_axis(ys, order, 1), np.take_along_axis(xs, order, 1)

@@ -3,18 +3,20 @@
 Keys: "meta" (a JSON string: format, version, the model file's sha256 and path, the data set's identity, the
 settings, the layers), "views" (N, H, W, 3) uint8 (the model input images that hold entries) with
 "view_ids" (N,) their data-set indices, and per layer L: "L/values", "L/images", "L/ys", "L/xs" (C, K),
-"L/patches" (C, K, P, P, 3), "L/valid" (C, K, P, P) and "L/recon_<method>" (C, K, 3, P, P) float32.
+"L/patches" (C, K, P, P, 3), "L/valid" (C, K, P, P) and "L/recon_<method>" (C, K, 3, P, P) float32. The
+relevance ranking of layer L (--rank relevance or both) is stored as layer "L@relevance".
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core.checkpoint import sha256_of
+from .relevance import SUFFIX
 from .scan import LayerAtlas
 
 FORMAT, VERSION = "cnn-viewer-atlas", 1
@@ -30,6 +32,18 @@ class Atlas:
     layers: dict[str, LayerAtlas]
     views: np.ndarray          # (N, H, W, 3) uint8
     view_ids: np.ndarray       # (N,) data-set index of each view
+
+    def rankings(self) -> list[str]:
+        """"activation" and/or "relevance": how the file's top images were chosen (python -m viewer.atlas --rank)."""
+        rel = any(n.endswith(SUFFIX) for n in self.layers)
+        act = any(not n.endswith(SUFFIX) for n in self.layers)
+        return ["activation"] * act + ["relevance"] * rel
+
+    def ranked(self, ranking: str) -> "Atlas":
+        """The same atlas with one ranking's layers under their own names (the window reads layers by name)."""
+        keep = {n: la for n, la in self.layers.items() if n.endswith(SUFFIX) == (ranking == "relevance")}
+        named = {n.removesuffix(SUFFIX): replace(la, name=n.removesuffix(SUFFIX)) for n, la in keep.items()}
+        return Atlas(self.meta, named, self.views, self.view_ids)
 
     def view_of(self, image_id: int) -> np.ndarray | None:
         hit = np.nonzero(self.view_ids == image_id)[0]

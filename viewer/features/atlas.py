@@ -17,23 +17,41 @@ from .base import Feature, Key
 class AtlasState:
     def __init__(self, file=None, live: LiveAtlas | None = None):
         self.view = False            # A: the atlas in the grid's place
-        self.file = file             # --atlas: viewer/atlas/store.Atlas, or None
+        self.source = file           # --atlas: viewer/atlas/store.Atlas, or None
         self.live = live             # the top frames of the selected layer, from the source
+        self.ranking = file.rankings()[0] if file is not None and file.rankings() else "activation"
+        self._ranked: dict = {}
+
+    @property
+    def file(self):
+        """The atlas file's layers in the ranking shown (activation, or relevance: A switches where it has both)."""
+        if self.source is None:
+            return None
+        if self.ranking not in self._ranked:
+            self._ranked[self.ranking] = self.source.ranked(self.ranking)
+        return self._ranked[self.ranking]
 
 
 class AtlasFeature(Feature):
     name, title = "atlas", "unit atlas"
 
     def keys(self):
-        return (Key(("a",), False, "unit atlas: the unit's top patches (--atlas file, else live)", self.toggle),
+        return (Key(("a",), False, "unit atlas: the unit's top patches (again: by relevance, if in the file)",
+                    self.toggle),
                 Key(("a",), True, "reset the live atlas", self.reset))
 
     def initial(self, options):
         return AtlasState(options.get("atlas"), LiveAtlas() if options.get("live_atlas", True) else None)
 
     def toggle(self, session) -> None:
+        """Off -> on; on -> the other ranking where the file has both (python -m viewer.atlas --rank both); -> off."""
         st = session.part(self.name)
-        st.view = not st.view
+        ranks = st.source.rankings() if st.source is not None else []
+        if st.view and len(ranks) > 1 and st.ranking == ranks[0]:
+            st.ranking = ranks[1]
+        else:
+            st.view = not st.view
+            st.ranking = ranks[0] if ranks else "activation"
         session.changed()
 
     def reset(self, session) -> None:
@@ -44,7 +62,8 @@ class AtlasFeature(Feature):
         session.changed()
 
     def mode(self, session) -> str:
-        return "A atlas" if session.part(self.name).view else ""
+        st = session.part(self.name)
+        return ("A atlas, by relevance" if st.ranking == "relevance" else "A atlas") if st.view else ""
 
     def takes_grid(self, session) -> bool:
         return session.part(self.name).view and not any(

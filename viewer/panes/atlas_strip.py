@@ -19,7 +19,8 @@ class AtlasStripPane(Pane):
             return
         st, ch = v.session.part("atlas"), v.session.channel
         kind, entries = unit_entries(st.file, st.live, v.layer, ch)
-        where = "the atlas file" if kind == "file" else "the frames so far"
+        where = ("the atlas file" + (" by relevance" if st.ranking == "relevance" else "")) if kind == "file" \
+            else "the frames so far"
         draw.caption(surface, rect, (f"what drives channel {ch}: top {len(entries)} of {where} (A: larger)",
                                      f"channel {ch}: top {len(entries)} of {where}", f"top {len(entries)} (A: larger)"))
         if not entries:
