@@ -36,8 +36,7 @@ class AtlasFeature(Feature):
     name, title = "atlas", "unit atlas"
 
     def keys(self):
-        return (Key(("a",), False, "unit atlas: the unit's top patches (again: by relevance, if in the file)",
-                    self.toggle),
+        return (Key(("a",), False, "unit atlas: top patches (file, else live; again: by relevance)", self.toggle),
                 Key(("a",), True, "reset the live atlas", self.reset))
 
     def initial(self, options):
