@@ -101,7 +101,10 @@ def test_torchscript_archive(tmp_path):
     m = PlainReLU().eval()
     p = tmp_path / "scripted.pt"
     torch.jit.trace(m, torch.randn(1, 3, 16, 16)).save(str(p))
-    loaded = load_model(str(p))
+    with pytest.raises(CheckpointError, match="a TorchScript archive is a program, not data .* refused; pass "
+                                              "--trust-model-code"):
+        load_model(str(p))                     # loading it would run its code: never without the user's word
+    loaded = load_model(str(p), trust_code=True)
     x = torch.randn(1, 3, 16, 16)
     assert torch.allclose(loaded.model(x), m(x))
     assert loaded.arch == "torchscript"

@@ -216,3 +216,17 @@ def test_a_window_below_the_smallest_is_held_at_it(random_checkpoint, capsys, mo
     assert rc == 0, err
     assert sizes == [MIN_WINDOW] == [(1024, 640)]
     assert "below the smallest window (1024x640" in out
+
+
+def test_a_torchscript_model_needs_the_trust_flag(tmp_path, capsys):
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                            torch.nn.Flatten()).eval()
+    p = tmp_path / "downloaded.pt"
+    torch.jit.trace(m, torch.randn(1, 3, 16, 16)).save(str(p))
+    out, img = tmp_path / "o", tmp_path / "in.png"
+    cv2.imwrite(str(img), np.full((16, 16, 3), 90, np.uint8))
+    rc, _, err = run(["--model", str(p), "--export", str(out), "--source", str(img)], capsys)
+    assert rc == 2 and "is a program, not data" in err and "--trust-model-code" in err and not out.exists()
+    rc, _, err = run(["--model", str(p), "--export", str(out), "--source", str(img), "--trust-model-code",
+                      "--input-size", "16", "--method", "gradient"], capsys)
+    assert rc == 0, err

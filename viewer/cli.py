@@ -25,7 +25,7 @@ examples:
   python run_viewer.py                                   # shipped All-CNN-C, webcam (else the demo)
   python run_viewer.py --source demo --layer conv6
   python run_viewer.py --source photos/ --method deconvnet
-  python run_viewer.py --model my.pt                     # a checkpoint in this tool's format / TorchScript
+  python run_viewer.py --model my.pt                     # a checkpoint in this tool's format
   python run_viewer.py --model torchvision:resnet18 --weights DEFAULT --layer layer3   # needs torchvision
   python run_viewer.py --model timm:convnext_tiny --device cuda          # needs timm and a CUDA GPU
   python run_viewer.py --compare checkpoints/model_c_cifar10.pt --method deconvnet   # two models side by side
@@ -44,8 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(DEFAULT_MODEL),
-                   help="checkpoint file (this tool's format or TorchScript), package.module:callable returning "
-                        "an nn.Module, torchvision:NAME or timm:NAME (default: the shipped All-CNN-C)")
+                   help="checkpoint file (this tool's format; TorchScript with --trust-model-code), "
+                        "package.module:callable returning an nn.Module, torchvision:NAME or timm:NAME (default: "
+                        "the shipped All-CNN-C)")
+    p.add_argument("--trust-model-code", action="store_true", help="open a TorchScript archive: it is a program "
+                   "(loading it runs its code), refused without this flag; use it only for files you trust")
     p.add_argument("--weights", help="state dict / checkpoint for a --model factory; for torchvision:NAME and "
                    "timm:NAME: DEFAULT (the default), a weight name (IMAGENET1K_V2), none (random) or a file")
     p.add_argument("--source", default=None,
@@ -209,8 +212,8 @@ def build(args: argparse.Namespace, precision: PrecisionChoice | None = None) ->
             series = read_series(Path(args.model))
             loaded = load_checkpoint(series[-1].path)
         else:
-            loaded = zoo.load_zoo(args.model, args.weights) if zoo.is_zoo(args.model) else load_model(args.model,
-                                                                                                      args.weights)
+            loaded = zoo.load_zoo(args.model, args.weights) if zoo.is_zoo(args.model) else \
+                load_model(args.model, args.weights, getattr(args, "trust_model_code", False))
     except CheckpointError as e:
         raise UsageError(str(e)) from None
     meta = dict(loaded.meta)

@@ -104,7 +104,7 @@ def safe_torch_load(path: Path) -> Any:
         if "Weights only load failed" in text or "weights_only" in text:
             raise CheckpointError(
                 f"{path}: refused, the file is a pickle that needs Python code to load (unsafe for an "
-                "untrusted file); save a state_dict checkpoint or a TorchScript archive instead") from None
+                "untrusted file); save a state_dict checkpoint instead") from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(e).__name__})") from None
 
 
@@ -142,12 +142,20 @@ def _load_state(model: nn.Module, state: Any, where: str) -> None:
     model.load_state_dict(state)
 
 
-def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
-    """Open a checkpoint in our format (or a TorchScript archive); the model is returned in eval mode."""
+TRUST_FLAG = "--trust-model-code"
+
+
+def load_checkpoint(path: str | os.PathLike, trust_code: bool = False) -> LoadedModel:
+    """Open a checkpoint in our format; the model is returned in eval mode. A TorchScript archive is a program
+    (torch.jit.load runs its code; PyTorch's SECURITY.md: treat it as code from its source): opened only with
+    trust_code (--trust-model-code), refused with one sentence otherwise."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
     if _is_torchscript(path):
+        if not trust_code:
+            raise CheckpointError(f"{path}: a TorchScript archive is a program, not data (loading it runs its code): "
+                                  f"refused; pass {TRUST_FLAG} if you trust where it came from")
         try:
             model = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:
@@ -201,10 +209,11 @@ def load_factory(spec: str, weights: str | os.PathLike | None = None) -> LoadedM
     return LoadedModel(model.eval(), meta, spec, spec)
 
 
-def load_model(spec: str, weights: str | None = None) -> LoadedModel:
-    """A file path (checkpoint or TorchScript) or a `package.module:callable` factory."""
+def load_model(spec: str, weights: str | None = None, trust_code: bool = False) -> LoadedModel:
+    """A file path (a checkpoint; TorchScript with trust_code) or a `package.module:callable` factory (code the
+    user names: it is imported)."""
     if ":" in spec and not Path(spec).exists() and not (len(spec) > 1 and spec[1] == ":"):
         return load_factory(spec, weights)
     if weights is not None:
         raise CheckpointError("--weights goes with a factory (package.module:callable), not with a checkpoint file")
-    return load_checkpoint(spec)
+    return load_checkpoint(spec, trust_code)
