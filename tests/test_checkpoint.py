@@ -151,3 +151,22 @@ def test_atomic_save_leaves_no_partial_file(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_save({"x": Boom()}, p)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_safetensors_weights_round_trip_and_bad_files_are_one_sentence(tmp_path):
+    safetensors_torch = pytest.importorskip("safetensors.torch")   # a test requirement (pyproject's test extra)
+    torch.manual_seed(4)
+    m = PlainReLU().eval()
+    path = tmp_path / "w.safetensors"
+    safetensors_torch.save_file(m.state_dict(), str(path))
+    loaded = load_model("nets:PlainReLU", str(path))
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(loaded.model(x), m(x))
+    wrong = tmp_path / "wrong.safetensors"
+    safetensors_torch.save_file({"nothing": torch.zeros(2)}, str(wrong))
+    with pytest.raises(CheckpointError, match="the weights do not fit the model"):
+        load_model("nets:PlainReLU", str(wrong))
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_model("nets:PlainReLU", str(broken))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .core.checkpoint import CheckpointError, LoadedModel, safe_torch_load
+from .core.checkpoint import CheckpointError, LoadedModel, read_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,7 +35,9 @@ def is_zoo(spec: str) -> bool:
 
 def _state_dict_into(model, path: str) -> None:
     try:
-        sd = safe_torch_load(Path(path))
+        sd = read_weights(Path(path))
+    except CheckpointError:
+        raise
     except Exception as e:
         raise CheckpointError(f"--weights {path}: cannot be read ({type(e).__name__}: {e})") from None
     sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd

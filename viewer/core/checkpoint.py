@@ -108,6 +108,24 @@ def safe_torch_load(path: Path) -> Any:
         raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(e).__name__})") from None
 
 
+def read_weights(path: Path) -> Any:
+    """A weights file as data: `.safetensors` through the safetensors package (an optional dependency: made to be
+    safe to load), anything else through safe_torch_load (weights_only)."""
+    if path.suffix != ".safetensors":
+        return safe_torch_load(path)
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise CheckpointError(f"{path}: reading .safetensors needs the safetensors package (pip install "
+                              "safetensors)") from None
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as e:   # the package raises its own error types for a damaged header or body
+        raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__})") from None
+
+
 def _is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as z:
@@ -177,7 +195,8 @@ def load_checkpoint(path: str | os.PathLike, trust_code: bool = False) -> Loaded
 
 
 def load_factory(spec: str, weights: str | os.PathLike | None = None) -> LoadedModel:
-    """`package.module:callable` returns an nn.Module; optional weights: a state dict or our checkpoint."""
+    """`package.module:callable` returns an nn.Module; optional weights: a state dict (.pt, or .safetensors) or our
+    checkpoint."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise CheckpointError(f"'{spec}': a model factory is written package.module:callable")
@@ -199,7 +218,7 @@ def load_factory(spec: str, weights: str | os.PathLike | None = None) -> LoadedM
     meta: dict[str, Any] = {}
     if weights is not None:
         wpath = Path(weights)
-        obj = safe_torch_load(wpath)
+        obj = read_weights(wpath)
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
             meta = dict(obj.get("meta", {}))
             obj = obj.get("state_dict")
