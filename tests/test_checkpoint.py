@@ -101,8 +101,8 @@ def test_torchscript_archive(tmp_path):
     m = PlainReLU().eval()
     p = tmp_path / "scripted.pt"
     torch.jit.trace(m, torch.randn(1, 3, 16, 16)).save(str(p))
-    with pytest.raises(CheckpointError, match="a TorchScript archive is a program, not data .* refused; pass "
-                                              "--trust-model-code"):
+    with pytest.raises(CheckpointError, match="a TorchScript archive is a program, not data .* refused; the viewer "
+                                              r"\(cnn-viewer, run_viewer.py\) opens it with --trust-model-code"):
         load_model(str(p))                     # loading it would run its code: never without the user's word
     loaded = load_model(str(p), trust_code=True)
     x = torch.randn(1, 3, 16, 16)

@@ -47,6 +47,10 @@ def test_k_shows_each_channel_s_relevance_and_orders_the_grid_by_it(app, monkeyp
     tile = app.grid_geom().tile_rect(0)             # the first tile holds the most relevant channel
     app.pane("GridPane").click((tile[0] + 2, tile[1] + 2), app.session, view)
     assert app.session.channel == order[0] == tile_channel(view, 0)
+    key(app, "w")                                   # W fills the grid in channel order: clicks follow that
+    app.update()
+    assert channel_order(app.view(0.0)) is None and tile_channel(app.view(0.0), 5) == 5
+    key(app, "w")
     key(app, "k")
     assert app.session.part("concepts").level == 0
 

@@ -112,8 +112,7 @@ def export_frame(pipe: Pipeline, frame: np.ndarray, out: Path, layer: str, units
         u = r.unit
         stem = f"class{u.channel}" if u.layer == LOGITS else f"{u.layer}_c{u.channel}_y{u.y}_x{u.x}"
         if method.relevance:    # LRP: summed over colours, red for, blue against (as the window draws it)
-            rel = r.recon.sum(0)
-            shown = images.relevance_rgb(rel, images.robust_scale(rel))
+            shown = images.relevance_image(r.recon)[0]
         else:
             shown = images.signed_rgb(r.recon, images.robust_scale(r.recon))
         _write(out / f"{stem}_{method.value}.png", _upscale(shown))

@@ -120,7 +120,7 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     rankings = {}
     if rank in ("activation", "both"):
         rankings[""] = scan(analyzer, layers, batches(), top, scanned)
-    stats.scan_s, stats.skipped = time.perf_counter() - t0, data.skipped
+    stats.scan_s = time.perf_counter() - t0
     if rank in ("relevance", "both"):
         t0 = time.perf_counter()
         if rank == "both":
@@ -129,6 +129,7 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
                                           scanned if rank == "relevance" else bar.update)
         stats.relevance_s = time.perf_counter() - t0
     bar.close()
+    stats.skipped = data.skipped
     if stats.images == 0:
         raise ValueError(f"{data.path}: no image could be read")
     needed = sorted({int(i) for tops in rankings.values() for t in tops.values() for i in t.images.ravel() if i >= 0})

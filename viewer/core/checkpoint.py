@@ -173,7 +173,8 @@ def load_checkpoint(path: str | os.PathLike, trust_code: bool = False) -> Loaded
     if _is_torchscript(path):
         if not trust_code:
             raise CheckpointError(f"{path}: a TorchScript archive is a program, not data (loading it runs its code): "
-                                  f"refused; pass {TRUST_FLAG} if you trust where it came from")
+                                  f"refused; the viewer (cnn-viewer, run_viewer.py) opens it with {TRUST_FLAG} if "
+                                  "you trust where it came from")
         try:
             model = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:

@@ -49,10 +49,10 @@ class Lrp(AttributionMethod):
     def reconstruct(self, analyzer: Analyzer, fp: ForwardPass, targets: list[Target]) -> Attribution:
         """One target: a backward pass through the frame's LRP pass. Several (W): the pass is run on a batch, a
         copy of the frame per target, so that one backward pass carries every seed (the rules act per sample)."""
-        lfp = lrp_pass(analyzer, fp, self.composite)
-        units = resolve_many(lfp, targets)
-        images = torch.zeros((len(units), *lfp.x.shape[1:]), dtype=torch.float32)
+        units = resolve_many(fp, targets)     # the frame's own pass: the same activations, so the same units
+        images = torch.zeros((len(units), *fp.x.shape[1:]), dtype=torch.float32)
         if len(units) == 1:
+            lfp = lrp_pass(analyzer, fp, self.composite)
             return Attribution(images, tuple(units), tuple(self._seeded(lfp, units, [0], images)))
         x, values = fp.x.detach().float(), [0.0] * len(units)
         for start in range(0, len(units), BATCH):
@@ -81,7 +81,7 @@ class Lrp(AttributionMethod):
         if grads[0] is None:
             raise AttributionError(f"'{names[0]}' does not depend on the input: no relevance reaches it")
         g = grads[0].detach().float()
-        images[ks] = g if len(units) > 1 else g[:1]
+        images[ks] = g
         return values
 
 

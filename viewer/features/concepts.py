@@ -44,6 +44,7 @@ class ConceptsPart:
     whole: np.ndarray             # (3, H, W) the class's input relevance
     channel: int = 0
     error: str = ""
+    order: tuple = ()             # the channels by relevance, most first
 
 
 def composite_for(session):
@@ -88,8 +89,9 @@ class Concepts(Feature):
             empty = np.zeros(0, np.float32)
             return ConceptsPart(part.layer, -1, method.label, empty, 0.0, empty, empty, error=str(e))
         job.lap("concepts")
-        return ConceptsPart(part.layer, cr.cls, method.label, cr.channels.numpy(), cr.put_in,
-                            cr.conditional[0].numpy(), cr.whole.numpy(), ch)
+        r_c = cr.channels.numpy()
+        return ConceptsPart(part.layer, cr.cls, method.label, r_c, cr.put_in, cr.conditional[0].numpy(),
+                            cr.whole.numpy(), ch, order=tuple(int(c) for c in np.argsort(-r_c, kind="stable")))
 
     # --- main thread --------------------------------------------------------------------------------
     def current(self, v, r) -> ConceptsPart | None:
@@ -97,23 +99,25 @@ class Concepts(Feature):
         return part if part is not None and part.layer == v.layer.name else None
 
     def order(self, session, layer: str, result) -> list[int] | None:
-        """The grid's channels by relevance (most first) while K orders it, else None."""
+        """The grid's channels by relevance (most first) while K orders the feature maps, else None (also while W,
+        F or the atlas fill the grid: their tiles stay in channel order)."""
         part = result.part(self.name) if result is not None else None
-        if self.level(session) != 2 or part is None or part.layer != layer or not len(part.channels):
+        if self.level(session) != 2 or part is None or part.layer != layer or not part.order:
             return None
-        return [int(c) for c in np.argsort(-part.channels, kind="stable")]
+        if any(getattr(session.part(n), "on", False) for n in ("whole_layer", "filters")) or \
+                getattr(session.part("atlas"), "view", False):
+            return None
+        return list(part.order)
 
     def slots(self, v, r):
         part = self.current(v, r)
         if part is None or part.error or part.channel != v.session.channel:
             return {}
         cls = v.session.classes[part.cls] if part.cls < len(v.session.classes) else str(part.cls)
-        cond, whole = part.conditional.sum(0), part.whole.sum(0)
         name = v.session.unit_name(v.layer, part.channel)   # each at its own scale: a 2% share is still seen
         return {0: Slot((f"{name}'s share of '{cls}' (own scale)", f"{name}'s share", "its share"),
-                        images.relevance_rgb(cond, images.robust_scale(cond))),
-                1: Slot((f"all of '{cls}' ({part.label})", f"all of '{cls}'"),
-                        images.relevance_rgb(whole, images.robust_scale(whole)))}
+                        images.relevance_image(part.conditional)[0]),
+                1: Slot((f"all of '{cls}' ({part.label})", f"all of '{cls}'"), images.relevance_image(part.whole)[0])}
 
     def lines(self, v, r):
         part = self.current(v, r)

@@ -117,8 +117,7 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
             reached = 100 * float(r.recon.sum()) / r.value if r.value else 0.0
             draw.caption(surface, L.other_recon, (f"{c.tag}: {method.label}, {reached:.0f}% reach the pixels",
                                                   f"{c.tag}: {method.label}"))
-            rel = r.recon.sum(0)
-            image = lambda: images.relevance_rgb(rel, images.robust_scale(rel))  # noqa: E731
+            image = lambda: images.relevance_image(r.recon)[0]  # noqa: E731
         else:
             draw.caption(surface, L.other_recon, (f"{c.tag}: {method.label}, grey = 0", f"{c.tag}: {method.label}"))
             image = lambda: images.signed_rgb(r.recon, c.recon_scale.value)  # noqa: E731

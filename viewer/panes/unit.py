@@ -65,8 +65,7 @@ class UnitPane(Pane):
             out["overlay"] = images.cut_box(out["overlay"].transpose(2, 0, 1), box, 40)[0].transpose(1, 2, 0)
             recon = images.cut_box(recon, box)[0] if recon is not None else None
         if recon is not None and v.session.method.relevance:   # LRP: one signed map, red +, blue -
-            rel = recon.sum(0)
-            out["recon"] = images.relevance_rgb(rel, images.robust_scale(rel))
+            out["recon"], out["scale"] = images.relevance_image(recon)
             grey = r.model_image.mean(2, keepdims=True) if recon.shape[1:] == r.model_image.shape[:2] else 128.0
             out["heat"] = (0.35 * grey + 0.65 * out["recon"]).astype(np.uint8)   # over the model's input
         elif recon is not None:
@@ -130,8 +129,7 @@ class UnitPane(Pane):
         where = (f"class '{v.session.classes[u.channel] if u.channel < len(v.session.classes) else u.channel}' logit"
                  if u.layer == LOGITS else f"{u.layer} {s.unit_name(v.layer, u.channel)} at (y={u.y}, x={u.x})")
         lock = " (locked: L)" if s.scales.recon.locked else ""
-        scale = images.robust_scale(r.recon.sum(0)) if s.method.relevance and r.recon is not None else \
-            s.scales.recon.value     # relevance is drawn at its own scale (the lock is for the ReLU rules' images)
+        scale = self.images_for(v, r).get("scale", s.scales.recon.value)   # relevance: its own scale, as drawn
         lines = [f"target: {where}", f"{s.target_mode.value}, value {r.value:.4g}",
                  f"{s.method.label}, scale {scale:.2g}" + ("" if s.method.relevance else lock),
                  f"receptive field {int(v.layer.rf.size[0])}x{int(v.layer.rf.size[1])} px"

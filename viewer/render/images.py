@@ -90,6 +90,13 @@ def relevance_rgb(r: np.ndarray, scale: float) -> np.ndarray:
     return np.rint(rgb).astype(np.uint8)
 
 
+def relevance_image(recon: np.ndarray) -> tuple[np.ndarray, float]:
+    """(3, H, W) input relevance -> (its RGB drawing summed over colours at its own robust scale, that scale)."""
+    rel = recon.sum(0)
+    scale = robust_scale(rel)
+    return relevance_rgb(rel, scale), scale
+
+
 def heat(g: np.ndarray, scale: float | None = None) -> np.ndarray:
     """(3, H, W) signed -> (H, W, 3) viridis heat map of |g| (max over colour channels)."""
     a = np.abs(g).max(0)
