@@ -14,7 +14,7 @@ from .attribution import Analyzer, Attribution, ForwardPass, Target
 from .lrp import LrpMode
 from .lrp_rules import Composite
 from .protocols import AttributionMethod
-from .targets import LOGITS, AttributionError, resolve_many
+from .targets import AttributionError, resolve_many
 
 
 def pixel_bounds(mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,4 +91,4 @@ def conservation(att: Attribution, k: int) -> tuple[float, float]:
     return att.values[k], float(att.images[k].sum())
 
 
-__all__ = ["LOGITS", "Lrp", "conservation", "lrp_pass", "pixel_bounds"]
+__all__ = ["Lrp", "conservation", "lrp_pass", "pixel_bounds"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Pane
-from .grid import taken, tile_channel
+from .grid import channel_at, channel_order, taken
 
 
 class ConceptBars(Pane):
@@ -23,9 +23,9 @@ class ConceptBars(Pane):
         if taken(v.session):
             return
         peak = float(np.abs(part.channels).max()) or 1.0
-        geom = v.grid
+        geom, order = v.grid, channel_order(v)     # once per draw, not once per tile
         for k in range(geom.first, geom.first + geom.count):
-            c = tile_channel(v, k)
+            c = channel_at(order, k)
             if c >= len(part.channels):
                 continue
             x, y, w, h = geom.tile_rect(k)

@@ -50,10 +50,14 @@ def channel_order(v: PaneView) -> list[int] | None:
     return None
 
 
+def channel_at(order: list[int] | None, k: int) -> int:
+    """The channel on tile k for a channel_order (None: tile k shows channel k)."""
+    return order[k] if order is not None and 0 <= k < len(order) else k
+
+
 def tile_channel(v: PaneView, k: int) -> int:
     """The channel shown on tile k."""
-    order = channel_order(v)
-    return order[k] if order is not None and 0 <= k < len(order) else k
+    return channel_at(channel_order(v), k)
 
 
 def channel_tile(v: PaneView, c: int) -> int:
