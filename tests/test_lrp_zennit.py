@@ -143,3 +143,45 @@ def test_concept_relevance_equals_zennit_crp():
         heat = attribution(x.clone().requires_grad_(), [{"conv6": [c], "y": [cls]}], composite).heatmap[0]
         mine = ours.conditional[k].sum(0)
         assert (mine - heat).abs().max() <= 1e-5 * heat.abs().max(), c
+
+
+def cone_models():
+    """Layers whose path from the input is a chain (the LRP cone runs them), seeds at corners and inside."""
+    return [("allcnn-conv3", randomized(build_model("allcnn_c")), [SequentialMergeBatchNorm()], "conv3"),
+            ("allcnn-conv6", randomized(build_model("allcnn_c")), [SequentialMergeBatchNorm()], "conv6"),
+            ("model_c-conv2", randomized(build_model("model_c")), [SequentialMergeBatchNorm()], "conv2"),
+            ("mixed-b1", randomized(Mixed()), [SequentialMergeBatchNorm()], "b1"),
+            ("resnet18-bn1", randomized(torchvision.models.resnet18(num_classes=10)), [ResNetCanonizer()], "bn1")]
+
+
+@pytest.mark.parametrize("name,model,canon,layer", cone_models(), ids=lambda v: v if isinstance(v, str) else "")
+def test_several_units_through_the_cone_equal_zennit(name, model, canon, layer):
+    from viewer.core.lrp_cone import lrp_plan
+    low, high = pixel_bounds(MEAN, STD, 3)
+    an = Analyzer(model, build_graph(model, (3, 32, 32)))
+    an.pixel_bounds = (low, high)
+    torch.manual_seed(2)
+    x = (torch.rand(1, 3, 32, 32) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    fp = an.forward(x)
+    act = fp.activation(layer)
+    c, h, w = act.shape
+    at = [(0, 0), (h - 1, w - 1), (h // 2, 1), (0, w - 1)]   # corners: windows reaching into the padding
+    units = [UnitTarget(layer, int(act[:, y, xx].argmax()), y, xx) for y, xx in at] + [UnitTarget(layer, 0, 1, 1)]
+    module = dict(model.named_modules())[layer]
+    active = 0
+    for ours, theirs in composites(low, high):
+        assert lrp_plan(fp.ops, fp.x, fp.output(layer), ours, an.pixel_bounds, fp.lrp) is not None  # the cone ran
+        mine = Lrp(ours).reconstruct(an, fp, units).images
+        for k, u in enumerate(units):
+            def unit_seed(out, u=u):
+                s = torch.zeros_like(out)
+                s[0, u.channel, u.y, u.x] = out[0, u.channel, u.y, u.x].detach()
+                return s
+            ref = zennit_relevance(model, theirs(canon), x, module, unit_seed)[0]
+            scale = ref.abs().max()
+            if scale == 0:   # an inactive unit: nothing put in
+                assert mine[k].abs().max() == 0
+                continue
+            active += 1
+            assert (mine[k] - ref).abs().max() <= 1e-5 * scale, (ours.name, k, float((mine[k] - ref).abs().max() / scale))
+    assert active >= 6   # most seeds put relevance in

@@ -102,6 +102,7 @@ class Analyzer:
         self._tapes: dict[tuple, tuple[Tape, dict, int] | None] = {}  # input key -> verified tape, or None
         self.replay_refused = ""  # why the last tape was not used (empty when it was, or none was tried)
         self._folded: dict = {}   # BatchNorm-folded weights of the cone, kept across frames (cone.fold_weight)
+        self.lrp_weights: dict = {}   # the same for the LRP cone (lrp_cone.merged_weights)
         self.pixel_bounds = pixel_bounds   # (low, high), (1, C, 1, 1) in model units: LRP's zB rule (lrp.py)
         self.layers = {l.name: l for l in layers}
         wanted = {l.module_name for l in layers}

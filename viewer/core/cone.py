@@ -86,7 +86,7 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
     size = [1, 1]  # window size (h, w) at the current tensor, in backward order
     for op in chain:
         if op.kind == "bn":
-            bns.append(op.params)
+            bns.append(op.params[:3])
         elif op.kind == "relu":
             if bns:  # BN directly above a ReLU, no conv below it: left to autograd
                 raise NotAChain("unsupported order")
@@ -95,7 +95,7 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
                 raise NotAChain("relu input modified in place")
             steps.append(Step("relu", f.detach()[0], max(size)))
         elif op.kind == "conv":
-            w, stride, padding, dil, groups = op.params
+            w, stride, padding, dil, groups = op.params[:5]
             w = fold_weight(w, bns, weights)
             bns = []
             steps.append(Step("conv", w, 0, stride, padding, dil, groups, op.in_shape[1:]))

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from .geometry import arg, conv2d_args
-from .lrp_rules import STABILIZER, Composite, Layer, stab
+from .lrp_rules import STABILIZER, Composite, Layer, apply_terms, stab
 from .rules import RELU_FUNCS
 from .targets import AttributionError
 
@@ -56,6 +56,7 @@ class LinearCall:
         self.extra = tuple(args[3:])
         self.scale = self.shift = None
         self.through_bn = False   # set by the BatchNorm's backward: this relevance came through it (merge it)
+        self.terms: dict[bool, list] = {}   # merged? -> the rule's terms for this pass (lrp_rules.Rule.terms)
 
     def call(self, a, w, b):
         return self.func(a, w, b, *self.extra, **self.rest)
@@ -89,8 +90,14 @@ class LinearCall:
         return generic
 
     def relevance(self, a: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """The rule's terms are computed at the first backward through this call (for each of merged / not
+        merged) and kept: every later seed of the same pass costs only the transposes."""
+        merged = self.through_bn and self.scale is not None
         w, b = self.params()
-        return self.rule.relevance(Layer(a.detach(), w, b, self.call, self.transpose(a.shape)), r)
+        back = self.transpose(a.shape)
+        if merged not in self.terms:
+            self.terms[merged] = self.rule.terms(Layer(a.detach(), w, b, self.call, back))
+        return apply_terms(self.terms[merged], r, back)
 
 
 class LrpLinear(torch.autograd.Function):

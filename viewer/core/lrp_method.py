@@ -12,6 +12,7 @@ import torch
 
 from .attribution import Analyzer, Attribution, ForwardPass, Target
 from .lrp import LrpMode
+from .lrp_cone import lrp_cone_backward, lrp_plan
 from .lrp_rules import Composite
 from .protocols import AttributionMethod
 from .targets import AttributionError, resolve_many
@@ -51,17 +52,42 @@ class Lrp(AttributionMethod):
         copy of the frame per target, so that one backward pass carries every seed (the rules act per sample)."""
         units = resolve_many(fp, targets)     # the frame's own pass: the same activations, so the same units
         images = torch.zeros((len(units), *fp.x.shape[1:]), dtype=torch.float32)
-        if len(units) == 1:
+        values, rest = [0.0] * len(units), self._cones(analyzer, fp, units, images)
+        if len(rest) == 1 and len(units) == 1:
             lfp = lrp_pass(analyzer, fp, self.composite)
             return Attribution(images, tuple(units), tuple(self._seeded(lfp, units, [0], images)))
-        x, values = fp.x.detach().float(), [0.0] * len(units)
-        for start in range(0, len(units), BATCH):
-            ks = list(range(start, min(start + BATCH, len(units))))
+        x = fp.x.detach().float()
+        for k in set(range(len(units))) - set(rest):
+            values[k] = float(fp.output(units[k].layer).detach()[(0, units[k].channel, units[k].y, units[k].x)])
+        for start in range(0, len(rest), BATCH):
+            ks = rest[start:start + BATCH]
             batch = analyzer.forward(x.expand(len(ks), *x.shape[1:]).contiguous(),
                                      mode=LrpMode(self.composite, analyzer.pixel_bounds))
             for k, v in zip(ks, self._seeded(batch, [units[k] for k in ks], ks, images)):
                 values[k] = v
         return Attribution(images, tuple(units), tuple(values))
+
+    def _cones(self, analyzer: Analyzer, fp: ForwardPass, units, images: torch.Tensor) -> list[int]:
+        """The units whose layer the LRP cone reaches (lrp_cone.py), written into images scaled by their values;
+        returns the indices of the others (for the LRP pass)."""
+        by_layer: dict[str, list[int]] = {}
+        for k, u in enumerate(units):
+            by_layer.setdefault(u.layer, []).append(k)
+        rest = []
+        for layer, ks in by_layer.items():
+            out = fp.output(layer)
+            plan = lrp_plan(fp.ops, fp.x, out, self.composite, analyzer.pixel_bounds, fp.lrp,
+                            analyzer.lrp_weights) \
+                if analyzer.fast and out.dim() == 4 else None
+            if plan is None:
+                rest += ks
+                continue
+            sel = [units[k] for k in ks]
+            rel = lrp_cone_backward(plan, [u.channel for u in sel], [u.y for u in sel], [u.x for u in sel],
+                                    tuple(fp.x.shape[1:]))
+            vals = out.detach()[0].float()[[u.channel for u in sel], [u.y for u in sel], [u.x for u in sel]]
+            images[ks] = rel * vals.view(-1, 1, 1, 1)
+        return sorted(rest)
 
     @staticmethod
     def _seeded(lfp: ForwardPass, units, ks: list[int], images: torch.Tensor):

@@ -35,9 +35,22 @@ class Layer:
     (fixed), weight w and bias b (BatchNorm merged in where one follows: core/lrp.py)."""
 
     def __init__(self, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
-                 call: Callable, transpose: Callable):
+                 call: Callable, transpose: Callable, inside: torch.Tensor | None = None):
         self.a, self.w, self.b = a, w, (b if b is not None else torch.zeros(w.shape[0], dtype=w.dtype))
         self._call, self._transpose = call, transpose
+        self.inside = inside   # a window of the input (lrp_cone.py): 1 inside the tensor, 0 in its padding
+        self.parts: dict[str, torch.Tensor] = {}
+
+    def part(self, name: str, make: Callable) -> torch.Tensor:
+        """A tensor made from the weights alone (w+, w-, gamma's w + gamma w+, ...), made once per Layer's parts:
+        lrp_cone.py hands every frame's Layer the same parts while the weights stay the same."""
+        if name not in self.parts:
+            self.parts[name] = make()
+        return self.parts[name]
+
+    def ones(self) -> torch.Tensor:
+        """1 at every input position (in a window: only those inside the tensor)."""
+        return torch.ones_like(self.a) if self.inside is None else self.inside.expand_as(self.a)
 
     def out(self, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         return self._call(a, w, b)
@@ -55,8 +68,45 @@ def _neg(t: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
+class Term:
+    """One term of a rule's linear map: m * back(c * R, w). m: input-shaped multiplier (None: 1); c: output-shaped
+    factor (the stabilized denominator's inverse, times a mask); w: the weights the transpose runs with."""
+    m: torch.Tensor | None | "_Absent"
+    c: torch.Tensor
+    w: torch.Tensor
+
+
+def _nonzero(terms: list[Term]) -> list[Term]:
+    """The terms without those whose multiplier is absent (a- where the input has no negative value)."""
+    return [t for t in terms if not isinstance(t.m, _Absent)]
+
+
+class _Absent:
+    """a- of an input without negative values: its terms are left out."""
+
+
+def _plus(z: torch.Tensor, an, w: torch.Tensor, L) -> torch.Tensor:
+    return z if an is None else z + L.out(an, w, None)
+
+
+def _times(k: float, t):
+    return _Absent() if t is None else k * t
+
+
+def apply_terms(terms: list[Term], r: torch.Tensor, back: Callable) -> torch.Tensor:
+    """R_j = sum over the terms of m * back(c * R, w)."""
+    out = None
+    for t in terms:
+        part = back(t.c * r, t.w)
+        part = part if t.m is None else t.m * part
+        out = part if out is None else out + part
+    return out
+
+
+@dataclass(frozen=True)
 class Rule:
-    """One LRP rule for linear layers; `relevance(layer, R)` is R_j for the layer's input."""
+    """One LRP rule for linear layers; `relevance(layer, R)` is R_j for the layer's input, `terms(layer)` the same
+    as a linear map of R (computed once per frame)."""
     name: str
     label: str
     kind: str                    # "epsilon", "zplus", "alphabeta", "gamma", "zbox", "flat"
@@ -67,35 +117,45 @@ class Rule:
     bounds: tuple = field(default=(), compare=False)   # zB: (low, high) pixel bounds, broadcast to the input
 
     def relevance(self, L: Layer, r: torch.Tensor) -> torch.Tensor:
+        return apply_terms(self.terms(L), r, L.back)
+
+    def terms(self, L: Layer) -> list["Term"]:
+        """The rule as a linear map of R, fixed once the forward is: R_j = sum over terms of m * back(c * R, w).
+        Computed once per frame; every seed's backward then costs what a gradient costs (the cone runs them on
+        windows: lrp_cone.py). Terms whose m is zero everywhere (a- after a ReLU) are left out."""
         a, w, b, e = L.a, L.w, L.b, self.eps
+        neg = bool((a < 0).any())   # after a ReLU a- = 0: its terms (a convolution each) are left out
         if self.kind == "epsilon":
             z = L.out(a, w, b)
-            s = r / stab(z, e) if e > 0 else torch.where(z == 0, torch.zeros_like(z), r / z)
-            return a * L.back(s, w)
+            c = 1 / stab(z, e) if e > 0 else torch.where(z == 0, torch.zeros_like(z), 1 / z)
+            return _nonzero([Term(a, c, w)])
         if self.kind in ("zplus", "alphabeta"):
-            ap, an, wp, wn = _pos(a), _neg(a), _pos(w), _neg(w)
-            sp = r / stab(L.out(ap, wp, _pos(b)) + L.out(an, wn, None), e)
-            rel = ap * L.back(sp, wp) + an * L.back(sp, wn)
-            if self.kind == "zplus" or self.beta == 0:
-                return self.alpha * rel
-            sn = r / stab(L.out(ap, wn, _neg(b)) + L.out(an, wp, None), e)
-            return self.alpha * rel - self.beta * (ap * L.back(sn, wn) + an * L.back(sn, wp))
+            wp, wn = L.part("w+", lambda: _pos(w)), L.part("w-", lambda: _neg(w))
+            ap, an = (a, None) if not neg else (_pos(a), _neg(a))
+            cp = 1 / stab(_plus(L.out(ap, wp, L.part("b+", lambda: _pos(b))), an, wn, L), e)
+            terms = [Term(_times(self.alpha, ap), cp, wp), Term(_times(self.alpha, an), cp, wn)]
+            if self.kind == "alphabeta" and self.beta != 0:
+                cn = 1 / stab(_plus(L.out(ap, wn, L.part("b-", lambda: _neg(b))), an, wp, L), e)
+                terms += [Term(-self.beta * ap, cn, wn), Term(_times(-self.beta, an), cn, wp)]
+            return _nonzero(terms)
         if self.kind == "gamma":
-            ap, an, g = _pos(a), _neg(a), self.gamma
-            wup, wdn, bup, bdn = w + g * _pos(w), w + g * _neg(w), b + g * _pos(b), b + g * _neg(b)
+            ap, an, g = (a, None, self.gamma) if not neg else (_pos(a), _neg(a), self.gamma)
+            wup, wdn = L.part(f"w up {g}", lambda: w + g * _pos(w)), L.part(f"w down {g}", lambda: w + g * _neg(w))
+            bup, bdn = L.part(f"b up {g}", lambda: b + g * _pos(b)), L.part(f"b down {g}", lambda: b + g * _neg(b))
             z = L.out(a, w, b)
-            sp = (z > 0).to(r) * r / stab(L.out(ap, wup, bup) + L.out(an, wdn, None), e)
-            sn = (z < 0).to(r) * r / stab(L.out(ap, wdn, bdn) + L.out(an, wup, None), e)
-            return ap * L.back(sp, wup) + an * L.back(sp, wdn) + ap * L.back(sn, wdn) + an * L.back(sn, wup)
+            cp = (z > 0).to(z) / stab(_plus(L.out(ap, wup, bup), an, wdn, L), e)
+            cn = (z < 0).to(z) / stab(_plus(L.out(ap, wdn, bdn), an, wup, L), e)
+            return _nonzero([Term(ap, cp, wup), Term(_times(1, an), cp, wdn), Term(ap, cn, wdn),
+                             Term(_times(1, an), cn, wup)])
         if self.kind == "zbox":
-            low, high = (torch.as_tensor(v, dtype=a.dtype).expand_as(a) for v in self.bounds)
-            wp, wn = _pos(w), _neg(w)
-            s = r / stab(L.out(a, w, b) - L.out(low, wp, _pos(b)) - L.out(high, wn, _neg(b)), e)
-            return a * L.back(s, w) - low * L.back(s, wp) - high * L.back(s, wn)
+            low, high = (torch.as_tensor(v, dtype=a.dtype) * L.ones() for v in self.bounds)
+            wp, wn = L.part("w+", lambda: _pos(w)), L.part("w-", lambda: _neg(w))
+            bp, bn = L.part("b+", lambda: _pos(b)), L.part("b-", lambda: _neg(b))
+            c = 1 / stab(L.out(a, w, b) - L.out(low, wp, bp) - L.out(high, wn, bn), e)
+            return _nonzero([Term(a, c, w), Term(-low, c, wp), Term(-high, c, wn)])
         if self.kind == "flat":
-            ones = torch.ones_like(w)
-            s = r / stab(L.out(torch.ones_like(a), ones, None), e)
-            return L.back(s, ones)
+            ones = L.part("ones", lambda: torch.ones_like(w))
+            return [Term(L.inside, 1 / stab(L.out(L.ones(), ones, None), e), ones)]
         raise ValueError(f"unknown LRP rule kind {self.kind!r}")
 
     def with_bounds(self, low, high) -> "Rule":

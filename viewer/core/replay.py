@@ -172,7 +172,8 @@ class Tape:
                     ops[id(o)] = Op(kind, -1, id(o))
                     continue
                 f = slots[src]
-                ops[id(o)] = relu_op(f, o) if kind == "relu" else Op(kind, id(f), id(o), params, in_shape)
+                ops[id(o)] = relu_op(f, o) if kind == "relu" else \
+                    Op(kind, id(f), id(o), params, in_shape, (f, f._version) if kind == "conv" else ())
         outputs = {n: slots[s] for n, s in self.layer_slots.items()}
         return outputs, slots[self.logits_slot], ops
 

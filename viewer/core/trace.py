@@ -9,7 +9,7 @@ to autograd.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +23,10 @@ class Op:
     kind: str                    # "conv", "bn", "relu", "identity", or "unsupported" (changed in place: no link)
     input_id: int
     output_id: int
-    params: tuple = ()           # conv: (weight, stride, padding, dilation, groups); bn: (weight, var, eps);
-                                 # relu: (input f, its version when recorded); read in cone.compile_chain
+    params: tuple = ()           # conv: (weight, stride, padding, dilation, groups, bias); bn: (weight, var, eps,
+                                 # mean, bias); relu: (input f, its version when recorded); read in cone.py
     in_shape: tuple = ()         # (C, H, W) of the op's input
+    inp: tuple = field(default=(), compare=False, repr=False)   # conv: (its input, that input's version): LRP's a
 
 
 def trace_op(func, args, kwargs, out) -> Op | None:
@@ -42,7 +43,8 @@ def trace_op(func, args, kwargs, out) -> Op | None:
         w, stride, padding, dilation, groups = conv
         # the weight itself, not w.detach(): a new object every traced pass, whose id as the key of the folded
         # weights' cache (cone.fold_weight) grew that cache by a copy of every weight per frame (G, Z, X)
-        return Op("conv", id(x), id(out), (w, stride, padding, dilation, groups), shape)
+        return Op("conv", id(x), id(out), (w, stride, padding, dilation, groups, arg(args, kwargs, 2, "bias")), shape,
+                  (x, x._version))
     if func is F.batch_norm:
         if arg(args, kwargs, 5, "training", False):
             return None
@@ -50,7 +52,8 @@ def trace_op(func, args, kwargs, out) -> Op | None:
         weight, eps = arg(args, kwargs, 3, "weight"), float(arg(args, kwargs, 7, "eps", 1e-5))
         if var is None:
             return None
-        return Op("bn", id(x), id(out), (weight, var, eps), shape)
+        mean, bias = arg(args, kwargs, 1, "running_mean"), arg(args, kwargs, 4, "bias")
+        return Op("bn", id(x), id(out), (weight, var, eps, mean, bias), shape)
     if func in (F.dropout, F.dropout2d) and not arg(args, kwargs, 2, "training", True):
         return Op("identity", id(x), id(out), (), shape)
     if func is torch.Tensor.clone or func is torch.clone:
