@@ -1,0 +1,89 @@
+"""Feature visualization by optimization (core/featvis.py): each method drives its unit harder than where it
+started, deterministically, with pixels in range; the receptive-field box gives the same trajectory as the whole
+image with the gradient masked to the box (a second implementation, here); Lucid's redirected ReLU by hand."""
+from dataclasses import replace
+
+import pytest
+import torch
+
+from viewer.core.featvis import RedirectedReLU, Visualizer, VisMethod, VisSettings, layer_output
+from viewer.core.graph import build_graph
+from viewer.core.preprocess import InputSpec
+from viewer.core.targets import AttributionError
+from viewer.nets import build_model
+
+SPEC = InputSpec((32, 32), (0.49, 0.48, 0.45), (0.25, 0.24, 0.26), 3)
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    model = build_model("allcnn_c").eval()
+    return model, {l.name: l for l in build_graph(model)}
+
+
+@pytest.mark.parametrize("method", list(VisMethod), ids=lambda m: m.value)
+def test_each_method_drives_its_unit_harder_deterministically_within_range(net, method):
+    model, layers = net
+    frame = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(3))
+    runs = []
+    for _ in range(2):
+        v = Visualizer(model, layers["conv3"], SPEC, [5, 9], (8, 8), VisSettings(method=method, steps=48),
+                       start=frame)
+        v.run(48)
+        runs.append((v.first, v.values(), v.pictures()))
+    first, value, pic = runs[0]
+    assert torch.equal(pic, runs[1][2])                          # the same seed, the same image
+    assert float(pic.min()) >= 0.0 and float(pic.max()) <= 1.0
+    assert v.crop != (0, 0, 32, 32) and pic.shape[-2:] == (v.crop[2] - v.crop[0], v.crop[3] - v.crop[1])
+    gain = 1.5 if method is VisMethod.ACCENTUATE else 2.0   # accentuation also stays close to the frame
+    for k in range(2):   # well above the start, and clearly above 0 where it started dead
+        assert float(value[k]) >= max(gain * float(first[k]), 0.05), (method, first.tolist(), value.tolist())
+
+
+def test_the_box_gives_the_trajectory_of_the_whole_image_with_its_gradient_masked(net):
+    model, layers = net
+    layer, ch, (y, x) = layers["conv6"], 7, (5, 2)
+    s = VisSettings(method=VisMethod.DVT, steps=12, blur_every=0, norm_pct=0, decay=1e-3, lr=0.02)
+    vis = Visualizer(model, layer, SPEC, [ch], (y, x), s)
+    t, l, b, r = vis.crop
+    assert (b - t, r - l) != (32, 32)
+    mean = torch.tensor(SPEC.mean).view(1, 3, 1, 1)
+    std = torch.tensor(SPEC.std).view(1, 3, 1, 1)
+    full = mean.expand(1, 3, 32, 32).clone()
+    full[:, :, t:b, l:r] = vis.pictures()
+    mask = torch.zeros_like(full)
+    mask[:, :, t:b, l:r] = 1
+    ours, ref = [], []
+    for _ in range(12):
+        vis.run(1)
+        ours.append(float(vis.values()[0]))
+        px = full.clone().requires_grad_()
+        act = layer_output(model, layer, (px - mean) / std, redirect=True)[0, ch, y, x]
+        (g,) = torch.autograd.grad(-act, px)
+        with torch.no_grad():
+            g = g * mask
+            full -= s.lr * g / g[:, :, t:b, l:r].abs().mean()
+            full -= s.decay * (full - mean)
+            full.clamp_(0, 1)
+            ref.append(float(layer_output(model, layer, (full - mean) / std)[0, ch, y, x]))
+    assert ref[-1] > ref[0] * 1.5 > 0
+    assert ours == pytest.approx(ref, rel=1e-4, abs=1e-7)
+
+
+def test_redirected_relu_by_hand():
+    x = torch.tensor([[-1.0, -2.0], [3.0, -1.0]], requires_grad=True)
+    g = torch.tensor([[-1.0, 1.0], [2.0, -5.0]])
+    (got,) = torch.autograd.grad(RedirectedReLU.apply(x), x, g)
+    # sample 0: every unit off, so the gradient passes except where it would push a negative input lower (g > 0);
+    # sample 1: the ReLU lets some through, so it is the ReLU's own gradient
+    assert got.tolist() == [[-1.0, 0.0], [2.0, 0.0]]
+
+
+def test_bad_inputs_are_one_sentence(net):
+    model, layers = net
+    flat = replace(layers["conv9"], shape=(10,))   # a dense layer's output
+    with pytest.raises(AttributionError, match="no spatial positions"):
+        Visualizer(model, flat, SPEC, [0], (0, 0), VisSettings())
+    with pytest.raises(AttributionError, match="starts from an image"):
+        Visualizer(model, layers["conv3"], SPEC, [0], (0, 0), VisSettings(method=VisMethod.ACCENTUATE))
