@@ -3,6 +3,7 @@ started, deterministically, with pixels in range; the receptive-field box gives 
 image with the gradient masked to the box (a second implementation, here); Lucid's redirected ReLU by hand."""
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -87,3 +88,41 @@ def test_bad_inputs_are_one_sentence(net):
         Visualizer(model, flat, SPEC, [0], (0, 0), VisSettings())
     with pytest.raises(AttributionError, match="starts from an image"):
         Visualizer(model, layers["conv3"], SPEC, [0], (0, 0), VisSettings(method=VisMethod.ACCENTUATE))
+
+
+def test_o_refines_the_unit_s_image_over_results_and_shift_o_switches_the_method(app, monkeypatch):
+    from helpers import key, measure_text
+    drawn, _ = measure_text(monkeypatch)
+    while len(app.layer.shape) != 3 or app.layer.shape[1] < 8:
+        key(app, "right")
+    key(app, "o")
+    steps = []
+    for _ in range(3):
+        app.update()
+        app.draw()
+        part = app.result.part("optimize")
+        assert part is not None and not part.error
+        steps.append(part.steps)
+    assert 0 < steps[0] < steps[1] < steps[2] <= part.total      # a few steps per result, going on
+    _, h, w = app.layer.shape
+    assert part.position == (h // 2, w // 2) and part.picture.dtype == np.uint8 and part.picture.ndim == 3
+    t, l, b, r = part.box
+    assert part.picture.shape[:2] == (b - t, r - l)
+    assert any(s.startswith("what it wants") for s in drawn) and any(s.startswith("O: (") for s in drawn)
+    key(app, "o", shift=True)
+    app.update()
+    assert app.result.part("optimize").method == "dvt" and "O dvt" in app.session.modes()
+
+
+def test_adam_by_hand_equals_torch_optim_adam():
+    from viewer.core.featvis import Adam
+    torch.manual_seed(0)
+    a, b = torch.randn(5, requires_grad=True), None
+    b = a.detach().clone().requires_grad_()
+    ours, ref = Adam([a], 0.05), torch.optim.Adam([b], lr=0.05)
+    for i in range(10):
+        ours.step(torch.autograd.grad(((a - i) ** 2).sum(), [a]))
+        ref.zero_grad()
+        ((b - i) ** 2).sum().backward()
+        ref.step()
+    assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -14,7 +14,8 @@ from .common import load_allcnn, machine_lines, print_table
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m viewer.bench", description=DOC,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "resnet", "soak", "lrp", "all"],
+    p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "resnet", "soak", "lrp", "featvis",
+                                                            "all"],
                    help="which benchmark")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--model-c", type=Path, default=MODEL_C, help="Model C checkpoint for the family table "
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from .lrp import bench_lrp
         print_table("relevance (LRP) beside guided backprop: All-CNN-C 32x32, fp32, demo frame", bench_lrp(a.checkpoint,
                                                                                                             a.repeat, a.quick))
+    if a.what == "featvis":   # a minute and more: not part of "all"
+        from .featvis import bench_featvis
+        print_table("what a unit wants (feature visualization): All-CNN-C 32x32, fp32",
+                    bench_featvis(a.checkpoint, a.data, a.atlas_limit, a.quick))
     if a.what in ("family", "all"):
         print_table("the paper's networks side by side (32x32, fp32, demo frame)",
                     bench_family(a.checkpoint, a.model_c, a.repeat))

@@ -156,7 +156,7 @@ class Visualizer:
             cm = colour if colour is not None else colour_matrix(spec.mean, c)
             self.param = Fourier(k, c, h + 2 * m, w + 2 * m, cm, self.gen,
                                  base if settings.method is VisMethod.ACCENTUATE else None)
-            self.opt = torch.optim.Adam(self.param.params(), lr=settings.lr)
+            self.opt = Adam(self.param.params(), settings.lr)
         self.steps, self.dead = 0, True
         self.first = self.values()
         with torch.no_grad(), self._frozen():   # the layer's typical activation: the objective's unit
@@ -222,9 +222,7 @@ class Visualizer:
         if s.method is VisMethod.ACCENTUATE:
             centre = self._centre(self.param.image())
             loss = loss + s.keep * ((centre - self._centre(self.start)) ** 2).mean((1, 2, 3)).sum() / 0.01
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
+        self.opt.step(torch.autograd.grad(loss, self.opt.params))
 
     def _dvt_step(self) -> None:
         s, px = self.settings, self.param.pixels
@@ -261,6 +259,27 @@ class Visualizer:
     @property
     def done(self) -> bool:
         return self.steps >= self.settings.steps
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015, torch.optim.Adam's defaults: betas 0.9, 0.999, eps 1e-8), written out: creating a
+    torch.optim optimizer imports torch._dynamo, which imports triton where it is installed, and that crashed the
+    window's worker thread (a segmentation fault in triton's import)."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps, self.t = params, lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    @torch.no_grad()
+    def step(self, grads) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
 
 
 class _Frozen:

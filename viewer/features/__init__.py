@@ -14,6 +14,7 @@ from .class_target import ClassTargetFeature
 from .compare import Compare
 from .concepts import Concepts
 from .filters import Filters
+from .optimize import Optimize
 from .recording import Recording
 from .sanity import Sanity
 from .scrub import Scrub
@@ -21,7 +22,7 @@ from .whole_layer import WholeLayer
 from .zoom import Zoom
 
 FEATURES: tuple[Feature, ...] = (Scrub(), WholeLayer(), Filters(), ClassTargetFeature(), Ablation(), Sanity(), ClassMaps(),
-                                 Concepts(), AtlasFeature(), Zoom(), Compare(), Recording())
+                                 Concepts(), Optimize(), AtlasFeature(), Zoom(), Compare(), Recording())
 
 _extra: list[Feature] = []
 
