@@ -126,3 +126,31 @@ def test_adam_by_hand_equals_torch_optim_adam():
         ((b - i) ** 2).sum().backward()
         ref.step()
     assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_w_and_o_fill_the_grid_with_every_unit_s_picture_chunk_by_chunk(app, monkeypatch):
+    from helpers import key
+    from viewer.features import optimize
+    monkeypatch.setattr(optimize, "CHUNK", 48)
+    settings = optimize.VisSettings
+    monkeypatch.setattr(optimize, "VisSettings", lambda method: settings(method=method, steps=4))
+    while len(app.layer.shape) != 3 or app.layer.shape[1] < 8:
+        key(app, "right")
+    key(app, "w")
+    key(app, "o")
+    geom = app.grid_geom()
+    seen = []
+    for _ in range(100):
+        app.update()
+        part = app.result.part("optimize")
+        assert isinstance(part, optimize.Mosaic) and not part.error, (app.result.error, app.result.parts.keys())
+        seen.append(part.finished)
+        if part.finished == part.count:
+            break
+    assert part.finished == part.count == geom.count and seen == sorted(seen) and seen[0] < part.count
+    assert all(p is not None and p.dtype == np.uint8 for p in part.pictures)
+    what, tiles, note = optimize.mosaic_tiles(app.view(0.0), geom, part)
+    assert tiles.shape[0] == geom.count and what.startswith("what each unit wants")
+    runs = part.steps
+    app.update()
+    assert app.result.part("optimize").steps == runs     # finished: no more work asked for

@@ -23,13 +23,15 @@ def bench_featvis(checkpoint: Path | None, data: Path, limit: int | None, quick:
     conv6 = layers["conv6"]
     centre = (conv6.shape[1] // 2, conv6.shape[2] // 2)
     for method in VisMethod:
-        vis = Visualizer(model, conv6, spec, [12], centre, VisSettings(method=method), start=frame)
-        t = time.perf_counter()
-        vis.run(vis.settings.steps)
-        s = time.perf_counter() - t
-        h, w = vis.hw
-        rows.append((f"one conv6 unit, {method.label}, 256 steps, its {h}x{w} box", s * 1000,
-                     f"{s:.2f} s (target <= 1 s); reaches {float(vis.values()[0]):.3g} from {float(vis.first[0]):.3g}"))
+        for bf16 in (False, True):
+            vis = Visualizer(model, conv6, spec, [12], centre, VisSettings(method=method), start=frame, bf16=bf16)
+            t = time.perf_counter()
+            vis.run(vis.settings.steps)
+            s = time.perf_counter() - t
+            h, w = vis.hw
+            rows.append((f"one conv6 unit, {method.label}, 256 steps, its {h}x{w} box, {'bf16' if bf16 else 'fp32'}",
+                         s * 1000, f"{s:.2f} s (target <= 1 s); reaches {float(vis.values()[0]):.3g} from "
+                         f"{float(vis.first[0]):.3g}"))
     if quick or not data.exists():
         return rows
     from ..cifar10 import load_cifar10

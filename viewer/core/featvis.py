@@ -120,16 +120,17 @@ class Visualizer:
 
     def __init__(self, model: torch.nn.Module, layer: LayerInfo, spec, channels: list[int],
                  position: tuple[int, int] | None, settings: VisSettings, start: torch.Tensor | None = None,
-                 colour: torch.Tensor | None = None, box: bool = True):
+                 colour: torch.Tensor | None = None, box: bool = True, bf16: bool = False):
         """spec: the model's InputSpec (size, mean, std, channels). start: (C, H, W) in [0, 1], the frame the
         accentuation starts from (and stays close to). colour: a colour matrix (featvis_param.colour_matrix) in
         place of the one chosen from the spec. box=False optimizes the whole image even for a unit (the test's
-        reference)."""
+        reference). bf16: the model runs under bfloat16 autocast on channels-last inputs (1.5x faster where the CPU
+        has bf16 units; the app's --precision choice)."""
         if len(layer.shape) != 3 and position is not None:
             raise AttributionError(f"'{layer.name}' has no spatial positions: optimize its channels instead")
         if settings.method is VisMethod.ACCENTUATE and start is None:
             raise AttributionError("accentuation starts from an image: there is none")
-        self.model, self.layer, self.settings = model, layer, settings
+        self.model, self.layer, self.settings, self.bf16 = model, layer, settings, bf16
         self.channels, self.position = list(channels), position
         self.mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1)
@@ -167,7 +168,13 @@ class Visualizer:
     def _acts(self, img: torch.Tensor) -> torch.Tensor:
         """(K,) each image's target activation; img (K, C, h, w) in pixels. The ReLUs' gradient is redirected
         (RedirectedReLU) only while some target is still at 0 (the mode costs a Python call per op)."""
-        out = layer_output(self.model, self.layer, (img - self.mean) / self.std, redirect=self.dead)
+        x = (img - self.mean) / self.std
+        if self.bf16:
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                out = layer_output(self.model, self.layer, x.contiguous(memory_format=torch.channels_last),
+                                   redirect=self.dead).float()
+        else:
+            out = layer_output(self.model, self.layer, x, redirect=self.dead)
         idx = torch.arange(len(self.channels))
         ch = torch.tensor(self.channels)
         acts = out[idx, ch].flatten(1).mean(1) if self.at is None and out.dim() > 2 else \
