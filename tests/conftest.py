@@ -13,6 +13,12 @@ SHARED_DATA = ROOT.parent / "shared" / "data" / "cifar10-jpeg.npz"
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """What the tool caches on disk (optimized images) goes to the test's folder, never the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="session")
 def random_checkpoint(tmp_path_factory):
     """An All-CNN-C checkpoint with random weights (the app tests do not need a trained model)."""

@@ -154,3 +154,53 @@ def test_w_and_o_fill_the_grid_with_every_unit_s_picture_chunk_by_chunk(app, mon
     runs = part.steps
     app.update()
     assert app.result.part("optimize").steps == runs     # finished: no more work asked for
+
+
+def test_the_disk_cache_is_reused_rebuilt_for_another_model_and_survives_a_damaged_file(net, tmp_path):
+    from viewer.core.featvis_cache import VisCache, model_key
+    model, layers = net
+    s = VisSettings(steps=3)
+    key = model_key(model)
+    cache = VisCache(tmp_path, key)
+    assert cache.load("conv3", 5, (8, 8), s) is None
+    v = Visualizer(model, layers["conv3"], SPEC, [5], (8, 8), s)
+    v.run(3)
+    pic = (v.pictures()[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    cache.save("conv3", 5, (8, 8), s, pic, float(v.values()[0]), v.steps, v.crop)
+    got = cache.load("conv3", 5, (8, 8), s)
+    assert np.array_equal(got[0], pic) and got[2] == 3 and got[3] == v.crop
+    assert cache.load("conv3", 5, (8, 8), VisSettings(steps=4)) is None          # other settings: another entry
+    with torch.no_grad():
+        p = next(model.parameters())
+        was = p[0, 0, 0, 0].clone()
+        p[0, 0, 0, 0] += 1.0                                                      # the model changed
+        assert model_key(model) != key
+        p[0, 0, 0, 0] = was
+    assert model_key(model) == key
+    path = cache.path("conv3", 5, (8, 8), s)
+    path.write_bytes(b"not an npz")                                               # damaged: computed again
+    assert cache.load("conv3", 5, (8, 8), s) is None and not path.exists()
+
+
+def test_o_reads_a_finished_unit_back_from_disk(app, monkeypatch):
+    from helpers import key
+    from viewer.features import optimize
+    settings = optimize.VisSettings
+    monkeypatch.setattr(optimize, "VisSettings", lambda method: settings(method=method, steps=4))
+    while len(app.layer.shape) != 3 or app.layer.shape[1] < 8:
+        key(app, "right")
+    key(app, "o")
+    for _ in range(20):
+        app.update()
+        part = app.result.part("optimize")
+        if part.steps == part.total:
+            break
+    assert part.steps == 4
+    files = list((optimize.cache_dir() / "featvis").rglob("*.npz"))
+    assert len(files) == 1
+    app.worker.pipeline.cache.clear()                # a new window: nothing in memory
+    key(app, "o")
+    key(app, "o")
+    app.update()
+    again = app.result.part("optimize")
+    assert again.steps == 4 and np.array_equal(again.picture, part.picture)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from ..core.featvis import Visualizer, VisMethod, VisSettings
+from ..core.featvis_cache import VisCache, model_key
+from ..paths import cache_dir
 from ..core.targets import AttributionError
 from .base import Key, Slot, Toggle
 
@@ -119,14 +121,20 @@ class Optimize(Toggle):
         layer = pipe.layers[part.layer]
         centre = (layer.shape[1] // 2, layer.shape[2] // 2)
         page = range(part.first, part.first + part.count)
+        settings = VisSettings(method=VisMethod(part.method))
+        disk = _disk(pipe, job, settings.method)
+        for c in page:
+            if (part.layer, c, part.method) not in done and disk is not None:
+                hit = disk.load(part.layer, c, centre, settings)
+                if hit is not None:
+                    done[(part.layer, c, part.method)] = hit[0]
         todo = [c for c in page if (part.layer, c, part.method) not in done]
         vis, live, left = kept.get("chunk"), {}, 0.0
         try:
             if todo and (vis is None or vis.layer.name != part.layer or vis.channels[0] != todo[0] or
                          vis.settings.method.value != part.method):
-                vis = kept["chunk"] = Visualizer(pipe.model, layer, pipe.spec, todo[:CHUNK], centre,
-                                                 VisSettings(method=VisMethod(part.method)), start=_start(job),
-                                                 bf16=pipe.bf16)
+                vis = kept["chunk"] = Visualizer(pipe.model, layer, pipe.spec, todo[:CHUNK], centre, settings,
+                                                 start=_start(job), bf16=pipe.bf16)
             if todo:
                 t0, n0 = time.perf_counter(), vis.steps
                 while not vis.done and time.perf_counter() - t0 < BUDGET_S * 3:
@@ -135,10 +143,13 @@ class Optimize(Toggle):
                     kept["per_step"] = (time.perf_counter() - t0) / (vis.steps - n0)
                 total = vis.settings.steps
                 left = kept.get("per_step", 0.0) * (total - vis.steps + total * -(-(len(todo) - CHUNK) // CHUNK))
-                for c, pic in zip(vis.channels, _uint8(vis.pictures())):
+                values = vis.values().tolist() if vis.done else []
+                for i, (c, pic) in enumerate(zip(vis.channels, _uint8(vis.pictures()))):
                     live[c] = pic
                     if vis.done:
                         done[(part.layer, c, part.method)] = pic
+                        if disk is not None:
+                            disk.save(part.layer, c, centre, vis.settings, pic, values[i], vis.steps, vis.crop)
         except AttributionError as e:
             return Mosaic(part.layer, part.first, part.count, part.method, error=str(e))
         job.lap("optimize")
@@ -151,8 +162,14 @@ class Optimize(Toggle):
         kept = pipe.kept(self.name)
         key = (part.layer, part.channel, part.position, part.method)
         method = VisMethod(part.method)
+        disk, settings = _disk(pipe, job, method), VisSettings(method=method)
         try:
             vis = kept.pop(key, None)
+            hit = disk.load(part.layer, part.channel, part.position, settings) if vis is None and disk else None
+            if hit is not None:   # optimized before, for this model and these settings
+                pic, value, steps, box = hit
+                return Wanted(part.layer, part.channel, part.position, part.method, pic, steps, settings.steps,
+                              value, _frame_value(job, part), box)
             if vis is None:
                 vis = Visualizer(pipe.model, pipe.layers[part.layer], pipe.spec, [part.channel], part.position,
                                  VisSettings(method=method), start=_start(job), bf16=pipe.bf16)
@@ -166,12 +183,12 @@ class Optimize(Toggle):
         except AttributionError as e:
             return Wanted(part.layer, part.channel, part.position, part.method, error=str(e))
         job.lap("optimize")
-        pic = _uint8(vis.pictures())[0]
-        act = job.fp.activation(part.layer)
-        y, x = part.position
-        frame = float(act[part.channel, y, x]) if act.dim() == 3 and y < act.shape[1] and x < act.shape[2] else 0.0
+        pic, value = _uint8(vis.pictures())[0], float(vis.values()[0])
+        if vis.done and disk is not None:
+            disk.save(part.layer, part.channel, part.position, vis.settings, pic, value, vis.steps, vis.crop)
+            kept.pop(key, None)   # on disk now: read back from there
         return Wanted(part.layer, part.channel, part.position, part.method, pic, vis.steps, vis.settings.steps,
-                      float(vis.values()[0]), frame, vis.crop)
+                      value, _frame_value(job, part), vis.crop)
 
     # --- main thread --------------------------------------------------------------------------------------------
     def current(self, v, r) -> Wanted | None:
@@ -242,3 +259,21 @@ def mosaic_tiles(v, geom, part: Mosaic):
         return (f"optimizing: {part.finished} of {part.count} done, ~{part.seconds_left:.0f} s left", tiles,
                 f"{label}; {CHUNK} units at a time, each tile refines as you watch")
     return what, tiles, (f"{label}, 256 steps each; Shift+O: another method", f"{label}, 256 steps each")
+
+
+def _frame_value(job, part: Ask) -> float:
+    act = job.fp.activation(part.layer)
+    y, x = part.position
+    return float(act[part.channel, y, x]) if act.dim() == 3 and y < act.shape[1] and x < act.shape[2] else 0.0
+
+
+def _disk(pipe, job, method: VisMethod) -> VisCache | None:
+    """The on-disk cache for this model's weights as they are now (their key is computed again when a weight
+    changes); None while an ablation (Z) changes what the model computes, or accentuation's frame matters."""
+    if job.req.parts.get("ablation") is not None or method is VisMethod.ACCENTUATE:
+        return None
+    kept = pipe.kept("optimize")
+    versions = tuple(t._version for t in pipe.model.state_dict().values())
+    if kept.get("disk_versions") != versions:
+        kept["disk"], kept["disk_versions"] = VisCache(cache_dir(), model_key(pipe.model)), versions
+    return kept["disk"]
