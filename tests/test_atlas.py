@@ -312,3 +312,56 @@ def test_a_device_torch_does_not_see_is_one_sentence_before_any_work(random_chec
     assert err.startswith("error: --device cuda: ") and len(err.strip().splitlines()) == 1 and not out.exists()
     assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv6", "--top", "2",
                  "--out", str(out), "--device", "cpu", "--no-progress"]) == 0 and out.exists()
+
+
+def test_optimize_stores_what_each_channel_wants_and_the_a_pane_shows_it_first(pygame_display, random_checkpoint,
+                                                                               folder, tmp_path, monkeypatch):
+    from helpers import click, key, measure_text
+
+    from viewer.app import App
+    from viewer.atlas import optimize
+    from viewer.cli import build, load_atlas_for, parse_args
+    from viewer.core.featvis import layer_output
+    from viewer.render.layout import atlas_tiles
+    from viewer.sources import DemoSource
+    from viewer.worker import Pipeline, Worker
+    settings = optimize.VisSettings
+    monkeypatch.setattr(optimize, "VisSettings", lambda method: settings(method=method, steps=6))
+    out, fig = tmp_path / "a.npz", tmp_path / "fig.png"
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv9", "--top", "3",
+                 "--optimize", "--out", str(out), "--figure", str(fig), "--figure-layers", "conv9",
+                 "--no-progress"]) == 0
+    atlas = load_atlas(out)
+    la = atlas.layers["conv9"]
+    assert la.optimized.dtype == np.uint8 and la.optimized.shape[0] == 10 and la.optimized.shape[3] == 3
+    assert atlas.meta["settings"]["optimize"] == "fourier"
+    # the stored value is the unit's activation on the stored picture (an independent forward, up to uint8 rounding)
+    args = parse_args(["--model", str(random_checkpoint), "--atlas", str(out)])
+    b = build(args)
+    layer = next(x for x in b.layers if x.name == "conv9")
+    pics = torch.from_numpy(la.optimized).permute(0, 3, 1, 2).float() / 255
+    mean, std = torch.tensor(b.spec.mean).view(1, 3, 1, 1), torch.tensor(b.spec.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        acts = layer_output(b.model.eval(), layer, (pics - mean) / std)
+    _, h, w = layer.shape
+    centre = acts[torch.arange(10), torch.arange(10), h // 2, w // 2]
+    assert np.allclose(centre.numpy(), la.optimized_values, rtol=0.05, atol=0.02 * float(centre.abs().max()))
+    import cv2
+    assert cv2.imread(str(fig)) is not None
+    worker = Worker(Pipeline(b.model, b.layers, b.spec))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), worker, b.layers, b.classes, "m",
+              sync=True, atlas=load_atlas_for(args, b))
+    try:
+        drawn, _ = measure_text(monkeypatch)
+        app.update()
+        while app.layer.name != "conv9":
+            key(app, "right")
+        app.session.select_channel(4, app.per_page())
+        key(app, "a")
+        app.draw()
+        assert any(t.startswith("wants") for t in drawn)
+        r = atlas_tiles(app.layout.grid, 4).patch(2)        # the optimized tile first: patch 1 is drawn third
+        click(app, (r[0] + r[2] // 2, r[1] + r[3] // 2))
+        assert app.session.paused and app.feed.index == int(la.images[4, 1])
+    finally:
+        worker.shutdown(1.0)

@@ -52,6 +52,9 @@ def parse_args(argv):
                    help="how each channel's top images are chosen: by the channel's activation (default), by its "
                         "relevance for the image's predicted class (LRP EpsilonPlusFlat; CRP's relevance "
                         "maximization: a pass with its backward per batch), or both (A in the window switches)")
+    p.add_argument("--optimize", nargs="?", const="fourier", choices=["fourier", "dvt"], metavar="METHOD",
+                   help="also store what each channel wants: an image optimized for it at the centre of its map "
+                        "(fourier, the default, or dvt; 256 steps; minutes for every layer: see docs/featvis.md)")
     p.add_argument("--limit", type=int, help="use only the first N images of the data set")
     p.add_argument("--batch", type=int, default=250, help="images per forward pass of the scan (default 250)")
     p.add_argument("--out", help="the atlas file (default: atlas-MODEL.npz in the current folder)")
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         data = open_image_set(a.data, a.split)
         existing = read_meta(out) if out.exists() else None   # an --out that is not an atlas is refused
         try:
-            planned = plan(model, data, a.layers, a.top, a.limit, a.split, a.methods, a.rank)
+            planned = plan(model, data, a.layers, a.top, a.limit, a.split, a.methods, a.rank, a.optimize)
             expected = planned[-1]
         except ValueError as e:
             raise AtlasError(str(e)) from None
@@ -119,9 +122,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {out}: {len(atlas.layers)} layers, {stats.entries} entries (top {a.top}) from "
                   f"{stats.images} images{skipped}; scan {stats.scan_s:.1f} s "
                   f"({stats.images / max(stats.scan_s, 1e-9):.0f} images/s), "
-                  + (f"relevance scan {stats.relevance_s:.1f} s, " if stats.relevance_s else "") +
+                  + (f"relevance scan {stats.relevance_s:.1f} s, " if stats.relevance_s else "")
+                  + (f"optimized images {stats.optimize_s:.1f} s, " if stats.optimize_s else "") +
                   f"{recons} reconstructions in "
                   f"{stats.recon_s:.1f} s ({recons / max(stats.recon_s, 1e-9):.0f}/s); {total:.1f} s in all")
+        if atlas.meta["settings"].get("optimize"):
+            from .optimize import quality_table
+            print("what each channel wants (--optimize), against the data set's best:")
+            print("\n".join(quality_table(atlas)))
         if a.figure:
             from .figure import render_figure, save_figure
             names = a.figure_layers or [n for n in ("conv6", "conv9") if n in atlas.layers] or list(atlas.layers)[:2]

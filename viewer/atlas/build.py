@@ -30,6 +30,7 @@ class BuildStats:
     scan_gflop: float = 0.0
     recon_gflop: float = 0.0
     relevance_s: float = 0.0   # --rank relevance: the LRP scan (one pass with its backward per batch)
+    optimize_s: float = 0.0    # --optimize: every channel's optimized image
 
 
 def chosen_methods(names: list[str] | None) -> list[registry.AttributionMethod]:
@@ -41,11 +42,13 @@ def chosen_methods(names: list[str] | None) -> list[registry.AttributionMethod]:
 
 
 def settings_of(layers: list[str], top: int, spec: InputSpec, limit: int | None, split: str,
-                methods: list[str], rank: str = "activation") -> dict:
+                methods: list[str], rank: str = "activation", optimize: str | None = None) -> dict:
     settings = {"layers": layers, "top": top, "input_size": list(spec.size), "limit": limit, "split": split,
                 "methods": methods}
     if rank != "activation":     # said only where it is not the default: older atlas files stay up to date
         settings["rank"] = rank
+    if optimize:
+        settings["optimize"] = optimize
     return settings
 
 
@@ -67,7 +70,8 @@ def same_atlas(a: dict, b: dict) -> str:
 
 
 def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, limit: int | None = None,
-         split: str = "test", methods: list[str] | None = None, rank: str = "activation"):
+         split: str = "test", methods: list[str] | None = None, rank: str = "activation",
+         optimize: str | None = None):
     """(model, its input spec, its layer graph, the atlas layers, the meta the atlas will have). methods: the
     names of the methods whose reconstructions are stored (default: every registered one)."""
     names = [m.value for m in chosen_methods(methods)]
@@ -76,22 +80,24 @@ def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: i
     model = loaded.model.eval()
     graph = build_graph(model, (spec.channels, *spec.size))
     layers = atlas_layers(graph, layer_names)
-    meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split, names, rank))
+    meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split, names, rank,
+                                                           optimize))
     return model, spec, graph, layers, meta
 
 
 def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, batch: int = 250,
                 limit: int | None = None, split: str = "test", progress: bool = True,
                 planned: tuple | None = None, device: str | None = "cpu",
-                methods: list[str] | None = None, rank: str = "activation") -> tuple[Atlas, BuildStats]:
+                methods: list[str] | None = None, rank: str = "activation",
+                optimize: str | None = None) -> tuple[Atlas, BuildStats]:
     """planned: plan()'s result for the same arguments, where the caller has it (the model is then not loaded
     and hashed again). device: where the scan and the reconstructions run (--device; core/device.py).
-    methods: as for plan()."""
+    methods: as for plan(). optimize: also each channel's optimized image (atlas/optimize.py), by that method."""
     from ..core.device import choose_device
     from tqdm import tqdm
 
     model, spec, graph, layers, meta = planned or plan(model_path, data, layer_names, top, limit, split, methods,
-                                                       rank)
+                                                       rank, optimize)
     chosen = chosen_methods(meta["settings"]["methods"])
     dev = choose_device(device)
     model = model.to(dev)
@@ -146,6 +152,13 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
                                        bar.update, chosen)]
     bar.close()
     stats.recon_s, stats.entries = time.perf_counter() - t0, entries
+    if meta["settings"].get("optimize"):
+        from .optimize import optimize_layers
+        t0 = time.perf_counter()
+        pictures = optimize_layers(model, layers, spec, meta["settings"]["optimize"], list(views.values()), progress)
+        per_layer = [replace(la, optimized=pictures[la.name.removesuffix(SUFFIX)][0],
+                             optimized_values=pictures[la.name.removesuffix(SUFFIX)][1]) for la in per_layer]
+        stats.optimize_s = time.perf_counter() - t0
     ids = np.array(needed, np.int64)
     shape = (0, *spec.size, 3)
     stacked = np.stack([views[i] for i in needed]) if needed else np.zeros(shape, np.uint8)

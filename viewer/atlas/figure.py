@@ -1,5 +1,6 @@
 """A sheet like the paper's Figure 3 (Springenberg et al. 2015): for each of N units of a layer, its top-K
-receptive-field patches, then their deconvnet reconstructions, then their guided-backprop ones.
+receptive-field patches, then their deconvnet reconstructions, then their guided-backprop ones; where the atlas
+was made with --optimize, first what the unit wants (its optimized image).
 
 Patches are enlarged with nearest-neighbour pixels; the part of a box past the image border (padding) is a
 grey checkerboard; each reconstruction is shown signed (grey = 0) at its own robust scale."""
@@ -48,9 +49,12 @@ def render_figure(layers: list[LayerAtlas], units: int = 4, zoom: int | None = N
         k = la.values.shape[1]
         tile = p * z
         block_w = k * (tile + gap) - gap
-        label_w = 150
+        opt_w = tile + 16 if la.optimized is not None else 0   # --optimize: what the unit wants, first
+        label_w = 150 + opt_w
         width = label_w + 3 * block_w + 2 * 16
         head = np.full((34, width, 3), BG, np.uint8)
+        if opt_w:
+            cv2.putText(head, "wants", (150, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.55, FG, 1, cv2.LINE_AA)
         cv2.putText(head, f"{la.name}: top {k} patches", (label_w, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.55, FG, 1,
                     cv2.LINE_AA)
         for j, title in enumerate(("deconvnet", "guided backprop")):
@@ -61,6 +65,8 @@ def render_figure(layers: list[LayerAtlas], units: int = 4, zoom: int | None = N
             row = np.full((tile + gap, width, 3), BG, np.uint8)
             cv2.putText(row, f"{la.name} unit {c}", (6, tile // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, FG, 1,
                         cv2.LINE_AA)
+            if opt_w:
+                row[:tile, 150:150 + tile] = cv2.resize(la.optimized[c], (tile, tile), interpolation=cv2.INTER_NEAREST)
             for j, tiles in enumerate(unit_rows(la, c, z)):
                 x0 = label_w + j * (block_w + 16)
                 for i, t in enumerate(tiles):

@@ -98,6 +98,8 @@ class LayerAtlas:
     patches: np.ndarray      # (C, K, P, P, 3) uint8: the receptive-field box of the model's input image
     valid: np.ndarray        # (C, K, P, P) bool: False where the box is past the image border (padding)
     recons: dict[str, np.ndarray]   # method value -> (C, K, 3, P, P) float32, cut to the same box
+    optimized: np.ndarray | None = None          # (C, h, w, 3) uint8: what each channel wants (--optimize)
+    optimized_values: np.ndarray | None = None   # (C,) float32: the activation it reaches
 
 
 def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, TopK], views: dict[int, np.ndarray],

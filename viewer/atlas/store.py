@@ -3,8 +3,9 @@
 Keys: "meta" (a JSON string: format, version, the model file's sha256 and path, the data set's identity, the
 settings, the layers), "views" (N, H, W, 3) uint8 (the model input images that hold entries) with
 "view_ids" (N,) their data-set indices, and per layer L: "L/values", "L/images", "L/ys", "L/xs" (C, K),
-"L/patches" (C, K, P, P, 3), "L/valid" (C, K, P, P) and "L/recon_<method>" (C, K, 3, P, P) float32. The
-relevance ranking of layer L (--rank relevance or both) is stored as layer "L@relevance".
+"L/patches" (C, K, P, P, 3), "L/valid" (C, K, P, P) and "L/recon_<method>" (C, K, 3, P, P) float32; with
+--optimize also "L/optimized" (C, h, w, 3) uint8 and "L/optimized_values" (C,). The relevance ranking of layer L
+(--rank relevance or both) is stored as layer "L@relevance".
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def save_atlas(path: Path, atlas: Atlas) -> None:
         arrays.update({f"{name}/values": la.values, f"{name}/images": la.images, f"{name}/ys": la.ys,
                        f"{name}/xs": la.xs, f"{name}/patches": la.patches, f"{name}/valid": la.valid})
         arrays.update({f"{name}/recon_{m}": r for m, r in la.recons.items()})
+        if la.optimized is not None:
+            arrays.update({f"{name}/optimized": la.optimized, f"{name}/optimized_values": la.optimized_values})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(tmp, "wb") as fh:
@@ -85,9 +88,12 @@ def load_atlas(path: Path) -> Atlas:
             layers = {}
             stored = meta["settings"]["methods"]       # the methods whose reconstructions the file holds
             for name in meta["layers"]:
+                opt = f"{name}/optimized" in z.files     # python -m viewer.atlas --optimize
                 layers[name] = LayerAtlas(name, z[f"{name}/values"], z[f"{name}/images"], z[f"{name}/ys"],
                                           z[f"{name}/xs"], z[f"{name}/patches"], z[f"{name}/valid"],
-                                          {m: z[f"{name}/recon_{m}"] for m in stored})
+                                          {m: z[f"{name}/recon_{m}"] for m in stored},
+                                          z[f"{name}/optimized"] if opt else None,
+                                          z[f"{name}/optimized_values"] if opt else None)
             return Atlas(meta, layers, z["views"], z["view_ids"])
     except AtlasError:
         raise

@@ -97,8 +97,10 @@ def open_patch(session, pos, rect, recon_rows: bool) -> bool:
     if layer.rf is None:
         return False
     kind, entries = unit_entries(st.file, st.live, layer, session.channel)
-    geo = atlas_tiles(rect, len(entries), recon_rows=recon_rows) if entries else None
-    j = geo.hit(pos) if geo is not None else -1
+    la = st.file.layers.get(layer.name) if kind == "file" else None
+    first = 1 if la is not None and la.optimized is not None and recon_rows else 0   # the A pane's optimized tile
+    geo = atlas_tiles(rect, len(entries) + first, recon_rows=recon_rows) if entries else None
+    j = geo.hit(pos) - first if geo is not None else -1
     view = entry_view(st.file, st.live, kind, entries[j].key) if j >= 0 else None
     if view is None:
         return False

@@ -61,9 +61,16 @@ class AtlasPane(Pane):
                       for j, g in enumerate(la.recons[method.value][c])] if stored else []
             cached = self.cache["tiles"] = (key, patches, recons)
         _, patches, recons = cached
-        geo = atlas_tiles(rect, k)
+        first = 1 if la.optimized is not None else 0     # --optimize: what the unit wants, first in the row
+        geo = atlas_tiles(rect, k + first)
+        if first:
+            r = geo.patch(0)
+            draw.blit_image(surface, la.optimized[c], r)
+            best = float(la.values[c, 0])
+            ratio = f", {la.optimized_values[c] / best:.1f}x" if best > 0 else ""
+            draw.text(surface, f"wants{ratio}", (r[0], r[1] + r[3] + 2), 15, draw.ACCENT, max_width=r[2])
         for j, t in enumerate(patches):
-            r = geo.patch(j)
+            r = geo.patch(j + first)
             draw.blit_image(surface, t, r)
             draw.text(surface, f"{la.values[c, j]:.3g}  #{int(la.images[c, j])}", (r[0], r[1] + r[3] + 2), 15,
                       draw.DIM, max_width=r[2])
@@ -71,7 +78,7 @@ class AtlasPane(Pane):
             f"{method.label}: not stored in the atlas (B: another method)"
         draw.text(surface, label, (rect[0], geo.recon(0)[1] - 18), 17, draw.DIM, max_width=rect[2])
         for j, t in enumerate(recons):
-            draw.blit_image(surface, t, geo.recon(j))
+            draw.blit_image(surface, t, geo.recon(j + first))
 
     def draw_live(self, surface, v: PaneView) -> None:
         """No atlas file for this layer: the live atlas, collected from the source since the last reset."""
