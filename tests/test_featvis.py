@@ -204,3 +204,51 @@ def test_o_reads_a_finished_unit_back_from_disk(app, monkeypatch):
     app.update()
     again = app.result.part("optimize")
     assert again.steps == 4 and np.array_equal(again.picture, part.picture)
+
+
+def test_the_box_holds_for_a_residual_network_with_max_pooling():
+    """A residual sum and a max-pool keep the box exact: its activation equals the whole image's with the box
+    pasted in (an independent forward of the whole model)."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            return torch.relu(x + self.c2(torch.relu(self.c1(x))))
+
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), Block(), Block(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+    spec = InputSpec((48, 48), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 3)
+    layers = {l.name: l for l in build_graph(model, (3, 48, 48))}
+    layer = layers["4"]
+    vis = Visualizer(model, layer, spec, [2], (10, 13), VisSettings(method=VisMethod.DVT, steps=5, blur_every=0))
+    vis.run(5)
+    t, l, b, r = vis.crop
+    assert (b - t) * (r - l) < 48 * 48 / 2
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    full = mean.expand(1, 3, 48, 48).clone()
+    full[:, :, t:b, l:r] = vis.pictures()
+    with torch.no_grad():
+        whole = layer_output(model, layer, (full - mean) / torch.tensor(spec.std).view(1, 3, 1, 1))[0, 2, 10, 13]
+    assert float(vis.values()[0]) == pytest.approx(float(whole), rel=1e-5, abs=1e-7)
+
+
+def test_a_model_without_gradient_is_one_sentence(net):
+    from torch import nn
+
+    class Detached(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x).detach()
+    model = nn.Sequential(Detached(nn.Conv2d(3, 4, 3, padding=1)), nn.ReLU()).eval()
+    layers = {l.name: l for l in build_graph(model, (3, 32, 32))}
+    vis = Visualizer(model, layers["0"], SPEC, [1], (5, 5), VisSettings(steps=2))
+    with pytest.raises(AttributionError, match="does not depend on the input through a gradient"):
+        vis.run(2)

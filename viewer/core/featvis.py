@@ -45,7 +45,9 @@ class VisSettings:
     """DVT's defaults are the settings its toolbox ships (Yosinski et al. 2015: L2 decay 1e-4, a Gaussian blur of
     radius 1.0 every 4 steps, no pixel clipping by norm); its step is normalised by the gradient's mean magnitude
     (lr in pixel units), so that one setting fits models whose gradients differ by orders of magnitude. Fourier and
-    accentuation use Lucid's Adam with lr 0.05 and its 1/f spectrum; `keep` weighs accentuation's closeness term."""
+    accentuation use Lucid's Adam with lr 0.05 and its 1/f spectrum, shifted by up to a sixteenth of the box each
+    step (a 2-pixel shift lost conv3's small fields: 94% of its channels reached the data set's best, 1 pixel
+    100% on its worst six); `keep` weighs accentuation's closeness term."""
     method: VisMethod = VisMethod.FOURIER
     steps: int = 256
     seed: int = 0
@@ -54,7 +56,7 @@ class VisSettings:
     blur_radius: float = 1.0
     blur_every: int = 4
     norm_pct: float = 0.0
-    jitter: int = 2
+    jitter: int = -1              # pixels of random shift each step; -1: a sixteenth of the box (at least 1)
     keep: float = 0.1
 
     def key(self) -> str:
@@ -142,7 +144,8 @@ class Visualizer:
             self.crop, self.at = self._box(spec, position)
         t, l, b, r = self.crop
         h, w = b - t, r - l
-        m = settings.jitter if settings.method is not VisMethod.DVT else 0
+        m = (settings.jitter if settings.jitter >= 0 else max(1, round(min(h, w) / 16))) \
+            if settings.method is not VisMethod.DVT else 0
         self.margin, self.hw = m, (h, w)
         k, c = len(self.channels), spec.channels
         base = None
@@ -224,7 +227,7 @@ class Visualizer:
         s = self.settings
         img = self.param.image()
         img = transform(img, self.margin, self.hw, self.gen, s.method is VisMethod.FOURIER)
-        acts = self._acts(img)
+        acts = _needs_grad(self._acts(img), self.layer)
         loss = -(acts / self.scale).sum()
         if s.method is VisMethod.ACCENTUATE:
             centre = self._centre(self.param.image())
@@ -233,7 +236,7 @@ class Visualizer:
 
     def _dvt_step(self) -> None:
         s, px = self.settings, self.param.pixels
-        acts = self._acts(px)
+        acts = _needs_grad(self._acts(px), self.layer)
         (g,) = torch.autograd.grad(-acts.sum(), px)   # a loss, as RedirectedReLU expects its gradient
         with torch.no_grad():
             scale = g.abs().flatten(1).mean(1).clamp_min(1e-12).view(-1, 1, 1, 1)
@@ -266,6 +269,13 @@ class Visualizer:
     @property
     def done(self) -> bool:
         return self.steps >= self.settings.steps
+
+
+def _needs_grad(acts: torch.Tensor, layer: LayerInfo) -> torch.Tensor:
+    if not acts.requires_grad:
+        raise AttributionError(f"'{layer.name}' does not depend on the input through a gradient (a model run without "
+                               "autograd, or a detached output): nothing to optimize")
+    return acts
 
 
 class Adam:
