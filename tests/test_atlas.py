@@ -74,7 +74,7 @@ def test_atlas_file_holds_the_true_top_k_patches_and_reconstructions(random_chec
     assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv3", "conv7",
                  "--top", "4", "--batch", "5", "--out", str(out), "--no-progress"]) == 0
     said = capsys.readouterr().out
-    assert "1 unreadable images skipped" in said and "from 14 images" in said
+    assert "1 unreadable image skipped" in said and "from 14 images" in said
     atlas = load_atlas(out)
     with np.load(out, allow_pickle=False) as z:                 # readable without pickle
         meta = json.loads(str(z["meta"]))
@@ -365,3 +365,47 @@ def test_optimize_stores_what_each_channel_wants_and_the_a_pane_shows_it_first(p
         assert app.session.paused and app.feed.index == int(la.images[4, 1])
     finally:
         worker.shutdown(1.0)
+
+
+def test_two_shards_in_two_processes_merge_into_the_unsharded_atlas_bit_for_bit(random_checkpoint, folder, tmp_path,
+                                                                                 capsys):
+    import subprocess
+    import sys
+    from pathlib import Path
+    common = ["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv3", "conv6", "--top", "4",
+              "--rank", "both", "--no-progress"]
+    whole = tmp_path / "whole.npz"
+    assert main(common + ["--out", str(whole)]) == 0
+    root = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen([sys.executable, "-m", "viewer.atlas", *common, "--shard", f"{k}/2",
+                               "--out", str(tmp_path / f"part{k}.npz")], cwd=root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for k in (1, 2)]
+    for pr in procs:
+        out, err = pr.communicate(timeout=240)
+        assert pr.returncode == 0, err
+    parts = [load_atlas(tmp_path / f"part{k}.npz") for k in (1, 2)]
+    assert [p.meta["shard"]["start"] for p in parts] == [0, 7] and parts[1].meta["shard"]["stop"] == 15  # 15 files
+    merged = tmp_path / "merged.npz"
+    assert main(["merge", str(tmp_path / "part2.npz"), str(tmp_path / "part1.npz"), "--out", str(merged)]) == 0
+    a, b = load_atlas(whole), load_atlas(merged)
+    assert a.meta == b.meta and np.array_equal(a.view_ids, b.view_ids) and np.array_equal(a.views, b.views)
+    assert a.layers.keys() == b.layers.keys()
+    for name, la in a.layers.items():
+        lb = b.layers[name]
+        for f in ("values", "images", "ys", "xs", "patches", "valid"):
+            assert np.array_equal(getattr(la, f), getattr(lb, f)), (name, f)
+        assert la.recons.keys() == lb.recons.keys()
+        assert all(np.array_equal(la.recons[m], lb.recons[m]) for m in la.recons), name
+    # one shard alone, or one given twice, is one sentence
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "part1.npz"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert main(["merge", str(tmp_path / "part1.npz"), str(tmp_path / "part1.npz"), "--out",
+                 str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "missing 2/2" in err and "given twice: 1" in err and not (tmp_path / "x.npz").exists()
+
+
+def test_an_unreadable_image_is_counted_once_however_often_the_set_is_read(random_checkpoint, folder, tmp_path, capsys):
+    assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv9", "--top", "2",
+                 "--rank", "both", "--out", str(tmp_path / "a.npz"), "--no-progress"]) == 0
+    assert "1 unreadable image skipped" in capsys.readouterr().out

@@ -27,7 +27,47 @@ examples:
   python -m viewer.atlas                                   # shipped All-CNN-C, CIFAR-10 test set, all layers
   python -m viewer.atlas --layers conv6 conv9 --figure docs/atlas.png
   python -m viewer.atlas --model my.pt --data photos/ --top 16 --out my_atlas.npz
+  python -m viewer.atlas --shard 2/8 ...                   # the 2nd of 8 slices (one task of a cluster job)
+  python -m viewer.atlas merge atlas-*.shard-*.npz --out atlas.npz   # equals the unsharded atlas
 """
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard {text}: expected K/N, e.g. 2/8") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"--shard {text}: K must be 1..N")
+    return k, n
+
+
+def merge_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m viewer.atlas merge",
+                                description="Join the shards of an atlas (made with --shard K/N) into one file, equal to "
+                                            "the atlas of the whole data set.")
+    p.add_argument("parts", nargs="+", help="the N shard files")
+    p.add_argument("--out", required=True, help="the merged atlas file (an existing one is replaced only if it is "
+                                                "an atlas file)")
+    a = p.parse_args(argv)
+    from .merge import merge_atlases
+    from .store import AtlasError, read_meta, save_atlas
+    out = Path(a.out)
+    try:
+        for part in a.parts:
+            if not Path(part).is_file():
+                raise AtlasError(f"{part}: no such file")
+        if out.exists():
+            read_meta(out)                   # refuses to replace anything but an atlas file
+        atlas = merge_atlases([Path(x) for x in a.parts])
+        save_atlas(out, atlas)
+    except (AtlasError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    n = sum(int((la.images >= 0).sum()) for la in atlas.layers.values())
+    print(f"wrote {out}: {len(a.parts)} shards merged, {len(atlas.layers)} layers, {n} entries from "
+          f"{len(atlas.view_ids)} images")
+    return 0
 
 
 def parse_args(argv):
@@ -56,6 +96,8 @@ def parse_args(argv):
                    help="also store what each channel wants: an image optimized for it at the centre of its map "
                         "(fourier, the default, or dvt; 256 steps; minutes for every layer: see docs/featvis.md)")
     p.add_argument("--limit", type=int, help="use only the first N images of the data set")
+    p.add_argument("--shard", type=parse_shard, metavar="K/N", help="scan only the K-th of N equal slices of the "
+                   "images into a partial file; join the N parts with `python -m viewer.atlas merge` (docs/atlas.md)")
     p.add_argument("--batch", type=int, default=250, help="images per forward pass of the scan (default 250)")
     p.add_argument("--out", help="the atlas file (default: atlas-MODEL.npz in the current folder)")
     p.add_argument("--figure", metavar="PNG", help="also draw a sheet like the paper's Figure 3 (default layers "
@@ -73,12 +115,16 @@ def parse_args(argv):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
     a = parse_args(argv)
     from .build import build_atlas, plan, same_atlas
     from .data import DataSetError, open_image_set
     from .store import AtlasError, load_atlas, read_meta, save_atlas
     model = Path(a.model)
-    out = Path(a.out) if a.out else Path(f"atlas-{model.stem}.npz")
+    shard = f".shard-{a.shard[0]}-of-{a.shard[1]}" if a.shard else ""
+    out = Path(a.out) if a.out else Path(f"atlas-{model.stem}{shard}.npz")
     try:
         if not model.is_file():
             raise AtlasError(f"{model}: no such model file (an atlas is made from a checkpoint file)")
@@ -92,10 +138,18 @@ def main(argv: list[str] | None = None) -> int:
         except DeviceError as e:
             raise AtlasError(str(e)) from None
         data = open_image_set(a.data, a.split)
+        if a.shard and data.kind == "video":
+            raise AtlasError(f"{a.data}: a video's length is known only once it is read: shard a folder of images or "
+                             "the CIFAR-10 archive")
         existing = read_meta(out) if out.exists() else None   # an --out that is not an atlas is refused
         try:
             planned = plan(model, data, a.layers, a.top, a.limit, a.split, a.methods, a.rank, a.optimize)
             expected = planned[-1]
+            if a.shard:
+                from .build import shard_range
+                total = data.count if a.limit is None else min(a.limit, data.count)
+                start, stop = shard_range(total, *a.shard)
+                expected = {**expected, "shard": {"k": a.shard[0], "n": a.shard[1], "start": start, "stop": stop}}
         except ValueError as e:
             raise AtlasError(str(e)) from None
         changed = same_atlas(existing, expected) if existing is not None else "new"
@@ -112,13 +166,13 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 atlas, stats = build_atlas(model, data, a.layers, a.top, a.batch, a.limit, a.split,
                                            progress=not a.no_progress, planned=planned,
-                                           device=a.device, methods=a.methods, rank=a.rank)
+                                           device=a.device, methods=a.methods, rank=a.rank, shard=a.shard)
             except ValueError as e:
                 raise AtlasError(str(e)) from None
             save_atlas(out, atlas)
             total = time.perf_counter() - t0
             recons = stats.entries * len(expected["settings"]["methods"])
-            skipped = f", {stats.skipped} unreadable images skipped" if stats.skipped else ""
+            skipped = f", {stats.skipped} unreadable image{'s' * (stats.skipped > 1)} skipped" if stats.skipped else ""
             print(f"wrote {out}: {len(atlas.layers)} layers, {stats.entries} entries (top {a.top}) from "
                   f"{stats.images} images{skipped}; scan {stats.scan_s:.1f} s "
                   f"({stats.images / max(stats.scan_s, 1e-9):.0f} images/s), "

@@ -60,9 +60,15 @@ def atlas_meta(model_path: Path, data: ImageSet, settings: dict) -> dict:
             "data": data.identity(), "settings": settings, "layers": stored}
 
 
+def shard_range(total: int, k: int, n: int) -> tuple[int, int]:
+    """[start, stop) of the k-th (1-based) of n equal slices of `total` images."""
+    return total * (k - 1) // n, total * k // n
+
+
 def same_atlas(a: dict, b: dict) -> str:
     """'' when two metas describe the same atlas, else what differs (model, data set, settings)."""
-    for key, what in (("model", "the model"), ("data", "the data set"), ("settings", "the settings")):
+    for key, what in (("model", "the model"), ("data", "the data set"), ("settings", "the settings"),
+                      ("shard", "the shard")):
         if (a.get(key, {}).get("sha256") if key == "model" else a.get(key)) != \
                 (b.get(key, {}).get("sha256") if key == "model" else b.get(key)):
             return what
@@ -89,10 +95,12 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
                 limit: int | None = None, split: str = "test", progress: bool = True,
                 planned: tuple | None = None, device: str | None = "cpu",
                 methods: list[str] | None = None, rank: str = "activation",
-                optimize: str | None = None) -> tuple[Atlas, BuildStats]:
+                optimize: str | None = None, shard: tuple[int, int] | None = None) -> tuple[Atlas, BuildStats]:
     """planned: plan()'s result for the same arguments, where the caller has it (the model is then not loaded
     and hashed again). device: where the scan and the reconstructions run (--device; core/device.py).
-    methods: as for plan(). optimize: also each channel's optimized image (atlas/optimize.py), by that method."""
+    methods: as for plan(). optimize: also each channel's optimized image (atlas/optimize.py), by that method.
+    shard: (k, n): only the k-th of n equal slices of the images, for `merge` (atlas/merge.py) to join; the
+    optimized images are made by shard 1 alone."""
     from ..core.device import choose_device
     from tqdm import tqdm
 
@@ -104,10 +112,14 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     analyzer = Analyzer(model, graph, pixel_bounds=pixel_bounds(spec.mean, spec.std, spec.channels))
     stats = BuildStats()
     total = data.count if limit is None else min(limit, data.count)
+    start, stop = (0, total) if shard is None else shard_range(total, *shard)
+    if shard is not None:
+        meta = {**meta, "shard": {"k": shard[0], "n": shard[1], "start": start, "stop": stop}}
+        total = stop - start
 
     def batches():
         xs, ids = [], []
-        for i, frame in data.frames(limit):
+        for i, frame in data.frames(limit, start, stop):
             xs.append(model_view(frame, spec))
             ids.append(i)
             if len(xs) == batch:
@@ -140,7 +152,7 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
         raise ValueError(f"{data.path}: no image could be read")
     needed = sorted({int(i) for tops in rankings.values() for t in tops.values() for i in t.images.ravel() if i >= 0})
     want, views = set(needed), {}
-    for i, frame in data.frames(limit):          # the images that hold entries, once more
+    for i, frame in data.frames(limit, start, stop):   # the images that hold entries, once more
         if i in want:
             views[i] = model_view(frame, spec)
     entries = sum(int((t.images >= 0).sum()) for tops in rankings.values() for t in tops.values())
@@ -152,7 +164,7 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
                                        bar.update, chosen)]
     bar.close()
     stats.recon_s, stats.entries = time.perf_counter() - t0, entries
-    if meta["settings"].get("optimize"):
+    if meta["settings"].get("optimize") and (shard is None or shard[0] == 1):
         from .optimize import optimize_layers
         t0 = time.perf_counter()
         pictures = optimize_layers(model, layers, spec, meta["settings"]["optimize"], list(views.values()), progress)

@@ -33,23 +33,28 @@ class ImageSet:
     fingerprint: str                   # sha256 of the file, or of a folder's names and sizes
     _images: np.ndarray | None = None  # cifar10: (N, 32, 32, 3)
     _files: list[Path] = field(default_factory=list)
-    skipped: int = 0
+    skipped: int = 0                   # unreadable images (each counted once, however often the set is read)
+    _bad: set = field(default_factory=set)
 
     def identity(self) -> dict:
         return {"kind": self.kind, "path": str(self.path.resolve()), "size_bytes": self.size_bytes,
                 "count": self.count, "fingerprint": self.fingerprint}
 
-    def frames(self, limit: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def frames(self, limit: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, RGB image) of the first `limit` images, or of those in [start, stop) (a shard: not for a video,
+        whose length is not known before it is read)."""
         n = self.count if limit is None else min(limit, self.count)
+        n = n if stop is None else min(n, stop)
         if self.kind == "cifar10":
-            for i in range(n):
+            for i in range(start, n):
                 yield i, self._images[i]
         elif self.kind == "folder":
             import cv2
-            for i, f in enumerate(self._files[:n]):
+            for i, f in enumerate(self._files[start:n], start):
                 img = cv2.imread(str(f), cv2.IMREAD_COLOR)
                 if img is None or img.ndim != 3 or min(img.shape[:2]) == 0:
-                    self.skipped += 1
+                    self._bad.add(i)
+                    self.skipped = len(self._bad)
                     continue
                 yield i, np.ascontiguousarray(img[:, :, ::-1])
         else:
