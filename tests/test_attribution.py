@@ -9,6 +9,7 @@ from nets import (
     SharedReLU,
     make_tiny_resnet,
 )
+import torch.nn.functional as F
 from torch import nn
 
 from viewer.core import gradcam
@@ -356,3 +357,41 @@ def test_cone_flops_of_a_conv6_unit_match_the_hand_count(allcnn):
     by_hand = 2 * 9 * (192 * 192 * 1 + 192 * 192 * 9 + 192 * 96 * 25 + 96 * 96 * 49 + 96 * 96 * 225 + 96 * 3 * 289)
     assert by_hand == 61_881_408
     assert cone_flops(plan) == by_hand
+
+
+class Pools(nn.Module):
+    """Overlapping 3x3 stride-2 max-pooling with padding (Model C's), a 2x2 one, and a pool right after a conv."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(7)
+        self.c1, self.c2, self.c3 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 6, 3)
+        for p in self.parameters():
+            p.data = torch.randn(p.shape, generator=g) * 0.5
+
+    def forward(self, x):
+        x = F.max_pool2d(torch.relu(self.c1(x)), 3, stride=2, padding=1)
+        x = nn.functional.max_pool2d(torch.relu(self.c2(x)), 2)
+        x = F.max_pool2d(self.c3(x), 2, ceil_mode=True)   # a pool on a conv's output (no ReLU between)
+        return torch.relu(x).mean((2, 3))
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_cone_through_max_pooling_equals_autograd(method):
+    model = Pools().eval()
+    layers = build_graph(model, (3, 27, 27))
+    names = [l.name for l in layers]
+    fast, slow = Analyzer(model, layers), Analyzer(model, layers, fast=False)
+    x = image(21, size=27)
+    fpf, fps = fast.forward(x), slow.forward(x)
+    checked = 0
+    for layer in ("c2", "c3"):
+        c, h, w = fps.outputs[layer].shape[1:]
+        targets = [UnitTarget(layer, ch, y, xx) for ch in range(c) for (y, xx) in ((0, 0), (h - 1, w - 1), (h // 2, 1))]
+        a, b = fast.attribute(fpf, targets, method).images, slow.attribute(fps, targets, method).images
+        assert fpf.plans[layer] is not None and any(st.kind == "maxpool" for st in fpf.plans[layer].steps)
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+        one = fast.attribute(fpf, targets[1:2], method).images
+        assert (one[0] - b[1]).abs().max() <= 1e-5 * b.abs().max()
+        checked += 1
+    assert checked == 2 and "c2" in names

@@ -40,11 +40,11 @@ def test_frame_profile_accounts_for_the_whole_frame(pygame_display, random_check
     assert abs(parts - rows["whole frame"]) <= 0.25 * rows["whole frame"]  # medians of parts ~ the median whole
 
 
-def test_family_table_runs_with_both_paths(capsys, random_checkpoint, tmp_path):
+def test_family_table_runs_for_both_networks(capsys, random_checkpoint, tmp_path):
     assert main(["family", "--repeat", "1", "--checkpoint", str(random_checkpoint),
                  "--model-c", str(tmp_path / "absent.pt")]) == 0
     out = capsys.readouterr().out
-    for row in ("one conv6 unit, guided (cone)", "one pool2 unit, guided (autograd: max-pool)",
+    for row in ("one conv6 unit, guided (cone)", "one pool2 unit, guided (cone through the max-pools)",
                 "whole layer (W), 192 pool2 units", "--compare All-CNN-C vs Model C"):
         assert row in out, row
     assert "Model C (random weights)" in out

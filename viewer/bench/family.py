@@ -1,8 +1,8 @@
 """The paper's two networks side by side (python -m viewer.bench family): All-CNN-C against Model C on one
 unit, the whole layer and the compare view (--compare), all through the worker's Pipeline.
 
-Model C's max-pools are not convolutions, so its reconstructions take autograd's path (the receptive-field
-cone applies to convolution chains only, core/cone.py); All-CNN-C's take the cone. The rows say which.
+Both take the receptive-field cone (core/cone.py): Model C's through its max-pools' switches (each output's
+signal to its argmax), All-CNN-C's through strided convolutions.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def bench_family(allcnn_ckpt: Path | None, model_c_ckpt: Path | None, repeat: in
     return [
         (f"All-CNN-C ({a_label}): worker step, one conv6 unit, guided (cone)", t["a1"],
          f"{1000 / t['a1']:.0f} results/s"),
-        (f"Model C ({c_label}): worker step, one pool2 unit, guided (autograd: max-pool)", t["c1"],
+        (f"Model C ({c_label}): worker step, one pool2 unit, guided (cone through the max-pools)", t["c1"],
          f"{1000 / t['c1']:.0f} results/s, {t['c1'] / t['a1']:.2f}x All-CNN-C's time"),
         ("All-CNN-C: worker step, whole layer (W), 192 conv6 units + one unit", big["a192"],
          f"{1000 / big['a192']:.1f} results/s"),

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .rules import Method, apply_rule
+from .cone_windows import conv_t, gather_windows, window_mask, pool_t
 from .trace import Op
 
 
@@ -42,6 +43,7 @@ class Step:
     groups: int = 1
     in_hw: tuple[int, int] = (0, 0)
     clip: bool = True            # conv: zero the padding positions now (False: the ReLU mask below does)
+    kernel: tuple[int, int] = (1, 1)   # maxpool: its window (tensor: the argmax of each output, flat in H x W)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,17 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
             if f._version != version:  # changed in place after the relu read it: the mask is gone
                 raise NotAChain("relu input modified in place")
             steps.append(Step("relu", f.detach()[0], max(size)))
+        elif op.kind == "maxpool":   # the switches: each output's relevance goes to its argmax, for every rule
+            if bns:
+                raise NotAChain("unsupported order")
+            k, stride, padding, dil, ceil = op.params
+            x, version = op.inp
+            if x._version != version:
+                raise NotAChain("pool input modified in place")
+            _, idx = F.max_pool2d(x.detach(), k, stride, padding, dil, ceil, return_indices=True)
+            steps.append(Step("maxpool", idx[0], max(size), stride, padding, dil, 1, op.in_shape[1:], kernel=k))
+            for a in range(2):
+                size[a] = (size[a] - 1) * stride[a] + dil[a] * (k[a] - 1) + 1
         elif op.kind == "conv":
             w, stride, padding, dil, groups = op.params[:5]
             w = fold_weight(w, bns, weights)
@@ -123,31 +136,11 @@ def cone_flops(plan: ConePlan) -> int:
         if st.kind == "conv":
             cout, cin_g, kh, kw = st.tensor.shape
             total += 2 * cout * cin_g * kh * kw * h * w
+        if st.kind in ("conv", "maxpool"):
+            kh, kw = st.tensor.shape[2:] if st.kind == "conv" else st.kernel
             h = (h - 1) * st.stride[0] + st.dilation[0] * (kh - 1) + 1
             w = (w - 1) * st.stride[1] + st.dilation[1] * (kw - 1) + 1
     return total
-
-
-def _padded_rows(st: Step, cache: dict, dtype: torch.dtype) -> torch.Tensor:
-    """The mask 1[f > 0] zero-padded by the margin, channels last ((H + 2m) * (W + 2m), C): a window
-    position is one row, so K windows are one index_select. Built once per plan, only for batches."""
-    key = (id(st), dtype)
-    if key not in cache:
-        m, mask = st.margin, (st.tensor > 0).to(dtype)
-        cache[key] = F.pad(mask, (m, m, m, m)).permute(1, 2, 0).reshape(-1, mask.shape[0])
-    return cache[key]
-
-
-def _window(f: torch.Tensor, y0: int, x0: int, h: int, w: int, dtype: torch.dtype) -> torch.Tensor:
-    """1[f > 0] of f[:, y0:y0+h, x0:x0+w], zeros where the window leaves the tensor: (1, C, h, w)."""
-    c, H, W = f.shape
-    t, l, b, r = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
-    if (t, l, b, r) == (y0, x0, y0 + h, x0 + w):
-        return (f[None, :, t:b, l:r] > 0).to(dtype)
-    out = torch.zeros((1, c, h, w), dtype=dtype, device=f.device)
-    if t < b and l < r:
-        out[0, :, t - y0:b - y0, l - x0:r - x0] = f[:, t:b, l:r] > 0
-    return out
 
 
 def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
@@ -175,6 +168,11 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
     onehot = True                                                       # r is still v_k * e(channel_k)
     for i, st in enumerate(steps):
         h, w = r.shape[-2:]
+        if st.kind == "maxpool":
+            r = pool_t(r, st, oy, ox, cache)
+            oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
+            onehot = False
+            continue
         if st.kind == "conv" and onehot and _gathers(st):
             # conv^T of a one-hot 1x1 signal is the seeded channel's weight slice: a gather, not a conv
             r = st.tensor.to(dtype).index_select(0, channels) * r[kk, channels, 0, 0].view(k, 1, 1, 1)
@@ -191,14 +189,14 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
                 # large windows shared by several units: gather each position's window once and apply the
                 # rule to its rows in place (writing K gathered windows would cost more than the rule itself)
                 first = torch.tensor([a for a, _ in groups], device=dev)
-                pos = _gather_windows(st, cache, dtype, oy[first], ox[first], h, w)
+                pos = gather_windows(st, cache, dtype, oy[first], ox[first], h, w)
                 for g, (a, b) in enumerate(groups):
                     apply_rule(pos[g], r[a:b], method, inplace=True)
             else:
-                r = apply_rule(_gather_windows(st, cache, dtype, oy, ox, h, w), r, method, inplace=True)
+                r = apply_rule(gather_windows(st, cache, dtype, oy, ox, h, w), r, method, inplace=True)
                 # outside the tensor the mask is False (or r was clipped to 0)
         else:
-            r = _conv_t(r.contiguous(memory_format=torch.channels_last), st.tensor.to(dtype), st)
+            r = conv_t(r.contiguous(memory_format=torch.channels_last), st.tensor.to(dtype), st)
             oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
             r = _clip(r, oy, ox, st, method)
     c, H, W = input_shape
@@ -211,38 +209,8 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
     return canvas[:, m:m + H, m:m + W].permute(0, 3, 1, 2).contiguous()
 
 
-def _gather_windows(st: Step, cache: dict, dtype: torch.dtype, oy: torch.Tensor, ox: torch.Tensor,
-                    h: int, w: int) -> torch.Tensor:
-    """1[f > 0] in the h x w windows at origins (oy, ox), zero outside the tensor: (N, C, h, w) in a
-    channels-last layout, one index_select of rows of the padded mask."""
-    m, mask = st.margin, _padded_rows(st, cache, dtype)
-    wp = st.tensor.shape[2] + 2 * m
-    ar_h, ar_w = torch.arange(h, device=oy.device), torch.arange(w, device=oy.device)
-    lin = ((oy + m)[:, None, None] + ar_h[None, :, None]) * wp + (ox + m)[:, None, None] + ar_w[None, None, :]
-    return mask.index_select(0, lin.flatten()).view(len(oy), h, w, -1).permute(0, 3, 1, 2)
-
-
 def _gathers(st: Step) -> bool:
     return st.groups == 1 and st.dilation == (1, 1)
-
-
-def _conv_t(r: torch.Tensor, weight: torch.Tensor, st: Step) -> torch.Tensor:
-    """conv^T of a channels-last batch. Into few channels (the input image's 3) PyTorch's kernels run at a
-    fifth of their speed: there one matrix product into the columns of each kernel tap, then one strided
-    add per tap, does the same sums about 1.3x faster for 192 units."""
-    cin = weight.shape[1]
-    if cin > 4 or st.groups != 1:  # channels_last: oneDNN's faster layout for batches (1.3x fp32, 1.4x bf16)
-        return F.conv_transpose2d(r, weight, stride=st.stride, dilation=st.dilation, groups=st.groups)
-    k, cout, h, w = r.shape
-    kh, kw = weight.shape[2:]
-    (sy, sx), (dy, dx) = st.stride, st.dilation
-    cols = r.permute(0, 2, 3, 1).reshape(k * h * w, cout) @ weight.reshape(cout, cin * kh * kw)
-    cols = cols.view(k, h, w, cin, kh, kw)
-    out = r.new_zeros((k, (h - 1) * sy + dy * (kh - 1) + 1, (w - 1) * sx + dx * (kw - 1) + 1, cin))
-    for i in range(kh):          # col2im in the channels-last layout: one strided add per kernel tap
-        for j in range(kw):
-            out[:, i * dy:i * dy + (h - 1) * sy + 1:sy, j * dx:j * dx + (w - 1) * sx + 1:sx] += cols[..., i, j]
-    return out.permute(0, 3, 1, 2)  # (K, C, H, W), channels-last in memory
 
 
 def _clears_padding(st: Step, method: Method) -> bool:
@@ -272,8 +240,13 @@ def _cone_one(steps: list[Step], c_out: int, channel: int, y: int, x: int, input
     onehot = True
     for st in steps:
         h, w = r.shape[-2:]
+        if st.kind == "maxpool":
+            r = pool_t(r, st, torch.tensor([y]), torch.tensor([x]), {})
+            y, x = y * st.stride[0] - st.padding[0], x * st.stride[1] - st.padding[1]
+            onehot = False
+            continue
         if st.kind == "relu":
-            pos = _window(st.tensor, y, x, h, w, r.dtype) if method.uses_mask else None
+            pos = window_mask(st.tensor, y, x, h, w, r.dtype) if method.uses_mask else None
             r = apply_rule(pos, r, method, inplace=True)
         else:
             if onehot and _gathers(st):  # the seeded channel's weight slice (see cone_backward)
@@ -296,3 +269,5 @@ def _cone_one(steps: list[Step], c_out: int, channel: int, y: int, x: int, input
     if t < b and l < rr:
         out[0, :, t:b, l:rr] = r[0, :, t - y:b - y, l - x:rr - x]
     return out
+
+

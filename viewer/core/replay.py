@@ -173,7 +173,7 @@ class Tape:
                     continue
                 f = slots[src]
                 ops[id(o)] = relu_op(f, o) if kind == "relu" else \
-                    Op(kind, id(f), id(o), params, in_shape, (f, f._version) if kind == "conv" else ())
+                    Op(kind, id(f), id(o), params, in_shape, (f, f._version) if kind in ("conv", "maxpool") else ())
         outputs = {n: slots[s] for n, s in self.layer_slots.items()}
         return outputs, slots[self.logits_slot], ops
 

@@ -14,19 +14,20 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .geometry import arg, conv2d_args
+from .geometry import arg, conv2d_args, pair
 from .rules import RELU_FUNCS, ReluRuleMode, RuleState
 
 
 @dataclass(frozen=True)
 class Op:
-    kind: str                    # "conv", "bn", "relu", "identity", or "unsupported" (changed in place: no link)
+    kind: str                    # "conv", "bn", "relu", "maxpool", "identity", or "unsupported" (changed in place)
     input_id: int
     output_id: int
     params: tuple = ()           # conv: (weight, stride, padding, dilation, groups, bias); bn: (weight, var, eps,
-                                 # mean, bias); relu: (input f, its version when recorded); read in cone.py
+                                 # mean, bias); relu: (input f, its version when recorded); maxpool: (kernel,
+                                 # stride, padding, dilation, ceil_mode), pairs; read in cone.py
     in_shape: tuple = ()         # (C, H, W) of the op's input
-    inp: tuple = field(default=(), compare=False, repr=False)   # conv: (its input, that input's version): LRP's a
+    inp: tuple = field(default=(), compare=False, repr=False)   # conv, maxpool: (its input, that input's version)
 
 
 def trace_op(func, args, kwargs, out) -> Op | None:
@@ -54,6 +55,13 @@ def trace_op(func, args, kwargs, out) -> Op | None:
             return None
         mean, bias = arg(args, kwargs, 1, "running_mean"), arg(args, kwargs, 4, "bias")
         return Op("bn", id(x), id(out), (weight, var, eps, mean, bias), shape)
+    if func in (F.max_pool2d, torch.max_pool2d) and not arg(args, kwargs, 6, "return_indices", False):
+        k = pair(arg(args, kwargs, 1, "kernel_size"))
+        stride = arg(args, kwargs, 2, "stride", None)
+        params = (k, pair(stride) if stride not in (None, ()) and stride != [] else k,
+                  pair(arg(args, kwargs, 3, "padding", 0)), pair(arg(args, kwargs, 4, "dilation", 1)),
+                  bool(arg(args, kwargs, 5, "ceil_mode", False)))
+        return Op("maxpool", id(x), id(out), params, shape, (x, x._version))
     if func in (F.dropout, F.dropout2d) and not arg(args, kwargs, 2, "training", True):
         return Op("identity", id(x), id(out), (), shape)
     if func is torch.Tensor.clone or func is torch.clone:
