@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .core.checkpoint import sha256_of
-from .paths import CIFAR10_NPZ as DEFAULT_DATA
+from .paths import NO_DATA_HINT, data_candidates, default_data
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -112,9 +112,10 @@ def load_batches_folder(path: Path, limit_test: int | None = None, train: bool =
 
 def load_cifar10(path: str | Path | None = None, limit_test: int | None = None, train: bool = True) -> Dataset:
     """Read the npz archive or the official `cifar-10-batches-py` folder; DataError on anything wrong."""
-    path = Path(path) if path is not None else DEFAULT_DATA
+    path = Path(path) if path is not None else default_data()
     if not path.exists():
-        raise DataError(f"{path}: no such file or folder (expected cifar10-jpeg.npz or cifar-10-batches-py)")
+        hint = NO_DATA_HINT if path in data_candidates() else "expected cifar10-jpeg.npz or cifar-10-batches-py"
+        raise DataError(f"{path}: no such file or folder ({hint})")
     if path.is_dir():
         return load_batches_folder(path, limit_test, train)
     return load_npz(path, limit_test, train)

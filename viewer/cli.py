@@ -14,6 +14,7 @@ from .core.graph import LayerInfo, build_graph
 from .core.precision import Precision, PrecisionChoice, choose_precision
 from .core.preprocess import InputSpec, spec_for
 from .paths import SHIPPED_MODEL as DEFAULT_MODEL
+from .paths import version
 
 DESCRIPTION = """\
 Look inside a convolutional network while it runs. The window shows the network as a row of layer
@@ -43,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=called if called in ("run_viewer.py", "cnn-viewer") else "cnn-viewer",
                                 description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("--model", default=str(DEFAULT_MODEL),
                    help="checkpoint file (this tool's format; TorchScript with --trust-model-code), "
                         "package.module:callable returning an nn.Module, torchvision:NAME or timm:NAME (default: "
@@ -52,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weights", help="state dict / checkpoint for a --model factory; for torchvision:NAME and "
                    "timm:NAME: DEFAULT (the default), a weight name (IMAGENET1K_V2), none (random) or a file")
     p.add_argument("--source", default=None,
-                   help="webcam, webcam:N, a video file, an image, a folder of images, or demo "
+                   help="webcam, webcam:N, a video file, an image, a folder of images (subfolders searched too), or demo "
                         "(default: the first webcam if it opens, else demo)")
     p.add_argument("--layer", help="layer selected at start (default: conv6, else a middle layer)")
     p.add_argument("--method", choices=[m.value for m in methods.METHODS], default=methods.GUIDED.value,

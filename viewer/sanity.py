@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import CIFAR10_NPZ, SHIPPED_MODEL
+from .paths import SHIPPED_MODEL, default_data, prog, version
 
 PALETTE = [(90, 220, 120), (255, 170, 40), (60, 160, 255), (230, 90, 200), (170, 150, 0), (120, 120, 120),
            (200, 60, 60), (40, 190, 190)]   # RGB, one per map in the order of the registries (then again)
@@ -26,11 +26,13 @@ PALETTE = [(90, 220, 120), (255, 170, 40), (60, 160, 255), (230, 90, 200), (170,
 def parse_args(argv):
     from .core import methods as registry   # read now: a method registered later is offered too
     names = [m.value for m in (*registry.METHODS, *registry.CLASS_MAPS)]
-    p = argparse.ArgumentParser(prog="python -m viewer.sanity", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("viewer.sanity"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("--model", default=str(SHIPPED_MODEL), help="a checkpoint (default: the shipped All-CNN-C)")
-    p.add_argument("--data", default=str(CIFAR10_NPZ), help="the CIFAR-10 npz or folder (test split), a folder "
-                   "of images or a video (default: ../shared/data/cifar10-jpeg.npz)")
+    p.add_argument("--data", default=str(default_data()), help="the CIFAR-10 npz or folder (test split), a folder "
+                   "of images (subfolders searched too) or a video (default: CIFAR-10 from $CNN_VIEWER_DATA, "
+                   "else where `cnn-viewer-data cifar10` puts it: %(default)s)")
     p.add_argument("--n", type=int, default=100, help="images, spread evenly over the data set (default 100)")
     p.add_argument("--methods", nargs="+", choices=names, metavar="METHOD",
                    help=f"which to compare: {', '.join(names)} (default: all of them)")

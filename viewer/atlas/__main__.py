@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..paths import CIFAR10_NPZ, SHIPPED_MODEL
+from ..paths import SHIPPED_MODEL, default_data, prog, version
 
 DESCRIPTION = """\
 The unit atlas: for every channel of the chosen layers, the K images of a data set that drive it hardest,
@@ -43,9 +43,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def merge_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m viewer.atlas merge",
+    p = argparse.ArgumentParser(prog=prog("viewer.atlas") + " merge",
                                 description="Join the shards of an atlas (made with --shard K/N) into one file, equal to "
                                             "the atlas of the whole data set.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("parts", nargs="+", help="the N shard files")
     p.add_argument("--out", required=True, help="the merged atlas file (an existing one is replaced only if it is "
                                                 "an atlas file)")
@@ -74,13 +75,14 @@ def parse_args(argv):
     from ..core import methods as registry   # read now: a method registered later is offered too
     names = [m.value for m in registry.METHODS]
     listed = ", ".join(m.value if m.label == m.value else f"{m.value} ({m.label})" for m in registry.METHODS)
-    p = argparse.ArgumentParser(prog="python -m viewer.atlas", description=DESCRIPTION.format(methods=listed),
+    p = argparse.ArgumentParser(prog=prog("viewer.atlas"), description=DESCRIPTION.format(methods=listed),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("--model", default=str(SHIPPED_MODEL), help="a checkpoint file (default: the shipped All-CNN-C)")
-    p.add_argument("--data", default=str(CIFAR10_NPZ),
+    p.add_argument("--data", default=str(default_data()),
                    help="the CIFAR-10 npz or cifar-10-batches-py folder (its test split unless --split train), "
-                        "a folder of images (searched recursively) or a video file (default: ../shared/data/"
-                        "cifar10-jpeg.npz)")
+                        "a folder of images (subfolders searched too) or a video file (default: CIFAR-10 from "
+                        "$CNN_VIEWER_DATA, else where `cnn-viewer-data cifar10` puts it: %(default)s)")
     p.add_argument("--split", choices=["test", "train"], default="test", help="CIFAR-10's split (default test)")
     p.add_argument("--layers", nargs="+", help="layers to cover (default: every layer with a spatial map)")
     p.add_argument("--top", type=int, default=9, help="K, the images kept per channel (default 9)")

@@ -84,8 +84,10 @@ def open_image_set(spec: str | Path, split: str = "test") -> ImageSet:
     """Open D (see the module doc); DataSetError with one sentence on anything wrong."""
     path = Path(spec)
     if not path.exists():
-        raise DataSetError(f"{path}: no such file or folder (give the CIFAR-10 npz or folder, an image folder "
-                           "or a video file)")
+        from ..paths import NO_DATA_HINT, data_candidates
+        hint = NO_DATA_HINT if path in data_candidates() else \
+            "give the CIFAR-10 npz or folder, an image folder or a video file"
+        raise DataSetError(f"{path}: no such file or folder ({hint})")
     if path.is_dir() and (path / "test_batch").exists() or path.suffix.lower() == ".npz":
         try:
             ds = load_cifar10(path, train=(split == "train"))

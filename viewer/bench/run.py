@@ -5,22 +5,23 @@ import argparse
 from pathlib import Path
 
 from ..core.memory import keep_freed_memory
-from ..paths import CIFAR10_NPZ, MODEL_C
+from ..paths import MODEL_C, default_data, prog, version
 from ..paths import SHIPPED_MODEL as DEFAULT_CHECKPOINT
 from . import __doc__ as DOC
 from .common import load_allcnn, machine_lines, print_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m viewer.bench", description=DOC,
+    p = argparse.ArgumentParser(prog=prog("viewer.bench"), description=DOC,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "resnet", "soak", "lrp", "featvis",
                                                             "all"],
                    help="which benchmark")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--model-c", type=Path, default=MODEL_C, help="Model C checkpoint for the family table "
                    "(default: the shipped one; random weights if absent)")
-    p.add_argument("--data", type=Path, default=CIFAR10_NPZ, help="data set of the atlas table (default: the "
+    p.add_argument("--data", type=Path, default=default_data(), help="data set of the atlas table (default: the "
                    "CIFAR-10 npz; its 10,000 test images)")
     p.add_argument("--atlas-limit", type=int, help="atlas table: only the first N images")
     p.add_argument("--repeat", type=int, default=30, help="timed runs per row (default 30)")

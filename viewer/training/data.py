@@ -3,7 +3,6 @@ reads CIFAR-10 too, and the tool never imports the lab). These names stay here s
 and existing scripts keep importing `viewer.training.data`."""
 from ..cifar10 import (  # noqa: F401  (re-exported)
     CIFAR10_CLASSES,
-    DEFAULT_DATA,
     DataError,
     Dataset,
     Split,

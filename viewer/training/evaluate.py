@@ -19,7 +19,8 @@ import torch
 from ..core.checkpoint import CheckpointError, load_model
 from ..core.preprocess import normalised
 from ..paths import SHIPPED_MODEL as DEFAULT_CHECKPOINT
-from .data import DEFAULT_DATA, DataError, load_cifar10
+from ..paths import default_data, prog, version
+from .data import DataError, load_cifar10
 
 
 @torch.no_grad()
@@ -62,10 +63,12 @@ def report(cm: np.ndarray, classes: list[str], title: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m viewer.training.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("viewer.training.evaluate"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="checkpoint to evaluate")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="cifar10-jpeg.npz or a cifar-10-batches-py folder")
+    p.add_argument("--data", default=str(default_data()), help="cifar10-jpeg.npz or a cifar-10-batches-py folder "
+                   "(default: $CNN_VIEWER_DATA, else what `cnn-viewer-data cifar10` downloaded)")
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
     p.add_argument("--flip", action="store_true", help="also report horizontal-flip test-time averaging")
     p.add_argument("--ensemble", metavar="CHECKPOINT", action="append", default=[],

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from ..cifar10 import DEFAULT_DATA, DataError, load_cifar10
+from ..cifar10 import DataError, load_cifar10
+from ..paths import default_data, prog, version
 from ..core.checkpoint import atomic_save
 from ..core.precision import Precision, choose_precision
 from ..nets import ARCHITECTURES, PAPER_FAMILY
@@ -49,10 +50,12 @@ def _check_writable(path: Path) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m viewer.training.train", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("viewer.training.train"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     d = TrainConfig()
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="cifar10-jpeg.npz or a cifar-10-batches-py folder")
+    p.add_argument("--data", default=str(default_data()), help="cifar10-jpeg.npz or a cifar-10-batches-py folder "
+                   "(default: $CNN_VIEWER_DATA, else what `cnn-viewer-data cifar10` downloaded)")
     p.add_argument("--out", default=None, help="final checkpoint path (default: ARCH_trained.pt in the current "
                    "folder; an existing file is never overwritten without --force)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out or --snapshot file, and start "
