@@ -326,15 +326,17 @@ def test_optimize_stores_what_each_channel_wants_and_the_a_pane_shows_it_first(p
     from viewer.sources import DemoSource
     from viewer.worker import Pipeline, Worker
     settings = optimize.VisSettings
-    monkeypatch.setattr(optimize, "VisSettings", lambda method: settings(method=method, steps=6))
+    monkeypatch.setattr(optimize, "VisSettings", lambda method, **kw: settings(method=method, steps=6, **kw))
     out, fig = tmp_path / "a.npz", tmp_path / "fig.png"
     assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv9", "--top", "3",
-                 "--optimize", "--out", str(out), "--figure", str(fig), "--figure-layers", "conv9",
+                 "--optimize", "--optimize-diverse", "2", "--out", str(out), "--figure", str(fig), "--figure-layers", "conv9",
                  "--no-progress"]) == 0
     atlas = load_atlas(out)
     la = atlas.layers["conv9"]
     assert la.optimized.dtype == np.uint8 and la.optimized.shape[0] == 10 and la.optimized.shape[3] == 3
-    assert atlas.meta["settings"]["optimize"] == "fourier"
+    assert atlas.meta["settings"]["optimize"] == "fourier" and atlas.meta["settings"]["optimize_diverse"] == 2
+    assert la.optimized_diverse.shape == (10, 2, *la.optimized.shape[1:])
+    assert not np.array_equal(la.optimized_diverse[:, 0], la.optimized_diverse[:, 1])
     # the stored value is the unit's activation on the stored picture (an independent forward, up to uint8 rounding)
     args = parse_args(["--model", str(random_checkpoint), "--atlas", str(out)])
     b = build(args)
@@ -363,6 +365,10 @@ def test_optimize_stores_what_each_channel_wants_and_the_a_pane_shows_it_first(p
         r = atlas_tiles(app.layout.grid, 4).patch(2)        # the optimized tile first: patch 1 is drawn third
         click(app, (r[0] + r[2] // 2, r[1] + r[3] // 2))
         assert app.session.paused and app.feed.index == int(la.images[4, 1])
+        key(app, "o")                                        # O says how far past the data set's best it got
+        app.update()
+        app.draw()
+        assert any(t.startswith(f"the data set's best {float(la.values[4, 0]):.3g}") for t in drawn)
     finally:
         worker.shutdown(1.0)
 

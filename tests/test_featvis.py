@@ -252,3 +252,29 @@ def test_a_model_without_gradient_is_one_sentence(net):
     vis = Visualizer(model, layers["0"], SPEC, [1], (5, 5), VisSettings(steps=2))
     with pytest.raises(AttributionError, match="does not depend on the input through a gradient"):
         vis.run(2)
+
+
+def test_the_diversity_term_makes_one_channel_s_images_differ_more(net):
+    model, layers = net
+    sims = []
+    for weight in (0.0, 100.0):
+        v = Visualizer(model, layers["conv3"], SPEC, [5, 5, 5, 5], (8, 8), VisSettings(steps=40, diversity=weight))
+        v.run(40)
+        from viewer.core.featvis import diversity
+        with torch.no_grad():
+            sims.append(float(diversity(layer_output(model, layers["conv3"], (v.pictures() - torch.tensor(
+                SPEC.mean).view(1, 3, 1, 1)) / torch.tensor(SPEC.std).view(1, 3, 1, 1)))))
+        assert float(v.values().min()) > float(v.first.max())        # each still drives the unit up
+    assert sims[1] < sims[0] - 0.05, sims                             # pushed apart (1 = the same Gram matrices)
+
+
+def test_a_grey_model_gets_grey_pictures():
+    from torch import nn
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3, padding=1), nn.ReLU()).eval()
+    spec = InputSpec((20, 20), (0.5,), (0.25,), 1)
+    layers = {l.name: l for l in build_graph(model, (1, 20, 20))}
+    for method in (VisMethod.FOURIER, VisMethod.DVT):
+        v = Visualizer(model, layers["3"], spec, [1], (10, 10), VisSettings(method=method, steps=10))
+        v.run(10)
+        assert v.pictures().shape[1] == 1 and float(v.values()[0]) > float(v.first[0])

@@ -121,3 +121,30 @@ def test_a_real_timm_model_opens_with_its_pretrained_config_and_random_weights()
 def test_a_timm_weight_that_is_neither_default_none_nor_a_file_is_refused():
     with pytest.raises(UsageError, match="for timm give DEFAULT"):      # said before timm is even imported
         build(parse_args(["--model", "timm:resnet18", "--weights", "IMAGENET1K_V1"]))
+
+
+def test_what_a_unit_wants_on_a_torchvision_resnet():
+    """Feature visualization takes the same path on a torchvision model (random weights): the unit's box, the
+    forward stopped at its layer, the box checked against the whole image."""
+    torchvision = pytest.importorskip("torchvision")
+    import torch
+
+    from viewer.core.featvis import Visualizer, VisSettings, layer_output
+    from viewer.core.graph import build_graph
+    from viewer.core.preprocess import InputSpec
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    spec = InputSpec((96, 96), IMAGENET_MEAN, IMAGENET_STD, 3)
+    layers = {l.name: l for l in build_graph(model, (3, 96, 96))}
+    layer = layers["layer2.0"]
+    vis = Visualizer(model, layer, spec, [3, 7], (6, 6), VisSettings(steps=12))
+    vis.run(12)
+    t, l, b, r = vis.crop
+    assert (b - t) * (r - l) < 96 * 96                                # the box, not the image
+    assert float(vis.values().min()) > float(vis.first.max())
+    mean, std = torch.tensor(spec.mean).view(1, 3, 1, 1), torch.tensor(spec.std).view(1, 3, 1, 1)
+    full = mean.expand(2, 3, 96, 96).clone()
+    full[:, :, t:b, l:r] = vis.pictures()
+    with torch.no_grad():
+        whole = layer_output(model, layer, (full - mean) / std)[[0, 1], [3, 7], 6, 6]
+    assert torch.allclose(vis.values(), whole, rtol=1e-4, atol=1e-6)

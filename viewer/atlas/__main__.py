@@ -97,6 +97,8 @@ def parse_args(argv):
     p.add_argument("--optimize", nargs="?", const="fourier", choices=["fourier", "dvt"], metavar="METHOD",
                    help="also store what each channel wants: an image optimized for it at the centre of its map "
                         "(fourier, the default, or dvt; 256 steps; minutes for every layer: see docs/featvis.md)")
+    p.add_argument("--optimize-diverse", type=int, default=0, metavar="N", help="with --optimize: N more images per "
+                   "channel, pushed apart by Lucid's diversity term (the different things a unit responds to)")
     p.add_argument("--limit", type=int, help="use only the first N images of the data set")
     p.add_argument("--shard", type=parse_shard, metavar="K/N", help="scan only the K-th of N equal slices of the "
                    "images into a partial file; join the N parts with `python -m viewer.atlas merge` (docs/atlas.md)")
@@ -111,6 +113,10 @@ def parse_args(argv):
                    help="where the scan and the reconstructions run (default auto: the GPU when torch sees one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
+    if a.optimize_diverse and not a.optimize:
+        p.error("--optimize-diverse N goes with --optimize")
+    if a.optimize_diverse < 0 or a.optimize_diverse == 1:
+        p.error("--optimize-diverse N: N is 2 or more (images pushed apart from each other)")
     if a.top < 1 or a.batch < 1 or (a.limit is not None and a.limit < 1) or a.figure_units < 1:
         p.error("--top, --batch, --limit and --figure-units must be 1 or more")
     return a
@@ -145,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                              "the CIFAR-10 archive")
         existing = read_meta(out) if out.exists() else None   # an --out that is not an atlas is refused
         try:
-            planned = plan(model, data, a.layers, a.top, a.limit, a.split, a.methods, a.rank, a.optimize)
+            planned = plan(model, data, a.layers, a.top, a.limit, a.split, a.methods, a.rank, a.optimize,
+                           a.optimize_diverse)
             expected = planned[-1]
             if a.shard:
                 from .build import shard_range

@@ -42,13 +42,15 @@ def chosen_methods(names: list[str] | None) -> list[registry.AttributionMethod]:
 
 
 def settings_of(layers: list[str], top: int, spec: InputSpec, limit: int | None, split: str,
-                methods: list[str], rank: str = "activation", optimize: str | None = None) -> dict:
+                methods: list[str], rank: str = "activation", optimize: str | None = None, diverse: int = 0) -> dict:
     settings = {"layers": layers, "top": top, "input_size": list(spec.size), "limit": limit, "split": split,
                 "methods": methods}
     if rank != "activation":     # said only where it is not the default: older atlas files stay up to date
         settings["rank"] = rank
     if optimize:
         settings["optimize"] = optimize
+    if optimize and diverse:
+        settings["optimize_diverse"] = diverse
     return settings
 
 
@@ -77,7 +79,7 @@ def same_atlas(a: dict, b: dict) -> str:
 
 def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: int, limit: int | None = None,
          split: str = "test", methods: list[str] | None = None, rank: str = "activation",
-         optimize: str | None = None):
+         optimize: str | None = None, diverse: int = 0):
     """(model, its input spec, its layer graph, the atlas layers, the meta the atlas will have). methods: the
     names of the methods whose reconstructions are stored (default: every registered one)."""
     names = [m.value for m in chosen_methods(methods)]
@@ -87,7 +89,7 @@ def plan(model_path: Path, data: ImageSet, layer_names: list[str] | None, top: i
     graph = build_graph(model, (spec.channels, *spec.size))
     layers = atlas_layers(graph, layer_names)
     meta = atlas_meta(model_path, data, settings_of([l.name for l in layers], top, spec, limit, split, names, rank,
-                                                           optimize))
+                                                           optimize, diverse))
     return model, spec, graph, layers, meta
 
 
@@ -167,9 +169,11 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     if meta["settings"].get("optimize") and (shard is None or shard[0] == 1):
         from .optimize import optimize_layers
         t0 = time.perf_counter()
-        pictures = optimize_layers(model, layers, spec, meta["settings"]["optimize"], list(views.values()), progress)
+        pictures = optimize_layers(model, layers, spec, meta["settings"]["optimize"], list(views.values()), progress,
+                                   meta["settings"].get("optimize_diverse", 0))
         per_layer = [replace(la, optimized=pictures[la.name.removesuffix(SUFFIX)][0],
-                             optimized_values=pictures[la.name.removesuffix(SUFFIX)][1]) for la in per_layer]
+                             optimized_values=pictures[la.name.removesuffix(SUFFIX)][1],
+                             optimized_diverse=pictures[la.name.removesuffix(SUFFIX)][2]) for la in per_layer]
         stats.optimize_s = time.perf_counter() - t0
     ids = np.array(needed, np.int64)
     shape = (0, *spec.size, 3)

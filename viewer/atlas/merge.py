@@ -30,7 +30,8 @@ def merge_layer(parts: list[LayerAtlas], k: int) -> LayerAtlas:
     return LayerAtlas(parts[0].name, _take(values, order), _take(images, order), _take(cat(lambda p: p.ys), order),
                       _take(cat(lambda p: p.xs), order), _take(cat(lambda p: p.patches), order),
                       _take(cat(lambda p: p.valid), order), recons,
-                      first.optimized if first else None, first.optimized_values if first else None)
+                      first.optimized if first else None, first.optimized_values if first else None,
+                      first.optimized_diverse if first else None)
 
 
 def merge_atlases(paths: list[Path]) -> Atlas:

@@ -13,14 +13,19 @@ from ..core.precision import Precision, choose_precision
 CHUNK = 32
 
 
-def optimize_layers(model, layers, spec, method: str, views: list[np.ndarray], progress: bool = True) -> dict:
-    """layer name -> (pictures (C, h, w, 3) uint8, values (C,) float32)."""
+DIVERSITY = 100.0   # the diversity term's weight against the objective (docs/featvis.md)
+
+
+def optimize_layers(model, layers, spec, method: str, views: list[np.ndarray], progress: bool = True,
+                    diverse: int = 0) -> dict:
+    """layer name -> (pictures (C, h, w, 3) uint8, values (C,) float32, diverse (C, N, h, w, 3) uint8 or None):
+    with diverse = N, N more pictures per channel, optimized together with Lucid's diversity term."""
     from tqdm import tqdm
     sample = torch.from_numpy(np.stack(views[:2000])).permute(0, 3, 1, 2).float() / 255 if views else None
     colour = colour_matrix(spec.mean, spec.channels, sample)
     bf16 = choose_precision(Precision.AUTO).bf16
     settings = VisSettings(method=VisMethod(method))
-    total = sum(l.shape[0] for l in layers)
+    total = sum(l.shape[0] for l in layers) * (1 + diverse)
     out = {}
     with tqdm(total=total, desc=f"optimize ({method})", unit="unit", disable=not progress, dynamic_ncols=True) as bar:
         for layer in layers:
@@ -34,7 +39,18 @@ def optimize_layers(model, layers, spec, method: str, views: list[np.ndarray], p
                 pics.append(np.repeat(p, 3, axis=3) if p.shape[3] == 1 else p)
                 values.append(vis.values().numpy().astype(np.float32))
                 bar.update(len(chans))
-            out[layer.name] = (np.concatenate(pics), np.concatenate(values))
+            more = None
+            if diverse:
+                spread = VisSettings(method=VisMethod(method), diversity=DIVERSITY)
+                more = []
+                for c in range(layer.shape[0]):
+                    vis = Visualizer(model, layer, spec, [c] * diverse, centre, spread, colour=colour, bf16=bf16)
+                    vis.run(spread.steps)
+                    p = (vis.pictures().permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+                    more.append(np.repeat(p, 3, axis=3) if p.shape[3] == 1 else p)
+                    bar.update(diverse)
+                more = np.stack(more)
+            out[layer.name] = (np.concatenate(pics), np.concatenate(values), more)
     return out
 
 

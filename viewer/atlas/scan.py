@@ -100,6 +100,7 @@ class LayerAtlas:
     recons: dict[str, np.ndarray]   # method value -> (C, K, 3, P, P) float32, cut to the same box
     optimized: np.ndarray | None = None          # (C, h, w, 3) uint8: what each channel wants (--optimize)
     optimized_values: np.ndarray | None = None   # (C,) float32: the activation it reaches
+    optimized_diverse: np.ndarray | None = None  # (C, N, h, w, 3) uint8: N more, pushed apart (--optimize-diverse N)
 
 
 def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, TopK], views: dict[int, np.ndarray],

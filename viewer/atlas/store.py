@@ -4,7 +4,8 @@ Keys: "meta" (a JSON string: format, version, the model file's sha256 and path, 
 settings, the layers), "views" (N, H, W, 3) uint8 (the model input images that hold entries) with
 "view_ids" (N,) their data-set indices, and per layer L: "L/values", "L/images", "L/ys", "L/xs" (C, K),
 "L/patches" (C, K, P, P, 3), "L/valid" (C, K, P, P) and "L/recon_<method>" (C, K, 3, P, P) float32; with
---optimize also "L/optimized" (C, h, w, 3) uint8 and "L/optimized_values" (C,). The relevance ranking of layer L
+--optimize also "L/optimized" (C, h, w, 3) uint8 and "L/optimized_values" (C,), with --optimize-diverse N
+"L/optimized_diverse" (C, N, h, w, 3). The relevance ranking of layer L
 (--rank relevance or both) is stored as layer "L@relevance".
 """
 from __future__ import annotations
@@ -60,6 +61,8 @@ def save_atlas(path: Path, atlas: Atlas) -> None:
         arrays.update({f"{name}/recon_{m}": r for m, r in la.recons.items()})
         if la.optimized is not None:
             arrays.update({f"{name}/optimized": la.optimized, f"{name}/optimized_values": la.optimized_values})
+        if la.optimized_diverse is not None:
+            arrays[f"{name}/optimized_diverse"] = la.optimized_diverse
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(tmp, "wb") as fh:
@@ -93,7 +96,9 @@ def load_atlas(path: Path) -> Atlas:
                                           z[f"{name}/xs"], z[f"{name}/patches"], z[f"{name}/valid"],
                                           {m: z[f"{name}/recon_{m}"] for m in stored},
                                           z[f"{name}/optimized"] if opt else None,
-                                          z[f"{name}/optimized_values"] if opt else None)
+                                          z[f"{name}/optimized_values"] if opt else None,
+                                          z[f"{name}/optimized_diverse"] if f"{name}/optimized_diverse" in z.files
+                                          else None)
             return Atlas(meta, layers, z["views"], z["view_ids"])
     except AtlasError:
         raise

@@ -16,15 +16,12 @@ transforms and Adam, and accentuation of a start image (the frame). Definitions 
 from __future__ import annotations
 
 import enum
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
-from torch.overrides import TorchFunctionMode
-
+from .featvis_ops import Adam, RedirectedReLU, diversity, frozen, layer_output, needs_grad  # noqa: F401
 from .featvis_param import Fourier, Pixels, colour_matrix, gaussian_blur, transform
-from .graph import CallCounter, LayerInfo
-from .rules import RELU_FUNCS
+from .graph import LayerInfo
 from .targets import AttributionError
 
 
@@ -58,63 +55,12 @@ class VisSettings:
     norm_pct: float = 0.0
     jitter: int = -1              # pixels of random shift each step; -1: a sixteenth of the box (at least 1)
     keep: float = 0.1
+    diversity: float = 0.0        # Lucid's diversity term: K images of one channel pushed apart (their Gram matrices)
 
     def key(self) -> str:
         d = asdict(self)
         d["method"] = self.method.value
         return ",".join(f"{k}={v}" for k, v in sorted(d.items()))
-
-
-class RedirectedReLU(torch.autograd.Function):
-    """Lucid's redirected ReLU gradient: the ReLU's own gradient where it lets any through for a sample; where it
-    lets none through (every unit on the way is off, as for a dead start), the gradient passes the ReLU anyway,
-    except where it would push a negative input lower. Without it a unit that starts at 0 never moves."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.clamp_min(0)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        plain = g * (x > 0)
-        dead = plain.flatten(1).abs().amax(1) == 0
-        if not bool(dead.any()):
-            return plain
-        redirected = torch.where((x < 0) & (g > 0), torch.zeros_like(g), g)   # loss gradient > 0: pushes x down
-        return torch.where(dead.view(-1, *([1] * (g.dim() - 1))), redirected, plain)
-
-
-class _Redirect(TorchFunctionMode):
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in RELU_FUNCS and torch.is_grad_enabled():
-            return RedirectedReLU.apply(args[0])
-        return func(*args, **(kwargs or {}))
-
-
-class _Stop(Exception):
-    """Raised by the hook at the target layer: the rest of the model is not run."""
-
-
-def layer_output(model: torch.nn.Module, layer: LayerInfo, x: torch.Tensor, redirect: bool = False) -> torch.Tensor:
-    """The layer's output for input x, the forward stopped there; redirect: ReLUs pass gradient as RedirectedReLU
-    does."""
-    module = dict(model.named_modules())[layer.module_name]
-    got = {}
-
-    def on_output(name, call, output):
-        if call == layer.call:
-            got["out"] = output
-            raise _Stop
-    try:
-        with CallCounter([(layer.module_name, module)], on_output), _Redirect() if redirect else nullcontext():
-            model(x)
-    except _Stop:
-        pass
-    if "out" not in got:
-        raise AttributionError(f"the model's forward never produced '{layer.name}'")
-    return got["out"]
 
 
 class Visualizer:
@@ -180,6 +126,7 @@ class Visualizer:
             out = layer_output(self.model, self.layer, x, redirect=self.dead)
         idx = torch.arange(len(self.channels))
         ch = torch.tensor(self.channels)
+        self.out = out
         acts = out[idx, ch].flatten(1).mean(1) if self.at is None and out.dim() > 2 else \
             out[idx, ch] if self.at is None else out[idx, ch, self.at[0], self.at[1]]
         self.dead = bool((acts.detach() <= 0).any())
@@ -208,7 +155,7 @@ class Visualizer:
         return crop, at
 
     def _frozen(self):
-        return _Frozen(self.model)
+        return frozen(self.model)
 
     # --- steps ------------------------------------------------------------------------------------------------
     def run(self, n: int) -> None:
@@ -227,8 +174,10 @@ class Visualizer:
         s = self.settings
         img = self.param.image()
         img = transform(img, self.margin, self.hw, self.gen, s.method is VisMethod.FOURIER)
-        acts = _needs_grad(self._acts(img), self.layer)
+        acts = needs_grad(self._acts(img), self.layer)
         loss = -(acts / self.scale).sum()
+        if s.diversity > 0 and len(self.channels) > 1:
+            loss = loss + s.diversity * diversity(self.out)
         if s.method is VisMethod.ACCENTUATE:
             centre = self._centre(self.param.image())
             loss = loss + s.keep * ((centre - self._centre(self.start)) ** 2).mean((1, 2, 3)).sum() / 0.01
@@ -236,7 +185,7 @@ class Visualizer:
 
     def _dvt_step(self) -> None:
         s, px = self.settings, self.param.pixels
-        acts = _needs_grad(self._acts(px), self.layer)
+        acts = needs_grad(self._acts(px), self.layer)
         (g,) = torch.autograd.grad(-acts.sum(), px)   # a loss, as RedirectedReLU expects its gradient
         with torch.no_grad():
             scale = g.abs().flatten(1).mean(1).clamp_min(1e-12).view(-1, 1, 1, 1)
@@ -269,54 +218,6 @@ class Visualizer:
     @property
     def done(self) -> bool:
         return self.steps >= self.settings.steps
-
-
-def _needs_grad(acts: torch.Tensor, layer: LayerInfo) -> torch.Tensor:
-    if not acts.requires_grad:
-        raise AttributionError(f"'{layer.name}' does not depend on the input through a gradient (a model run without "
-                               "autograd, or a detached output): nothing to optimize")
-    return acts
-
-
-class Adam:
-    """Adam (Kingma & Ba 2015, torch.optim.Adam's defaults: betas 0.9, 0.999, eps 1e-8), written out: creating a
-    torch.optim optimizer imports torch._dynamo, which imports triton where it is installed, and that crashed the
-    window's worker thread (a segmentation fault in triton's import)."""
-
-    def __init__(self, params: list[torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.params, self.lr, self.betas, self.eps, self.t = params, lr, betas, eps, 0
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-
-    @torch.no_grad()
-    def step(self, grads) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
-            p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
-
-
-class _Frozen:
-    """Eval mode and parameters without grad while the optimizer runs; restored after."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.flags = [m for m in self.model.modules() if m.training]
-        self.grads = [p for p in self.model.parameters() if p.requires_grad]
-        self.model.eval()
-        for p in self.grads:
-            p.requires_grad_(False)
-
-    def __exit__(self, *exc):
-        for m in self.flags:
-            m.training = True
-        for p in self.grads:
-            p.requires_grad_(True)
 
 
 __all__ = ["VisMethod", "VisSettings", "Visualizer", "layer_output"]

@@ -224,8 +224,13 @@ class Optimize(Toggle):
             return []
         ratio = f", {part.value / part.frame:.1f}x the frame's" if part.frame > 0 else ""
         t, l, b, rr = part.box
+        atlas = getattr(v.session.part("atlas"), "file", None)       # --atlas FILE: the data set's best too
+        la = atlas.layers.get(part.layer) if atlas is not None else None
+        best = float(la.values[part.channel, 0]) if la is not None and part.channel < len(la.values) else 0.0
+        data = [(f"the data set's best {best:.3g}: reached {part.value / best:.1f}x", f"data set's best: "
+                 f"{part.value / best:.1f}x")] if best > 0 else []
         return [(f"O: ({part.position[0]}, {part.position[1]}) reaches {part.value:.3g}{ratio} "
-                 f"(frame {part.frame:.3g})", f"O: reaches {part.value:.3g}{ratio}"),
+                 f"(frame {part.frame:.3g})", f"O: reaches {part.value:.3g}{ratio}"), *data,
                 (f"optimized box rows {t}-{b}, columns {l}-{rr} of the input", f"box {b - t}x{rr - l} px")]
 
 
