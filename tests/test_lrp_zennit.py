@@ -150,6 +150,8 @@ def cone_models():
     return [("allcnn-conv3", randomized(build_model("allcnn_c")), [SequentialMergeBatchNorm()], "conv3"),
             ("allcnn-conv6", randomized(build_model("allcnn_c")), [SequentialMergeBatchNorm()], "conv6"),
             ("model_c-conv2", randomized(build_model("model_c")), [SequentialMergeBatchNorm()], "conv2"),
+            ("model_c-conv4", randomized(build_model("model_c")), [SequentialMergeBatchNorm()], "conv4"),
+            ("model_c-pool2", randomized(build_model("model_c")), [SequentialMergeBatchNorm()], "pool2"),
             ("mixed-b1", randomized(Mixed()), [SequentialMergeBatchNorm()], "b1"),
             ("resnet18-bn1", randomized(torchvision.models.resnet18(num_classes=10)), [ResNetCanonizer()], "bn1")]
 

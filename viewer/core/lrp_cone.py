@@ -5,7 +5,9 @@ run as one batch of K windows - the same work as guided backprop's cone, plus on
 
 The terms are computed once per frame and composite over the whole tensors (a forward pass's worth of
 convolutions: the z+ and flat denominators), from the frame's own traced pass (trace.Op keeps each convolution's
-input). Where the path to a layer is not a plain chain of conv2d / batch_norm (eval) / relu / identity, or the
+input). Max-pooling passes all of an output's relevance to its argmax (the forward's switches, as the LRP pass and
+zennit do). Where the path to a layer is not a plain chain of conv2d / batch_norm (eval) / relu / max-pool /
+identity, or the
 pass ran in bf16, or a BatchNorm follows a ReLU, `lrp_plan` returns None and the caller runs the LRP pass
 (lrp.py) instead; both are exact and equal (tests/test_lrp_rules.py).
 """
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .cone import Step
+from .cone_windows import pool_t
 from .lrp_rules import Composite, Layer, Rule, apply_terms
 from .targets import AttributionError
 from .trace import Op, chain_to
@@ -41,7 +45,7 @@ class LrpStep:
 
 @dataclass(frozen=True)
 class LrpPlan:
-    steps: tuple[LrpStep, ...]
+    steps: tuple[LrpStep | Step, ...]   # a convolution's terms, or a max-pool's switches (cone.Step)
     channels: int      # of the seeded tensor
     cache: dict = field(repr=False, compare=False, default_factory=dict)   # the frame's (ForwardPass.lrp)
 
@@ -107,14 +111,26 @@ def lrp_plan(ops: dict[int, Op], x: torch.Tensor, out: torch.Tensor, composite: 
         elif op.kind == "conv":
             convs.append((op, bns))
             bns = []
-        elif op.kind == "relu" and bns:   # a BatchNorm after a ReLU: not merged into a convolution here
+        elif op.kind in ("relu", "maxpool") and bns:   # a BatchNorm not right after a convolution: the LRP pass
             return None
+        elif op.kind == "maxpool":
+            convs.append((op, None))
         elif op.kind not in ("relu", "identity"):
             return None
-    if bns or not convs:
+    if bns or not any(b is not None for _, b in convs):
         return None
+    last = max(i for i, (_, b) in enumerate(convs) if b is not None)   # the first convolution of the forward
     steps, size = [], 1
     for i, (op, bs) in enumerate(convs):
+        if bs is None:   # max-pooling: all of an output's relevance to its argmax (the forward's switches)
+            k, stride, padding, dil, ceil = op.params
+            a, version = op.inp
+            if a._version != version or a.dtype != torch.float32:
+                return None
+            _, idx = F.max_pool2d(a.detach(), k, stride, padding, dil, ceil, return_indices=True)
+            steps.append(Step("maxpool", idx[0], size, stride, padding, dil, 1, op.in_shape[1:], kernel=k))
+            size = max((size - 1) * stride[j] + dil[j] * (k[j] - 1) + 1 for j in range(2))
+            continue
         w, stride, padding, dilation, groups, _ = op.params
         a, version = op.inp
         k = w.shape[2]
@@ -126,7 +142,7 @@ def lrp_plan(ops: dict[int, Op], x: torch.Tensor, out: torch.Tensor, composite: 
             merged = merged_weights(op, bs, weights)
         except _NotAChain:
             return None
-        rule = _rule(composite, i == len(convs) - 1, bounds)
+        rule = _rule(composite, i == last, bounds)
         steps.append(LrpStep(a.detach(), *merged, rule, stride[0], padding[0], dilation[0], groups, size,
                              size_in, ("cone-terms", composite.name, op.output_id, bool(bs), size)))
         size = size_in
@@ -171,6 +187,10 @@ def _one_unit(plan: LrpPlan, channel: int, y: int, x: int) -> tuple[torch.Tensor
     r = torch.zeros((1, plan.channels, 1, 1))
     r[0, channel, 0, 0] = 1.0
     for st in plan.steps:
+        if isinstance(st, Step):   # max-pooling
+            r = pool_t(r, st, torch.tensor([y]), torch.tensor([x]), {})
+            y, x = y * st.stride[0] - st.padding[0], x * st.stride[1] - st.padding[1]
+            continue
         ny, nx = y * st.stride - st.padding, x * st.stride - st.padding
         n = st.margin_in
         a = _crop(st.a, ny, nx, n, n)
@@ -209,7 +229,8 @@ def lrp_cone_backward(plan: LrpPlan, channels: list[int], ys: list[int], xs: lis
     """Input relevance (K, C, H, W) of K units of the plan's layer, each seeded with relevance 1 (the caller
     scales by the unit's value: the map is linear)."""
     k = len(channels)
-    if k == 1 and plan.steps[0].key not in plan.cache:   # one unit of a new frame: its windows only
+    keys = [st.key for st in plan.steps if isinstance(st, LrpStep)]
+    if k == 1 and keys[0] not in plan.cache:   # one unit of a new frame: its windows only
         r, y, x = _one_unit(plan, channels[0], ys[0], xs[0])
         oy, ox = torch.tensor([y]), torch.tensor([x])
         return _paste(r, oy, ox, input_shape)
@@ -217,6 +238,13 @@ def lrp_cone_backward(plan: LrpPlan, channels: list[int], ys: list[int], xs: lis
     oy, ox = torch.tensor(ys), torch.tensor(xs)
     r = None
     for st in plan.steps:
+        if isinstance(st, Step):   # max-pooling
+            if r is None:
+                r = torch.zeros((k, plan.channels, 1, 1))
+                r[torch.arange(k), ch, 0, 0] = 1.0
+            r = pool_t(r, st, oy, ox, plan.cache)
+            oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
+            continue
         s, d = st.stride, st.dilation
         ny, nx = oy * s - st.padding, ox * s - st.padding
         out = None
