@@ -170,6 +170,9 @@ def load_checkpoint(path: str | os.PathLike, trust_code: bool = False) -> Loaded
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
+    if path.suffix.lower() == ".onnx":
+        from .onnx_model import load_onnx
+        return load_onnx(path)
     if _is_torchscript(path):
         if not trust_code:
             raise CheckpointError(f"{path}: a TorchScript archive is a program, not data (loading it runs its code): "
