@@ -170,3 +170,38 @@ def test_safetensors_weights_round_trip_and_bad_files_are_one_sentence(tmp_path)
     broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         load_model("nets:PlainReLU", str(broken))
+
+
+def test_a_torch_export_program_opens_only_when_trusted_with_every_layer(tmp_path):
+    """torch.export.load unpickles (PyTorch: never load an untrusted one): refused without --trust-model-code;
+    with it, unflattened into its modules, the ReLUs take the rules: guided backprop equals the original's."""
+    import warnings
+
+    import pytest
+    import torch
+    from torch import nn
+
+    from viewer.cli import UsageError, build, parse_args
+    from viewer.core.attribution import Analyzer, ChannelTarget
+    from viewer.core.graph import build_graph
+    from viewer.core.rules import Method
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(6, 10)).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(model, (x,)), str(tmp_path / "m.pt2"))
+    with pytest.raises(UsageError, match="torch.export program is loaded with pickle.*--trust-model-code"):
+        build(parse_args(["--model", str(tmp_path / "m.pt2")]))
+    b = build(parse_args(["--model", str(tmp_path / "m.pt2"), "--trust-model-code"]))
+    assert b.spec.size == (16, 16) and {"0", "2", "5"} <= {l.name for l in b.layers}
+    got = Analyzer(b.model, b.layers)          # the window's analyzer (the cone where the trace allows)
+    ref = Analyzer(model, build_graph(model, (3, 16, 16)), fast=False)
+    for layer in ("2", "5"):
+        a = got.attribute(got.forward(x), [ChannelTarget(layer, 1)], Method.GUIDED).images[0]
+        r = ref.attribute(ref.forward(x), [ChannelTarget(layer, 1)], Method.GUIDED).images[0]
+        g = ref.attribute(ref.forward(x), [ChannelTarget(layer, 1)], Method.GRADIENT).images[0]
+        assert r.abs().max() > 0 and (layer == "2" or not torch.allclose(r, g))   # a ReLU below: the rule acts
+        assert (a - r).abs().max() <= 1e-5 * r.abs().max()

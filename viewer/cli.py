@@ -46,11 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("--model", default=str(DEFAULT_MODEL),
-                   help="checkpoint file (this tool's format; TorchScript with --trust-model-code), "
-                        "package.module:callable returning an nn.Module, torchvision:NAME or timm:NAME (default: "
-                        "the shipped All-CNN-C)")
-    p.add_argument("--trust-model-code", action="store_true", help="open a TorchScript archive: it is a program "
-                   "(loading it runs its code), refused without this flag; use it only for files you trust")
+                   help="checkpoint file (this tool's format; an ONNX graph FILE.onnx with onnx2torch installed; "
+                        "TorchScript or a torch.export FILE.pt2 with --trust-model-code), package.module:callable "
+                        "returning an nn.Module, torchvision:NAME or timm:NAME (default: the shipped All-CNN-C)")
+    p.add_argument("--trust-model-code", action="store_true", help="open a TorchScript archive or a torch.export "
+                   ".pt2 program: loading either runs code from the file, refused without this flag; use it only "
+                   "for files you trust")
     p.add_argument("--weights", help="state dict / checkpoint for a --model factory; for torchvision:NAME and "
                    "timm:NAME: DEFAULT (the default), a weight name (IMAGENET1K_V2), none (random) or a file")
     p.add_argument("--source", default=None,

@@ -173,6 +173,8 @@ def load_checkpoint(path: str | os.PathLike, trust_code: bool = False) -> Loaded
     if path.suffix.lower() == ".onnx":
         from .onnx_model import load_onnx
         return load_onnx(path)
+    if path.suffix.lower() == ".pt2":
+        return _load_exported(path, trust_code)
     if _is_torchscript(path):
         if not trust_code:
             raise CheckpointError(f"{path}: a TorchScript archive is a program, not data (loading it runs its code): "
@@ -196,6 +198,26 @@ def load_checkpoint(path: str | os.PathLike, trust_code: bool = False) -> Loaded
         raise CheckpointError(f"{path}: bad arguments for architecture '{arch}' ({e})") from None
     _load_state(model, obj.get("state_dict"), str(path))
     return LoadedModel(model.eval(), dict(obj.get("meta", {})), arch, str(path))
+
+
+def _load_exported(path: Path, trust_code: bool) -> LoadedModel:
+    """A torch.export program (.pt2): torch.export.load unpickles its weights and constants (weights_only=False;
+    its documentation: never load one from an untrusted source), so it opens only with trust_code. Unflattened
+    back into its modules, every module is a layer; its ReLUs are aten calls the rules know (rules.RELU_FUNCS)."""
+    if not trust_code:
+        raise CheckpointError(f"{path}: a torch.export program is loaded with pickle (torch.export.load runs code "
+                              f"from the file; PyTorch says never to load one from an untrusted source): refused; the "
+                              f"viewer opens it with {TRUST_FLAG} if you trust where it came from")
+    try:
+        program = torch.export.load(str(path))
+        model = torch.export.unflatten(program)
+    except Exception as e:   # noqa: BLE001  a damaged archive: one sentence
+        raise CheckpointError(f"{path}: not a torch.export program that can be opened ({type(e).__name__})") from None
+    meta: dict[str, Any] = {}
+    args = program.example_inputs[0] if program.example_inputs else ()
+    if args and isinstance(args[0], torch.Tensor) and args[0].dim() == 4:
+        meta = {"in_channels": int(args[0].shape[1]), "input_size": [int(args[0].shape[2]), int(args[0].shape[3])]}
+    return LoadedModel(model, meta, "torch.export", str(path))
 
 
 def load_factory(spec: str, weights: str | os.PathLike | None = None) -> LoadedModel:

@@ -101,7 +101,8 @@ class RuleReLU(torch.autograd.Function):
         return apply_rule(positive, r, ctx.state.method), None
 
 
-RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_,
+              torch.ops.aten.relu.default, torch.ops.aten.relu_.default}   # the last two: torch.export programs
 
 
 class ReluRuleMode(TorchFunctionMode):
