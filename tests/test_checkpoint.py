@@ -41,8 +41,12 @@ def test_missing_file(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     p = tmp_path / "junk.pt"
     p.write_bytes(b"this is not a model" * 10)
-    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="not a model file this tool opens"):
         load_model(str(p))
+    r = tmp_path / "random.xyz"                       # an unknown extension, random bytes: not "a pickle"
+    r.write_bytes(bytes(range(256)) * 3)
+    with pytest.raises(CheckpointError, match="not a model file this tool opens"):
+        load_model(str(r))
     q = tmp_path / "dict.pt"
     torch.save({"a": torch.zeros(1)}, q)
     with pytest.raises(CheckpointError, match="not a viewer checkpoint"):

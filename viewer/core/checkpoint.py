@@ -101,11 +101,12 @@ def safe_torch_load(path: Path) -> Any:
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file") from None
     except Exception as e:  # torch raises several types; all mean "not something we can safely read"
         text = str(e)
-        if "Weights only load failed" in text or "weights_only" in text:
+        if "Unsupported global" in text or "GLOBAL" in text:
             raise CheckpointError(
                 f"{path}: refused, the file is a pickle that needs Python code to load (unsafe for an "
                 "untrusted file); save a state_dict checkpoint instead") from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(e).__name__})") from None
+        raise CheckpointError(f"{path}: not a model file this tool opens (a checkpoint .pt, weights .safetensors, an "
+                              f"ONNX graph .onnx, a torch.export .pt2; {type(e).__name__})") from None
 
 
 def read_weights(path: Path) -> Any:
