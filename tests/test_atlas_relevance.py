@@ -76,3 +76,31 @@ def test_an_atlas_with_both_rankings_and_a_switches_between_them(pygame_display,
         assert not st.view
     finally:
         worker.shutdown(1.0)
+
+
+def test_both_rankings_read_the_data_once_and_equal_each_ranking_alone(random_checkpoint, tmp_path, capsys):
+    """--rank both takes the activations from the LRP pass's forward: its activation layers equal an activation-only
+    atlas's, and its relevance layers a relevance-only atlas's, bit for bit."""
+    import cv2
+    import numpy as np
+
+    from viewer.atlas.__main__ import main
+    from viewer.atlas.store import load_atlas
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(9):
+        cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 256, (36, 36, 3), dtype=np.uint8))
+    files = {}
+    for rank in ("activation", "relevance", "both"):
+        files[rank] = tmp_path / f"{rank}.npz"
+        assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv3", "conv6",
+                     "--top", "3", "--rank", rank, "--out", str(files[rank]), "--no-progress"]) == 0
+    assert "activations from the same pass" in capsys.readouterr().out
+    both = load_atlas(files["both"])
+    for rank, suffix in (("activation", ""), ("relevance", "@relevance")):
+        alone = load_atlas(files[rank])
+        for name in ("conv3", "conv6"):
+            a, b = alone.layers[name + suffix], both.layers[name + suffix]
+            for f in ("values", "images", "ys", "xs", "patches"):
+                assert np.array_equal(getattr(a, f), getattr(b, f)), (rank, name, f)

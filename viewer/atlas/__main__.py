@@ -182,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
             total = time.perf_counter() - t0
             recons = stats.entries * len(expected["settings"]["methods"])
             skipped = f", {stats.skipped} unreadable image{'s' * (stats.skipped > 1)} skipped" if stats.skipped else ""
+            scanned = stats.scan_s or stats.relevance_s
+            kind = "scan" if stats.scan_s else "relevance scan (the activations from the same pass)" \
+                if a.rank == "both" else "relevance scan"
             print(f"wrote {out}: {len(atlas.layers)} layers, {stats.entries} entries (top {a.top}) from "
-                  f"{stats.images} images{skipped}; scan {stats.scan_s:.1f} s "
-                  f"({stats.images / max(stats.scan_s, 1e-9):.0f} images/s), "
-                  + (f"relevance scan {stats.relevance_s:.1f} s, " if stats.relevance_s else "")
+                  f"{stats.images} images{skipped}; {kind} {scanned:.1f} s "
+                  f"({stats.images / max(scanned, 1e-9):.0f} images/s), "
                   + (f"optimized images {stats.optimize_s:.1f} s, " if stats.optimize_s else "") +
                   f"{recons} reconstructions in "
                   f"{stats.recon_s:.1f} s ({recons / max(stats.recon_s, 1e-9):.0f}/s); {total:.1f} s in all")

@@ -16,7 +16,7 @@ from ..core.lrp_rules import EPSILON_PLUS_FLAT
 from ..core.preprocess import InputSpec, model_view, spec_for, to_batch
 from .data import ImageSet
 from .relevance import SUFFIX, scan_relevance
-from .scan import atlas_layers, reconstruct, scan
+from .scan import TopK, atlas_layers, reconstruct, scan
 from .store import FORMAT, VERSION, Atlas
 
 
@@ -138,15 +138,14 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     t0 = time.perf_counter()
     rank = meta["settings"].get("rank", "activation")
     rankings = {}
-    if rank in ("activation", "both"):
+    if rank == "activation":
         rankings[""] = scan(analyzer, layers, batches(), top, scanned)
-    stats.scan_s = time.perf_counter() - t0
-    if rank in ("relevance", "both"):
-        t0 = time.perf_counter()
-        if rank == "both":
-            bar.reset()
-        rankings[SUFFIX] = scan_relevance(analyzer, layers, batches(), top, EPSILON_PLUS_FLAT,
-                                          scanned if rank == "relevance" else bar.update)
+        stats.scan_s = time.perf_counter() - t0
+    else:   # the LRP pass's forward gives the activations too: "both" reads the data once
+        acts = {l.name: TopK(l.channels, top) for l in layers} if rank == "both" else None
+        rankings[SUFFIX] = scan_relevance(analyzer, layers, batches(), top, EPSILON_PLUS_FLAT, scanned, acts)
+        if acts is not None:
+            rankings = {"": acts, SUFFIX: rankings[SUFFIX]}
         stats.relevance_s = time.perf_counter() - t0
     bar.close()
     stats.skipped = data.skipped

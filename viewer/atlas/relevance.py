@@ -20,8 +20,9 @@ SUFFIX = "@relevance"   # the atlas file stores the relevance ranking of layer L
 
 
 def scan_relevance(analyzer: Analyzer, layers: list[LayerInfo], batches, k: int, composite: Composite,
-                   progress=None) -> dict[str, TopK]:
-    """batches: as for scan.scan. Returns the relevance-ranked top K of each layer."""
+                   progress=None, activations: dict[str, TopK] | None = None) -> dict[str, TopK]:
+    """batches: as for scan.scan. Returns the relevance-ranked top K of each layer. activations: TopKs that the
+    same pass's forward also updates (its values are the plain forward's: --rank both reads the data once)."""
     tops = {l.name: TopK(l.channels, k) for l in layers}
     for x, ids in batches:
         fp = analyzer.forward(x.float(), mode=LrpMode(composite, analyzer.pixel_bounds))
@@ -31,6 +32,9 @@ def scan_relevance(analyzer: Analyzer, layers: list[LayerInfo], batches, k: int,
         rows = torch.arange(len(top))
         seed[rows, top] = logits.detach()[rows, top]
         outs = [fp.output(l.name) for l in layers]
+        if activations is not None:
+            for l, o in zip(layers, outs):
+                activations[l.name].update(o.detach().float().cpu().numpy(), np.asarray(ids, np.int64))
         grads = torch.autograd.grad(logits, outs, seed, allow_unused=True)
         for l, g in zip(layers, grads):
             r = torch.zeros_like(outs[layers.index(l)]) if g is None else g.detach().float()
