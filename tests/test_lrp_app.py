@@ -47,6 +47,14 @@ def test_k_shows_each_channel_s_relevance_and_orders_the_grid_by_it(app, monkeyp
     tile = app.grid_geom().tile_rect(0)             # the first tile holds the most relevant channel
     app.pane("GridPane").click((tile[0] + 2, tile[1] + 2), app.session, view)
     assert app.session.channel == order[0] == tile_channel(view, 0)
+    key(app, "down")                                # the next tile, in the grid's order (not channel + 1)
+    assert app.session.channel == order[1]
+    key(app, "up")
+    assert app.session.channel == order[0]
+    # on a layer of several pages the page is the tile's (here: as if 64 tiles fit)
+    app.session.select_channel(order[100], 64, 100)
+    assert app.session.page == 1 and app.session.channel == order[100]
+    app.session.select_channel(order[0], app.per_page(), 0)
     key(app, "w")                                   # W fills the grid in channel order: clicks follow that
     app.update()
     assert channel_order(app.view(0.0)) is None and tile_channel(app.view(0.0), 5) == 5

@@ -91,7 +91,15 @@ def controls_markdown() -> str:
 
 
 def _unit_step(app, step: int) -> None:
-    app.session.select_channel(app.session.channel + step, app.per_page())
+    """The next / previous tile (or a row up / down): in the grid's order where a feature orders it (K)."""
+    from .features import active
+    s = app.session
+    order = next((o for f in reversed(active()) if (o := f.order(s, s.info.name, s.result)) is not None), None)
+    if order is None or s.channel not in order:
+        s.select_channel(s.channel + step, app.per_page())
+        return
+    k = max(0, min(len(order) - 1, order.index(s.channel) + step))
+    s.select_channel(order[k], app.per_page(), k)
 
 
 # Action -> handler(app): the window's own keys (each feature binds its own)

@@ -147,8 +147,9 @@ class Session:
             self.scales.recon.reset()
         self.changed()
 
-    def select_channel(self, channel: int, per_page: int) -> None:
-        """per_page: tiles the grid shows at once (its page follows the channel)."""
+    def select_channel(self, channel: int, per_page: int, tile: int | None = None) -> None:
+        """per_page: tiles the grid shows at once (its page follows the channel); tile: the channel's place in
+        the grid where a feature orders the tiles (K), else its index."""
         channel = max(0, min(self.info.channels - 1, channel))
         self.picking = False            # the user chose: no automatic pick any more on this layer
         if self.target_mode is not TargetMode.STRONGEST:   # a class target or a pinned position: released
@@ -156,7 +157,7 @@ class Session:
         if channel != self.channel:
             self.channel = channel
             self.scales.recon.reset()
-        self.page = channel // per_page if per_page < self.info.channels else 0
+        self.page = (channel if tile is None else tile) // per_page if per_page < self.info.channels else 0
         self.changed()
 
     def turn_page(self, step: int, per_page: int) -> None:

@@ -145,7 +145,7 @@ class GridPane(Pane):
         k = v.grid.hit(pos)
         if k >= 0:
             page = session.page
-            session.select_channel(tile_channel(v, k), v.grid.rows * v.grid.cols)
+            session.select_channel(tile_channel(v, k), v.grid.rows * v.grid.cols, k)
             if channel_order(v) is not None:      # ordered tiles: the page stays where the click was
                 session.page = page
         return True
