@@ -109,3 +109,12 @@ def test_without_data_the_commands_say_where_to_get_it(tmp_path, monkeypatch, ca
     monkeypatch.delenv("CNN_VIEWER_DATA")
     (tmp_path / "cache" / "cnn-viewer" / "cifar-10-batches-py").mkdir(parents=True)   # what the download makes
     assert default_data() == tmp_path / "cache" / "cnn-viewer" / "cifar-10-batches-py"
+
+
+def test_a_stale_folder_is_one_sentence(server, tmp_path, capsys):
+    url, md5, _ = server
+    dest = tmp_path / "cache"
+    (dest / "cifar-10-batches-py").mkdir(parents=True)
+    (dest / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"x")
+    assert main(["cifar10", "--dest", str(dest), "--url", url, "--md5", md5, "--no-progress"]) == 2
+    assert "holds no test_batch" in capsys.readouterr().err

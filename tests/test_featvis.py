@@ -35,6 +35,11 @@ def test_each_method_drives_its_unit_harder_deterministically_within_range(net, 
         runs.append((v.first, v.values(), v.pictures()))
     first, value, pic = runs[0]
     assert torch.equal(pic, runs[1][2])                          # the same seed, the same image
+    t, l, b, r = v.crop
+    crop = frame[:, t:b, l:r]
+    if method is not VisMethod.ACCENTUATE:                       # only accentuation starts from the frame
+        start = Visualizer(model, layers["conv3"], SPEC, [5], (8, 8), VisSettings(method=method), start=frame)
+        assert (start.pictures()[0] - crop).abs().mean() > 0.1
     assert float(pic.min()) >= 0.0 and float(pic.max()) <= 1.0
     assert v.crop != (0, 0, 32, 32) and pic.shape[-2:] == (v.crop[2] - v.crop[0], v.crop[3] - v.crop[1])
     gain = 1.5 if method is VisMethod.ACCENTUATE else 2.0   # accentuation also stays close to the frame

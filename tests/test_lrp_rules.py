@@ -184,3 +184,24 @@ def _cone_equals_the_pass(model, names, composite, bounds):
             tol = 1e-3 if composite is R.LRP_ZERO else 1e-5
             for got in (batched.images[k], one):
                 assert (got - ref).abs().max() <= tol * scale
+
+
+def test_many_cone_calls_on_one_frame_give_the_same_maps():
+    """Plans of several layers made and freed on one frame (the atlas's pattern): a freed plan's ids are reused,
+    and a cache keyed by them once handed a max-pool step another step's indices (a wrong map, or an IndexError)."""
+    from viewer.core.attribution import ChannelTarget
+    from viewer.nets import build_model
+    torch.manual_seed(6)
+    model = build_model("model_c").eval()
+    an = Analyzer(model, build_graph(model))
+    fp = an.forward(torch.rand(1, 3, 32, 32))
+    lrp = Lrp(R.EPSILON_PLUS_FLAT)
+    first = {}
+    for i in range(40):
+        layer = ("conv4", "pool2", "conv6", "pool1")[i % 4]
+        units = [ChannelTarget(layer, c) for c in (3, 11, 23)]
+        got = lrp.reconstruct(an, fp, units).images
+        if layer in first:
+            assert torch.equal(got, first[layer]), (i, layer)
+        else:
+            first[layer] = got

@@ -94,6 +94,9 @@ def get_cifar10(dest: Path, url: str = URL, md5: str = MD5, progress: bool = Tru
     target = dest / FOLDER
     if (target / "test_batch").is_file():
         return target
+    if target.exists():
+        raise DownloadError(f"{target} exists but holds no test_batch (not a complete CIFAR-10 folder): remove it "
+                            "and run the command again")
     dest.mkdir(parents=True, exist_ok=True)
     part = dest / "cifar-10-python.tar.gz.part"
     fetch(url, part, progress)
@@ -123,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = get_cifar10(dest, a.url, a.md5, not a.no_progress)
     except DownloadError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:   # a folder that cannot be written
+        print(f"error: {e.filename or dest}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to go on", file=sys.stderr)

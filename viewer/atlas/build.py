@@ -116,6 +116,8 @@ def build_atlas(model_path: Path, data: ImageSet, layer_names: list[str] | None,
     total = data.count if limit is None else min(limit, data.count)
     start, stop = (0, total) if shard is None else shard_range(total, *shard)
     if shard is not None:
+        if stop <= start:
+            raise ValueError(f"--shard {shard[0]}/{shard[1]} holds no image: the data set has only {total} images")
         meta = {**meta, "shard": {"k": shard[0], "n": shard[1], "start": start, "stop": stop}}
         total = stop - start
 

@@ -101,7 +101,7 @@ def safe_torch_load(path: Path) -> Any:
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file") from None
     except Exception as e:  # torch raises several types; all mean "not something we can safely read"
         text = str(e)
-        if "Unsupported global" in text or "GLOBAL" in text:
+        if "Unsupported global" in text or "GLOBAL" in text or "Unsupported class" in text:
             raise CheckpointError(
                 f"{path}: refused, the file is a pickle that needs Python code to load (unsafe for an "
                 "untrusted file); save a state_dict checkpoint instead") from None

@@ -80,8 +80,10 @@ class Visualizer:
             raise AttributionError("accentuation starts from an image: there is none")
         self.model, self.layer, self.settings, self.bf16 = model, layer, settings, bf16
         self.channels, self.position = list(channels), position
-        self.mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1)
+        dev = next((p.device for p in model.parameters()), torch.device("cpu"))   # the model's (--device)
+        self.device = dev
+        self.mean = torch.tensor(spec.mean, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
+        self.std = torch.tensor(spec.std, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
         self.gen = torch.Generator().manual_seed(settings.seed)
         H, W = spec.size
         self.crop = (0, 0, H, W)
@@ -95,22 +97,24 @@ class Visualizer:
         self.margin, self.hw = m, (h, w)
         k, c = len(self.channels), spec.channels
         base = None
-        if start is not None:
-            full = torch.nn.functional.pad(start.float()[None], (m, m, m, m), mode="replicate")
-            base = full[:, :, t:t + h + 2 * m, l:l + w + 2 * m].expand(k, -1, -1, -1).contiguous()
+        if start is not None and settings.method is VisMethod.ACCENTUATE:   # the others start from noise
+            start = start.float()
+            if start.shape[0] != c:   # the frame as RGB for a grey model: its mean
+                start = start.mean(0, keepdim=True).expand(c, -1, -1)
+            full = torch.nn.functional.pad(start[None], (m, m, m, m), mode="replicate")
+            base = full[:, :, t:t + h + 2 * m, l:l + w + 2 * m].expand(k, -1, -1, -1).contiguous().to(self.device)
         self.start = base
         if settings.method is VisMethod.DVT:
-            self.param = Pixels(k, c, h, w, self.gen, base)
+            self.param = Pixels(k, c, h, w, self.gen, None, self.device)
             self.opt = None
         else:
-            cm = colour if colour is not None else colour_matrix(spec.mean, c)
-            self.param = Fourier(k, c, h + 2 * m, w + 2 * m, cm, self.gen,
-                                 base if settings.method is VisMethod.ACCENTUATE else None)
+            cm = (colour if colour is not None else colour_matrix(spec.mean, c)).to(self.device)
+            self.param = Fourier(k, c, h + 2 * m, w + 2 * m, cm, self.gen, base)
             self.opt = Adam(self.param.params(), settings.lr)
         self.steps, self.dead = 0, True
         self.first = self.values()
         with torch.no_grad(), self._frozen():   # the layer's typical activation: the objective's unit
-            out = layer_output(self.model, layer, (self.pictures() - self.mean) / self.std)
+            out = layer_output(self.model, layer, (self._centre(self.param.image()) - self.mean) / self.std)
             self.scale = out.abs().mean().clamp_min(1e-8)
 
     # --- the objective --------------------------------------------------------------------------------------
@@ -124,8 +128,8 @@ class Visualizer:
                                    redirect=self.dead).float()
         else:
             out = layer_output(self.model, self.layer, x, redirect=self.dead)
-        idx = torch.arange(len(self.channels))
-        ch = torch.tensor(self.channels)
+        idx = torch.arange(len(self.channels), device=out.device)
+        ch = torch.tensor(self.channels, device=out.device)
         self.out = out
         acts = out[idx, ch].flatten(1).mean(1) if self.at is None and out.dim() > 2 else \
             out[idx, ch] if self.at is None else out[idx, ch, self.at[0], self.at[1]]
@@ -141,7 +145,7 @@ class Visualizer:
         t, l, b, r = rf.box(y, x)
         top, left = max(0, t) // jy * jy, max(0, l) // jx * jx
         crop, at = (top, left, min(H, b), min(W, r)), (y - top // jy, x - left // jx)
-        probe = torch.rand((1, spec.channels, H, W), generator=torch.Generator().manual_seed(1))
+        probe = torch.rand((1, spec.channels, H, W), generator=torch.Generator().manual_seed(1)).to(self.device)
         with self._frozen():
             whole = layer_output(self.model, self.layer, (probe - self.mean) / self.std)[0, :, y, x]
             try:
@@ -208,12 +212,12 @@ class Visualizer:
     def pictures(self) -> torch.Tensor:
         """(K, C, h, w) in [0, 1]: each channel's optimized box (the whole image for a channel target)."""
         with torch.no_grad():
-            return self._centre(self.param.image()).detach().clone()
+            return self._centre(self.param.image()).detach().float().cpu()
 
     def values(self) -> torch.Tensor:
         """(K,) each target's activation on its picture, without the transforms."""
         with torch.no_grad(), self._frozen():
-            return self._acts(self.pictures()).detach().float()
+            return self._acts(self._centre(self.param.image())).detach().float().cpu()
 
     @property
     def done(self) -> bool:

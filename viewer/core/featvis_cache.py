@@ -17,9 +17,10 @@ import torch
 from .featvis import VisSettings
 
 
-def model_key(model: torch.nn.Module) -> str:
-    """sha256 (first 16 hex digits) of the model's class and every tensor of its state_dict."""
-    h = hashlib.sha256(type(model).__qualname__.encode())
+def model_key(model: torch.nn.Module, extra: str = "") -> str:
+    """sha256 (first 16 hex digits) of the model's class, every tensor of its state_dict and `extra` (what else
+    changes the images: the input spec, the precision)."""
+    h = hashlib.sha256(type(model).__qualname__.encode() + extra.encode())
     for name, t in model.state_dict().items():
         t = t.detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())

@@ -53,11 +53,12 @@ class Fourier:
 
     def __init__(self, k: int, channels: int, h: int, w: int, colour: torch.Tensor, generator: torch.Generator,
                  base: torch.Tensor | None = None, sd: float = 0.01):
+        dev = colour.device   # the model's: the generator draws on the CPU, the tensors live there
         self.h, self.w, self.colour = h, w, colour
-        self.scale = (1.0 / _freqs(h, w).clamp_min(1.0 / max(h, w)))[None, None, :, :, None]
+        self.scale = (1.0 / _freqs(h, w).clamp_min(1.0 / max(h, w)))[None, None, :, :, None].to(dev)
         init = torch.randn((k, channels, h, w // 2 + 1, 2), generator=generator) * (sd if base is None else 0.0)
-        self.spectrum = init.requires_grad_()
-        self.base = None if base is None else torch.logit(base.float().clamp(1e-3, 1 - 1e-3))
+        self.spectrum = init.to(dev).requires_grad_()
+        self.base = None if base is None else torch.logit(base.float().clamp(1e-3, 1 - 1e-3)).to(dev)
 
     def params(self) -> list[torch.Tensor]:
         return [self.spectrum]
@@ -73,10 +74,10 @@ class Pixels:
     """The image itself (K, C, h, w) in [0, 1]; DVT starts from the dataset mean plus a little noise."""
 
     def __init__(self, k: int, channels: int, h: int, w: int, generator: torch.Generator,
-                 base: torch.Tensor | None = None):
+                 base: torch.Tensor | None = None, device: torch.device | str = "cpu"):
         start = torch.full((k, channels, h, w), 0.5) + torch.randn((k, channels, h, w), generator=generator) * 0.05 \
             if base is None else base.float().clone()
-        self.pixels = start.clamp(0, 1).requires_grad_()
+        self.pixels = start.clamp(0, 1).to(device).requires_grad_()
 
     def params(self) -> list[torch.Tensor]:
         return [self.pixels]
@@ -88,7 +89,7 @@ class Pixels:
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """A separable Gaussian blur with reflected borders (DVT's regulariser), radius 3 sigma."""
     r = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=x.dtype)
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     g = torch.exp(-t * t / (2 * sigma * sigma))
     g = g / g.sum()
     c = x.shape[1]
@@ -110,7 +111,8 @@ def transform(img: torch.Tensor, margin: int, out_hw: tuple[int, int], generator
         k = img.shape[0]
         s = 1 + (torch.rand(k, generator=generator) - 0.5) * 0.1
         a = (torch.rand(k, generator=generator) - 0.5) * (10 * math.pi / 180)
-        theta = torch.zeros(k, 2, 3)
+        s, a = s.to(img.device), a.to(img.device)
+        theta = torch.zeros(k, 2, 3, device=img.device)
         theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = a.cos() / s, -a.sin() / s, a.sin() / s, \
             a.cos() / s
         grid = F.affine_grid(theta, list(img.shape), align_corners=False)

@@ -48,6 +48,7 @@ class LrpPlan:
     steps: tuple[LrpStep | Step, ...]   # a convolution's terms, or a max-pool's switches (cone.Step)
     channels: int      # of the seeded tensor
     cache: dict = field(repr=False, compare=False, default_factory=dict)   # the frame's (ForwardPass.lrp)
+    pools: dict = field(repr=False, compare=False, default_factory=dict)   # this plan's padded max-pool indices
 
 
 MAX_WEIGHTS = 256   # merged weights kept per analyzer across frames (a network has one or two per convolution)
@@ -242,7 +243,7 @@ def lrp_cone_backward(plan: LrpPlan, channels: list[int], ys: list[int], xs: lis
             if r is None:
                 r = torch.zeros((k, plan.channels, 1, 1))
                 r[torch.arange(k), ch, 0, 0] = 1.0
-            r = pool_t(r, st, oy, ox, plan.cache)
+            r = pool_t(r, st, oy, ox, plan.pools)   # per plan: keyed by id(step), which a freed plan reuses
             oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
             continue
         s, d = st.stride, st.dilation

@@ -20,11 +20,15 @@ def load_onnx(path: Path) -> LoadedModel:
         raise CheckpointError(f"{path}: opening an ONNX model needs the optional packages onnx and onnx2torch "
                               "(pip install onnx onnx2torch)") from None
     try:
-        graph = onnx.load(str(path))
+        graph = onnx.load(str(path), load_external_data=False)   # weights in other files: refused below
         onnx.checker.check_model(graph)
     except Exception as e:   # noqa: BLE001  a damaged or foreign file: one sentence
         raise CheckpointError(f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:120]})") \
             from None
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.graph.initializer):
+        raise CheckpointError(f"{path}: its weights are in separate files (ONNX external data), which this tool does "
+                              "not follow; save the model with its weights inside (onnx.save(model, path, "
+                              "save_as_external_data=False))")
     _inline_shared_weights(graph)
     try:
         model = convert(graph)

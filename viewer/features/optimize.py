@@ -121,20 +121,22 @@ class Optimize(Toggle):
         layer = pipe.layers[part.layer]
         centre = (layer.shape[1] // 2, layer.shape[2] // 2)
         page = range(part.first, part.first + part.count)
+        ablated = job.req.parts.get("ablation")   # pictures made while Z switches channels off are kept apart
         settings = VisSettings(method=VisMethod(part.method))
         disk = _disk(pipe, job, settings.method)
         for c in page:
-            if (part.layer, c, part.method) not in done and disk is not None:
+            if (part.layer, c, part.method, ablated) not in done and disk is not None:
                 hit = disk.load(part.layer, c, centre, settings)
                 if hit is not None:
-                    done[(part.layer, c, part.method)] = hit[0]
-        todo = [c for c in page if (part.layer, c, part.method) not in done]
+                    done[(part.layer, c, part.method, ablated)] = hit[0]
+        todo = [c for c in page if (part.layer, c, part.method, ablated) not in done]
         vis, live, left = kept.get("chunk"), {}, 0.0
         try:
             if todo and (vis is None or vis.layer.name != part.layer or vis.channels[0] != todo[0] or
-                         vis.settings.method.value != part.method):
+                         vis.settings.method.value != part.method or getattr(vis, "ablated", None) != ablated):
                 vis = kept["chunk"] = Visualizer(pipe.model, layer, pipe.spec, todo[:CHUNK], centre, settings,
                                                  start=_start(job), bf16=pipe.bf16)
+                vis.ablated = ablated
             if todo:
                 t0, n0 = time.perf_counter(), vis.steps
                 while not vis.done and time.perf_counter() - t0 < BUDGET_S * 3:
@@ -147,20 +149,20 @@ class Optimize(Toggle):
                 for i, (c, pic) in enumerate(zip(vis.channels, _uint8(vis.pictures()))):
                     live[c] = pic
                     if vis.done:
-                        done[(part.layer, c, part.method)] = pic
+                        done[(part.layer, c, part.method, ablated)] = pic
                         if disk is not None:
                             disk.save(part.layer, c, centre, vis.settings, pic, values[i], vis.steps, vis.crop)
         except AttributionError as e:
             return Mosaic(part.layer, part.first, part.count, part.method, error=str(e))
         job.lap("optimize")
-        pics = tuple(done.get((part.layer, c, part.method), live.get(c)) for c in page)
-        finished = sum((part.layer, c, part.method) in done for c in page)
+        pics = tuple(done.get((part.layer, c, part.method, ablated), live.get(c)) for c in page)
+        finished = sum((part.layer, c, part.method, ablated) in done for c in page)
         kept["runs"] = kept.get("runs", 0) + bool(todo)   # unchanged once the page is finished: no new requests
         return Mosaic(part.layer, part.first, part.count, part.method, pics, finished, kept["runs"], max(0.0, left))
 
     def one(self, pipe, job, part: Ask) -> Wanted:
         kept = pipe.kept(self.name)
-        key = (part.layer, part.channel, part.position, part.method)
+        key = (part.layer, part.channel, part.position, part.method, job.req.parts.get("ablation"))
         method = VisMethod(part.method)
         disk, settings = _disk(pipe, job, method), VisSettings(method=method)
         try:
@@ -280,5 +282,7 @@ def _disk(pipe, job, method: VisMethod) -> VisCache | None:
     kept = pipe.kept("optimize")
     versions = tuple(t._version for t in pipe.model.state_dict().values())
     if kept.get("disk_versions") != versions:
-        kept["disk"], kept["disk_versions"] = VisCache(cache_dir(), model_key(pipe.model)), versions
+        spec = pipe.spec   # the input size and normalisation change the image too, and the precision its numbers
+        extra = f"{spec.size}{spec.mean}{spec.std}{spec.channels}{'bf16' if pipe.bf16 else 'fp32'}"
+        kept["disk"], kept["disk_versions"] = VisCache(cache_dir(), model_key(pipe.model, extra)), versions
     return kept["disk"]
