@@ -84,3 +84,15 @@ def test_each_comparison_network_s_claimed_accuracy_holds_on_a_sample(path, ever
     x, y = every_10th_test_image
     acc = float((predict(loaded.model, x, loaded.meta["mean"], loaded.meta["std"]).argmax(1) == y).mean())
     assert abs(acc - loaded.meta["test_accuracy"]) <= 0.03, (acc, loaded.meta["test_accuracy"])
+
+
+def test_table3_lists_the_family_in_the_paper_s_order_beside_the_paper_s_errors(capsys):
+    from viewer.training.table3 import main
+    paths = [ROOT / "checkpoints" / f"{a}_cifar10.pt" for a in ("strided_cnn_c", "model_c", "allcnn_c",
+                                                                  "convpool_cnn_c")]
+    assert main([str(p) for p in paths]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split("|")[1].strip() for ln in lines[2:]] == ["All-CNN-C", "ConvPool-CNN-C", "Model C", "Strided-CNN-C"]
+    assert [ln.split("|")[2].strip() for ln in lines[2:]] == ["9.08%", "9.31%", "9.74%", "10.19%"]
+    acc = torch.load(paths[1], weights_only=True)["meta"]["test_accuracy"]      # Model C's, as it records it
+    assert lines[4].split("|")[3].strip() == f"{100 * (1 - acc):.2f}%"
