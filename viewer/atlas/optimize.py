@@ -35,8 +35,7 @@ def optimize_layers(model, layers, spec, method: str, views: list[np.ndarray], p
                 chans = list(range(first, min(first + CHUNK, layer.shape[0])))
                 vis = Visualizer(model, layer, spec, chans, centre, settings, colour=colour, bf16=bf16)
                 vis.run(settings.steps)
-                p = (vis.pictures().permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-                pics.append(np.repeat(p, 3, axis=3) if p.shape[3] == 1 else p)
+                pics.append(vis.rgb())
                 values.append(vis.values().numpy().astype(np.float32))
                 bar.update(len(chans))
             more = None
@@ -46,8 +45,7 @@ def optimize_layers(model, layers, spec, method: str, views: list[np.ndarray], p
                 for c in range(layer.shape[0]):
                     vis = Visualizer(model, layer, spec, [c] * diverse, centre, spread, colour=colour, bf16=bf16)
                     vis.run(spread.steps)
-                    p = (vis.pictures().permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-                    more.append(np.repeat(p, 3, axis=3) if p.shape[3] == 1 else p)
+                    more.append(vis.rgb())
                     bar.update(diverse)
                 more = np.stack(more)
             out[layer.name] = (np.concatenate(pics), np.concatenate(values), more)

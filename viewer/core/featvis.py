@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from .featvis_ops import Adam, RedirectedReLU, diversity, frozen, layer_output, needs_grad  # noqa: F401
 from .featvis_param import Fourier, Pixels, colour_matrix, gaussian_blur, transform
@@ -213,6 +214,11 @@ class Visualizer:
         """(K, C, h, w) in [0, 1]: each channel's optimized box (the whole image for a channel target)."""
         with torch.no_grad():
             return self._centre(self.param.image()).detach().float().cpu()
+
+    def rgb(self) -> np.ndarray:
+        """pictures() as RGB uint8, (K, h, w, 3): a grey picture repeated into the three colours."""
+        out = (self.pictures().permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        return np.repeat(out, 3, axis=3) if out.shape[3] == 1 else out
 
     def values(self) -> torch.Tensor:
         """(K,) each target's activation on its picture, without the transforms."""

@@ -146,7 +146,7 @@ class Optimize(Toggle):
                 total = vis.settings.steps
                 left = kept.get("per_step", 0.0) * (total - vis.steps + total * -(-(len(todo) - CHUNK) // CHUNK))
                 values = vis.values().tolist() if vis.done else []
-                for i, (c, pic) in enumerate(zip(vis.channels, _uint8(vis.pictures()))):
+                for i, (c, pic) in enumerate(zip(vis.channels, vis.rgb())):
                     live[c] = pic
                     if vis.done:
                         done[(part.layer, c, part.method, ablated)] = pic
@@ -185,7 +185,7 @@ class Optimize(Toggle):
         except AttributionError as e:
             return Wanted(part.layer, part.channel, part.position, part.method, error=str(e))
         job.lap("optimize")
-        pic, value = _uint8(vis.pictures())[0], float(vis.values()[0])
+        pic, value = vis.rgb()[0], float(vis.values()[0])
         if vis.done and disk is not None:
             disk.save(part.layer, part.channel, part.position, vis.settings, pic, value, vis.steps, vis.crop)
             kept.pop(key, None)   # on disk now: read back from there
@@ -243,11 +243,6 @@ def _start(job) -> torch.Tensor | None:
     view = job.view if job.view.ndim == 3 else job.view[..., None]
     return torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1).float() / 255
 
-
-def _uint8(pictures: torch.Tensor) -> list[np.ndarray]:
-    """(K, C, h, w) in [0, 1] -> K RGB uint8 images (h, w, 3); a grey picture repeated into RGB."""
-    out = (pictures.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-    return [np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p for p in out]
 
 
 def mosaic_tiles(v, geom, part: Mosaic):
