@@ -62,3 +62,35 @@ def test_the_window_steps_through_the_epochs_and_each_is_a_plain_forward_of_its_
             assert np.allclose(r.probs, want, atol=1e-5)
     finally:
         worker.shutdown(1.0)
+
+
+def test_the_shipped_series_is_small_ordered_and_its_last_epoch_is_the_recipe_checkpoint():
+    """checkpoints/series/: a few epochs of the family recipe (fp16), <= 15 MB in all; the last snapshot of the
+    All-CNN-C series predicts as the shipped recipe checkpoint does (fp16 rounding apart)."""
+    from conftest import ROOT
+
+    from viewer.core.checkpoint import load_checkpoint
+    folders = sorted(p for p in (ROOT / "checkpoints" / "series").iterdir() if p.is_dir())
+    assert folders and sum(f.stat().st_size for d in folders for f in d.iterdir()) <= 15 * 2**20
+    for d in folders:
+        series = read_series(d)
+        assert [s.epoch for s in series] == sorted(s.epoch for s in series) and len(series) >= 3
+        assert all(s.test_accuracy is not None for s in series)
+    last = read_series(ROOT / "checkpoints" / "series" / "allcnn_c_e15")[-1]
+    full = load_checkpoint(ROOT / "checkpoints" / "allcnn_c_e15_cifar10.pt")
+    assert last.epoch == full.meta["epochs"] and last.test_accuracy == pytest.approx(full.meta["test_accuracy"], abs=2e-3)
+    m = build_model("allcnn_c").eval()
+    m.load_state_dict(torch.load(last.path, weights_only=True)["state_dict"])
+    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (m(x).argmax(1) == full.model.eval()(x).argmax(1)).all()
+
+
+def test_readme_paths_under_checkpoints_resolve_to_the_installed_package_from_any_folder(tmp_path, monkeypatch):
+    from viewer.paths import CHECKPOINTS, shipped
+    monkeypatch.chdir(tmp_path)
+    assert shipped("checkpoints/model_c_cifar10.pt") == str(CHECKPOINTS / "model_c_cifar10.pt")
+    assert shipped("checkpoints/nope.pt") == "checkpoints/nope.pt"          # not shipped: left for its own error
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "model_c_cifar10.pt").write_bytes(b"")
+    assert shipped("checkpoints/model_c_cifar10.pt") == "checkpoints/model_c_cifar10.pt"   # the user's own first

@@ -77,13 +77,13 @@ def every_10th_test_image():
 @NEEDS_DATA
 @pytest.mark.parametrize("path", [p for p in SHIPPED_FAMILY if p != SHIPPED], ids=lambda p: p.name)
 def test_each_comparison_network_s_claimed_accuracy_holds_on_a_sample(path, every_10th_test_image):
-    """Every 10th test image (100 per class, a fixed sample): within 3 points of the accuracy the metadata
-    claims for all 10,000 (the sample's binomial standard error at ~70% is 1.4 points)."""
+    """Every 10th test image (100 per class, a fixed sample): within 2 points of the accuracy the metadata
+    claims for all 10,000 (the sample's binomial standard error is 1.0 point at 88%, 1.4 at 70%)."""
     from viewer.training.evaluate import predict
     loaded = load_checkpoint(path)
     x, y = every_10th_test_image
     acc = float((predict(loaded.model, x, loaded.meta["mean"], loaded.meta["std"]).argmax(1) == y).mean())
-    assert abs(acc - loaded.meta["test_accuracy"]) <= 0.03, (acc, loaded.meta["test_accuracy"])
+    assert abs(acc - loaded.meta["test_accuracy"]) <= 0.02, (acc, loaded.meta["test_accuracy"])
 
 
 def test_table3_lists_the_family_in_the_paper_s_order_beside_the_paper_s_errors(capsys):

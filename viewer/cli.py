@@ -14,7 +14,7 @@ from .core.graph import LayerInfo, build_graph
 from .core.precision import Precision, PrecisionChoice, choose_precision
 from .core.preprocess import InputSpec, spec_for
 from .paths import SHIPPED_MODEL as DEFAULT_MODEL
-from .paths import version
+from .paths import shipped, version
 
 DESCRIPTION = """\
 Look inside a convolutional network while it runs. The window shows the network as a row of layer
@@ -106,7 +106,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--units", nargs="+", default=None,
                    help="with --export: channels (C), positions (C@Y,X) or 'class' (top class logit); "
                         "default: the 8 most active channels")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ("model", "compare", "source", "atlas"):   # the README's checkpoints/... paths, also after pip install
+        if isinstance(getattr(args, name, None), str):
+            setattr(args, name, shipped(getattr(args, name)))
+    return args
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,18 @@ SAMPLES = CHECKPOINTS / "samples"                                # sample photog
 DATA_ENV = "CNN_VIEWER_DATA"                                     # where a user keeps CIFAR-10 (file or folder)
 
 
+def shipped(text: str | None) -> str | None:
+    """A `checkpoints/...` path as the README writes it: as given where it exists from here (a checkout's root),
+    else the shipped copy in the installed package where that exists (so the README's commands work after pip
+    install, from any folder); any other text unchanged."""
+    if not text or Path(text).exists():
+        return text
+    parts = Path(text).parts
+    if parts and parts[0] == "checkpoints" and (CHECKPOINTS.joinpath(*parts[1:])).exists():
+        return str(CHECKPOINTS.joinpath(*parts[1:]))
+    return text
+
+
 def cache_dir() -> Path:
     """Where the tool keeps what it downloaded or computed once: $XDG_CACHE_HOME/cnn-viewer, else
     ~/.cache/cnn-viewer."""
