@@ -260,13 +260,102 @@ def test_cone_bf16_is_close_to_fp32(allcnn):
     assert (a - b).abs().max() <= 0.05 * a.abs().max()
 
 
-def test_residual_model_falls_back_to_autograd():
+def test_residual_model_runs_the_cone_through_its_additions():
+    from viewer.core.cone import ConePlan
+    from viewer.core.cone_dag import DagPlan
     model = make_tiny_resnet()
     an = Analyzer(model, build_graph(model, (3, 16, 16)))
     fp = an.forward(image(18, size=16))
     an.attribute(fp, [ChannelTarget("layer1.1", 0), ChannelTarget("stem.2", 1)], Method.GUIDED)
-    assert fp.plans["layer1.1"] is None      # a residual add is not a chain
-    assert fp.plans["stem.2"] is not None    # conv -> bn -> relu before the blocks is
+    assert isinstance(fp.plans["layer1.1"], DagPlan)     # `out += x`: the graph's cone (cone_dag.py)
+    assert isinstance(fp.plans["stem.2"], ConePlan)      # conv -> bn -> relu before the blocks: a chain
+
+
+class Down(nn.Module):
+    """A ResNet stage's first block: stride-2 3x3 conv, and a 1x1 stride-2 shortcut with BatchNorm; the sum in
+    place (`o += shortcut`, torchvision's) or not (`shortcut + o`, the other order)."""
+
+    def __init__(self, cin, cout, inplace):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout)
+        self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.sc = nn.Sequential(nn.Conv2d(cin, cout, 1, 2, bias=False), nn.BatchNorm2d(cout))
+        self.inplace = inplace
+
+    def forward(self, x):
+        o = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
+        if self.inplace:
+            o += self.sc(x)
+        else:
+            o = self.sc(x) + o
+        return F.relu(o)
+
+
+class StridedResNet(nn.Module):
+    """ResNet's stem (7x7-like stride-2 conv, BN, ReLU, padded 3x3 stride-2 max-pool) and two downsampling
+    blocks: windows that meet at different offsets and sizes where the branches join."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 5, 2, 2), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        self.l1, self.l2, self.fc = Down(8, 12, True), Down(12, 16, False), nn.Linear(16, 4)
+        torch.manual_seed(1)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 1.5), m.weight.data.uniform_(0.5, 1.5)
+
+    def forward(self, x):
+        return self.fc(self.l2(self.l1(self.stem(x))).mean((2, 3)))
+
+
+@pytest.mark.parametrize("method", list(Method))
+@pytest.mark.parametrize("net", ["tiny", "strided"])
+def test_cone_through_residual_additions_equals_autograd(method, net):
+    from viewer.core.cone_dag import DagPlan
+    model, size, names = ((make_tiny_resnet(), 16, ("layer1.0", "layer1.1")) if net == "tiny" else
+                          (StridedResNet().eval(), 45, ("l1", "l2")))
+    layers = build_graph(model, (3, size, size))
+    fast, slow = Analyzer(model, layers), Analyzer(model, layers, fast=False)
+    x = image(23, size=size)
+    for _ in range(2):                       # traced, then replayed from the tape (its additions rebuilt)
+        fpf, fps = fast.forward(x), slow.forward(x)
+        for layer in names:
+            c, h, w = fps.outputs[layer].shape[1:]
+            targets = [UnitTarget(layer, ch, y, xx) for ch in range(0, c, 3)
+                       for (y, xx) in ((0, 0), (h - 1, w - 1), (h // 2, 1))]
+            a, b = fast.attribute(fpf, targets, method).images, slow.attribute(fps, targets, method).images
+            assert isinstance(fpf.plans[layer], DagPlan)
+            assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+            one = fast.attribute(fpf, targets[1:2], method).images
+            assert (one[0] - b[1]).abs().max() <= 1e-5 * b.abs().max()
+    assert fast.replay_refused == "" and all(v is not None for v in fast._tapes.values())
+
+
+class ReadsBeforeAdding(nn.Module):
+    """`o += side` where side was computed from o's earlier value: not an addition of two recorded values."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.act = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()
+
+    def forward(self, x):
+        o = F.conv2d(x, self.c1.weight, self.c1.bias, padding=1)    # no module: not a captured layer
+        side = torch.relu(self.c2(o.clone()))   # a recorded op read o before the sum
+        o += side
+        return self.act(o).mean((2, 3))
+
+
+def test_an_in_place_sum_after_its_value_was_read_falls_back_to_autograd():
+    model = ReadsBeforeAdding().eval()
+    layers = build_graph(model, (3, 9, 9))
+    fast, slow = Analyzer(model, layers), Analyzer(model, layers, fast=False)
+    x = image(24, size=9)
+    for _ in range(2):
+        fpf, fps = fast.forward(x), slow.forward(x)
+        t = [UnitTarget("act", 1, 4, 4), UnitTarget("act", 2, 0, 8)]
+        a, b = fast.attribute(fpf, t, Method.GUIDED).images, slow.attribute(fps, t, Method.GUIDED).images
+        assert fpf.plans["act"] is None and b.abs().max() > 0
+        assert (a - b).abs().max() <= 1e-6 * b.abs().max()
 
 
 def test_only_a_path_that_is_not_a_chain_falls_back_to_autograd(allcnn, monkeypatch):

@@ -148,3 +148,31 @@ def test_what_a_unit_wants_on_a_torchvision_resnet():
     with torch.no_grad():
         whole = layer_output(model, layer, (full - mean) / std)[[0, 1], [3, 7], 6, 6]
     assert torch.allclose(vis.values(), whole, rtol=1e-4, atol=1e-6)
+
+
+def test_the_cone_through_a_torchvision_resnet_s_additions_equals_autograd():
+    """ResNet-18 as torchvision writes it (`out += identity`, in-place ReLUs, downsample shortcuts, the padded
+    max-pool stem): every stage's units by the graph's cone (cone_dag.py) equal autograd's, all three rules."""
+    torchvision = pytest.importorskip("torchvision")
+    import torch
+
+    from viewer.core.attribution import Analyzer, UnitTarget
+    from viewer.core.cone_dag import DagPlan
+    from viewer.core.graph import build_graph
+    from viewer.core.rules import Method
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 1.5)
+    layers = build_graph(model, (3, 64, 64))
+    fast, slow = Analyzer(model, layers), Analyzer(model, layers, fast=False)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    fpf, fps = fast.forward(x), slow.forward(x)
+    for layer in ("layer1.1", "layer2.0", "layer3.1", "layer4.1"):
+        c, h, w = fps.outputs[layer].shape[1:]
+        targets = [UnitTarget(layer, ch, y, xx) for ch in range(0, c, 61) for (y, xx) in ((0, 0), (h - 1, w - 1))]
+        for method in Method:
+            a, b = fast.attribute(fpf, targets, method).images, slow.attribute(fps, targets, method).images
+            assert isinstance(fpf.plans[layer], DagPlan)
+            assert (a - b).abs().max() <= 1e-5 * b.abs().max(), (layer, method)

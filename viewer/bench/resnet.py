@@ -52,6 +52,7 @@ def bench_resnet(repeat: int, device: str = "cpu", frames: int = 150) -> list[Ro
                         "one": lambda: pipe.compute(one)}, max(5, repeat // 3), warmup=1)
     page = Request(frame, 0, "layer3.1", ChannelTarget("layer3.1", 7), Method.GUIDED, parts={"whole_layer": Units(0, 64)})
     whole = median_ms(lambda: pipe.compute(page), 3, warmup=1)
+    cone = page_cone(model, layers, x, max(2, repeat // 10)) if dev.type == "cpu" else []
     loop = app_loop(model, layers, spec, loaded.meta["classes"], frames, t["bare_fb"])
     on = describe_device(dev)
     return [
@@ -62,8 +63,33 @@ def bench_resnet(repeat: int, device: str = "cpu", frames: int = 150) -> list[Ro
         ("ResNet-18: worker step, one layer3.1 unit's guided backprop", t["one"],
          f"{1000 / t['one']:.1f} results/s, {t['bare_fb'] / t['one']:.2f}x the bare forward + backward rate"),
         ("ResNet-18: worker step, whole-layer page: 64 layer3.1 units + one", whole, f"{1000 / whole:.2f} results/s"),
+        *cone,
         *loop,
     ]
+
+
+def page_cone(model, layers, x: torch.Tensor, repeat: int) -> list[Row]:
+    """A page of 64 layer3.1 units given the forward: the cone through the residual additions (cone_dag.py)
+    against autograd's batched backward, interleaved, and the floor: the cone's convolutions at this machine's
+    convolution peak (bench.common.conv_peak)."""
+    from ..core.attribution import Analyzer
+    from ..core.cone_dag import DagPlan, dag_flops
+    from .common import conv_peak
+    fast, slow = Analyzer(model, layers), Analyzer(model, layers, fast=False)
+    fpf, fps = fast.forward(x), slow.forward(x)
+    targets = [ChannelTarget("layer3.1", c) for c in range(64)]
+    t = interleaved_ms({"cone": lambda: fast.attribute(fpf, targets, Method.GUIDED),
+                        "autograd": lambda: slow.attribute(fps, targets, Method.GUIDED)}, repeat, warmup=1)
+    plan = fpf.plans["layer3.1"]
+    if not isinstance(plan, DagPlan):
+        return [("ResNet-18: 64 layer3.1 units, cone", float("nan"), "the cone did not run (autograd did)")]
+    gflop = 64 * dag_flops(plan) / 1e9
+    peak_ms, peak = conv_peak()
+    floor = gflop / peak * 1000
+    return [("ResNet-18: 64 layer3.1 units given the forward, autograd's batched backward", t["autograd"], ""),
+            ("ResNet-18: the same 64 units, cone through the residual additions", t["cone"],
+             f"{t['autograd'] / t['cone']:.2f}x faster; {gflop:.1f} GFLOP at this CPU's conv peak {peak:.0f} GFLOP/s: "
+             f"floor {floor:.0f} ms ({t['cone'] / floor:.1f}x it)")]
 
 
 def app_loop(model, layers, spec, classes, frames: int, bare_fb_ms: float) -> list[Row]:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .cone import ConePlan, NotAChain, compile_chain, cone_backward
+from .cone_dag import compile_dag, dag_backward
 from .graph import CallCounter, LayerInfo, candidate_modules, layer_name
 from .outputs import OutputError, logits_of
 from .replay import Tape, TapeRecorder, Unreplayable, same_pass
@@ -222,7 +223,7 @@ class Analyzer:
             sel = [units[k] for k in ks]
             plan = self._plan(fp, layer, out) if self.fast else None
             if plan is not None:
-                images[ks] = cone_backward(plan, torch.tensor([u.channel for u in sel]),
+                images[ks] = (cone_backward if isinstance(plan, ConePlan) else dag_backward)(plan, torch.tensor([u.channel for u in sel]),
                                            torch.tensor([u.y for u in sel]), torch.tensor([u.x for u in sel]),
                                            tuple(fp.x.shape[1:]), method, self.bf16).to(images.dtype).cpu()
                 continue
@@ -242,11 +243,13 @@ class Analyzer:
         return Attribution(images, tuple(units), tuple(values))
 
     def _plan(self, fp: ForwardPass, layer: str, out: torch.Tensor):
-        """The compiled cone of a layer, once per forward pass; None where the path is not a chain."""
+        """The compiled cone of a layer, once per forward pass: a chain's (cone.py), a graph's with residual
+        additions (cone_dag.py); None where neither runs it (autograd does)."""
         if layer not in fp.plans:
             chain = chain_to(fp.ops, id(fp.x), id(out)) if out.dim() == 4 else None
             try:
-                fp.plans[layer] = compile_chain(chain, self._folded) if chain else None
+                fp.plans[layer] = compile_chain(chain, self._folded) if chain else \
+                    compile_dag(fp.ops, id(fp.x), id(out), tuple(out.shape[1:]), self._folded) if out.dim() == 4 else None
             except NotAChain:   # anything else is a bug in the cone, not a reason to fall back quietly
                 fp.plans[layer] = None
         return fp.plans[layer]

@@ -19,7 +19,7 @@ recorded forward changes no tensor in place (All-CNN-C: none do).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils import _pytree as pytree
@@ -106,6 +106,13 @@ class TapeRecorder:
         rec_op = None
         if op is not None and op.kind == "unsupported":  # changed in place: no chain runs through it
             rec_op = ("unsupported", None, None, ())
+        elif op is not None and op.kind == "add":   # in place (`out += b`: out's earlier value) or a + b
+            other = self.slot_of.get(op.params[0])
+            src = None if op.input_id < 0 else self.slot_of.get(op.input_id)
+            if other is None or (src is None and op.input_id >= 0):
+                self.refused = "an addition reads a tensor made outside the traced calls"
+                return
+            rec_op = ("add", src, other, op.in_shape)
         elif op is not None:
             src = self.slot_of.get(op.input_id)
             if src is None:
@@ -171,11 +178,26 @@ class Tape:
                 if kind == "unsupported":
                     ops[id(o)] = Op(kind, -1, id(o))
                     continue
+                if kind == "add":
+                    ops[id(o)] = _addition(ops, slots, src, params, o, in_shape)
+                    continue
                 f = slots[src]
                 ops[id(o)] = relu_op(f, o) if kind == "relu" else \
                     Op(kind, id(f), id(o), params, in_shape, (f, f._version) if kind in ("conv", "maxpool") else ())
         outputs = {n: slots[s] for n, s in self.layer_slots.items()}
         return outputs, slots[self.logits_slot], ops
+
+
+def _addition(ops: dict[int, Op], slots: list, src: int | None, other: int, o: torch.Tensor, in_shape) -> Op:
+    """The replayed addition: a + b, or `o += b` (src None), whose first summand is o's earlier value, kept under
+    a new key as the trace does (trace.TracingReluMode._in_place_add)."""
+    if src is not None:
+        return Op("add", id(slots[src]), id(o), (id(slots[other]),), in_shape)
+    key = min([k for k in ops if k < 0], default=-1) - 1
+    prev = ops.get(id(o))
+    if prev is not None:
+        ops[key] = replace(prev, output_id=key)
+    return Op("add", key, id(o), (id(slots[other]),), in_shape)
 
 
 def same_pass(a: tuple[dict, torch.Tensor], b: tuple[dict, torch.Tensor]) -> bool:

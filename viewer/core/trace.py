@@ -9,7 +9,7 @@ to autograd.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +66,22 @@ def trace_op(func, args, kwargs, out) -> Op | None:
         return Op("identity", id(x), id(out), (), shape)
     if func is torch.Tensor.clone or func is torch.clone:
         return Op("identity", id(x), id(out), (), shape)
+    other = _summand(func, args, kwargs, out)
+    if other is not None:   # a + b of two activations (a residual addition): params hold b's id
+        return Op("add", id(x), id(out), (id(other),), shape)
     return None
+
+
+ADD_NAMES = {"add", "__add__", "__radd__"}
+IADD_NAMES = {"__iadd__", "add_"}     # by name: `out += x` arrives as TensorBase's method, not Tensor's
+
+
+def _summand(func, args, kwargs, out, names=ADD_NAMES) -> torch.Tensor | None:
+    """The second activation of an addition of two of the same shape (no alpha, no broadcasting), else None."""
+    if getattr(func, "__name__", "") not in names or len(args) != 2 or kwargs.get("alpha", 1) != 1:
+        return None
+    b = args[1]
+    return b if isinstance(b, torch.Tensor) and b.shape == out.shape == args[0].shape else None
 
 
 def relu_op(x: torch.Tensor, out: torch.Tensor) -> Op:
@@ -79,8 +94,8 @@ def chain_to(ops: dict[int, Op], input_id: int, target_id: int) -> list[Op] | No
     chain, cur = [], target_id
     while cur != input_id:
         op = ops.get(cur)
-        if op is None or op.kind == "unsupported" or len(chain) > len(ops):
-            return None
+        if op is None or op.kind in ("unsupported", "add") or len(chain) > len(ops):
+            return None     # an addition joins two paths: not a chain (cone_dag.py runs it)
         chain.append(op)
         cur = op.input_id
     return chain
@@ -99,24 +114,40 @@ class TracingReluMode(ReluRuleMode):
         self.ops: dict[int, Op] = {}
         self._alive: list[torch.Tensor] = []  # ids must stay unique while the trace is in use
         self.recorder = recorder
+        self._renamed = 0   # tensors changed in place by an addition: their earlier value's key, -2, -3, ...
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = super().__torch_function__(func, types, args, kwargs)
         op = None
         if isinstance(out, torch.Tensor) and out.dim() == 4 and args and isinstance(args[0], torch.Tensor):
             if out is args[0]:
-                # handing back the input unchanged (eval dropout) is no link; anything else that returns
-                # its input changed it in place (`out += x`): that tensor is no longer a chain's output
+                # handing back the input unchanged (eval dropout) is no link; `out += x` is an addition whose
+                # first summand is out's earlier value; anything else that returns its input changed it in place:
+                # that tensor is no longer a chain's output
                 if func not in SAME_OBJECT_IDENTITY:
-                    op = self.ops[id(out)] = Op("unsupported", -1, id(out))
-                    self._alive.append(out)
+                    op = self._in_place_add(func, args, kwargs or {}, out) or Op("unsupported", -1, id(out))
+                    self.ops[id(out)] = op
+                    self._alive += [out, args[1]] if op.kind == "add" else [out]
             else:
                 op = relu_op(args[0], out) if func in RELU_FUNCS else trace_op(func, args, kwargs or {}, out)
                 if op is not None:
                     self.ops[op.output_id] = op
-                    self._alive += [args[0], out]
+                    self._alive += [args[0], out, args[1]] if op.kind == "add" else [args[0], out]
         if self.recorder is not None:
             if func in RELU_FUNCS:  # what the mode ran: an out-of-place clamp (no graph, no rule)
                 func, args, kwargs = torch.clamp_min, (args[0], 0), {}
             self.recorder.record(func, args, kwargs or {}, out, op)
         return out
+
+    def _in_place_add(self, func, args, kwargs, out) -> Op | None:
+        """`out += b`: out's earlier value keeps its op under a new key (negative: never an id), the addition
+        reads it. None where that is unsafe: out had no op, or an op recorded since read its earlier value."""
+        other, prev = _summand(func, args, kwargs, out, IADD_NAMES), self.ops.get(id(out))
+        if other is None or prev is None or prev.kind == "unsupported" or \
+                any(id(out) in ((o.input_id, o.params[0]) if o.kind == "add" else (o.input_id,))
+                    for o in self.ops.values()):
+            return None
+        self._renamed -= 1
+        key = self._renamed - 1
+        self.ops[key] = replace(prev, output_id=key)
+        return Op("add", key, id(out), (id(other),), tuple(out.shape[1:]))
