@@ -133,3 +133,23 @@ def test_a_vanishing_scale_draws_black_or_grey_without_warnings():
             assert (images.to_index(x, s) == 0).all()
             assert (images.signed_rgb(g, s) == 128).all()
         assert (images.colormap_each(np.full((2, 3, 3), 1e-41, np.float32)) == images.lut("viridis")[0]).all()
+
+
+def test_a_page_of_tiles_in_one_go_equals_each_tile_by_itself():
+    """images.cut_boxes and signed_rgb_each (the whole-layer view's page at once) against cut_box and signed_rgb
+    tile by tile (the definitions), boxes past every border and a blank tile included."""
+    import numpy as np
+
+    from viewer.render import images
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(40, 3, 32, 32)).astype(np.float32)
+    g[3] = 0
+    boxes = [(int(t), int(l), int(t) + 19, int(l) + 19) for t, l in rng.integers(-14, 30, (40, 2))]
+    cut = images.cut_boxes(g, boxes)
+    assert np.array_equal(cut, np.stack([images.cut_box(x, b)[0] for x, b in zip(g, boxes)]))
+    want = np.stack([images.signed_rgb(x, images.robust_scale(x)) for x in cut])
+    assert np.abs(images.signed_rgb_each(cut).astype(int) - want).max() <= 1     # float32 vs float64 rounding
+    grey = g[:, :1]
+    assert np.abs(images.signed_rgb_each(grey).astype(int) -
+                  np.stack([images.signed_rgb(x, images.robust_scale(x)) for x in grey])).max() <= 1
+    assert images.cut_boxes(g[:2], [(0, 0, 19, 19), (0, 0, 20, 19)]) is None      # sizes differ: tile by tile

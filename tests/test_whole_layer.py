@@ -22,8 +22,10 @@ def pipe():
     return Pipeline(m, build_graph(m), InputSpec())
 
 
-def test_a_page_in_chunks_reports_the_tiles_done_and_equals_one_batch_by_autograd():
+def test_a_page_in_chunks_reports_the_tiles_done_and_equals_one_batch_by_autograd(monkeypatch):
+    from viewer.features import whole_layer
     p = pipe()
+    monkeypatch.setattr(whole_layer, "SHOW_PARTS_AFTER_S", 0.0)   # as a slow network's page: tiles as they finish
     interim = []
     r = p.compute(ask(frame(), 0, "conv6", ChannelTarget("conv6", 0), Method.GUIDED, layer_units=(0, 192)),
                   report=interim.append)

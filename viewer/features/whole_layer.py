@@ -39,6 +39,9 @@ class LayerRecons:
 CHUNK_BYTES = 128 << 20
 
 
+SHOW_PARTS_AFTER_S = 0.25   # a page that takes longer shows its tiles as they finish
+
+
 class WholeLayer(Toggle):
     name, title = "whole_layer", "whole layer"
     key, help, label, off = ("w",), "whole-layer view: every unit's reconstruction, live (toggle)", "W whole layer", \
@@ -72,7 +75,8 @@ class WholeLayer(Toggle):
             k += len(res.units)
             if k < part.count:
                 left = (time.perf_counter() - t0) / k * (part.count - k)
-                job.report(self.name, self.made(part, recons, inactive, positions, job, k, left))
+                if time.perf_counter() - t0 > SHOW_PARTS_AFTER_S:   # a quick page (All-CNN-C's) is shown once, whole
+                    job.report(self.name, self.made(part, recons, inactive, positions, job, k, left))
                 if job.superseded():
                     break
                 chunk = min(cap, chunk * 2) if time.perf_counter() - t < 0.2 else chunk
@@ -101,8 +105,10 @@ class WholeLayer(Toggle):
             return what, None, "reconstructing every unit..."
         recons = part.recons
         if part.positions is not None and v.layer.rf is not None:   # each unit's own box, large at any input size
-            recons = [images.cut_box(g, v.layer.rf.box(int(y), int(x)))[0] for g, (y, x) in zip(recons, part.positions)]
-        tiles = np.stack([images.signed_rgb(g, images.robust_scale(g)) for g in recons])
+            boxes = [v.layer.rf.box(int(y), int(x)) for y, x in part.positions]
+            cut = images.cut_boxes(recons, boxes)
+            recons = cut if cut is not None else np.stack([images.cut_box(g, b)[0] for g, b in zip(recons, boxes)])
+        tiles = images.signed_rgb_each(recons)
         method = as_method(r.request.method)
         if method.zero_when_inactive:
             tiles[part.inactive] //= 3  # dark: the unit is inactive in this frame (its image is 0)
