@@ -171,7 +171,7 @@ def test_an_interrupted_write_leaves_no_file(random_checkpoint, folder, tmp_path
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(scan.Analyzer, "attribute", interrupt)
+    monkeypatch.setattr(scan, "reconstruct_images", interrupt)     # Ctrl+C during the reconstructions
     assert main(["--model", str(random_checkpoint), "--data", str(folder), "--layers", "conv6", "--out", str(out),
                  "--no-progress"]) == 130
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))

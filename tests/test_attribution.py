@@ -484,3 +484,27 @@ def test_cone_through_max_pooling_equals_autograd(method):
         assert (one[0] - b[1]).abs().max() <= 1e-5 * b.abs().max()
         checked += 1
     assert checked == 2 and "c2" in names
+
+
+@pytest.mark.parametrize("arch", ["model_c", "tiny_resnet"])
+def test_units_of_many_images_at_once_equal_autograd_image_by_image(arch):
+    """core/cone_images.py (the atlas's reconstructions): one forward over five images and one cone per layer and
+    rule, each unit reading its own image's masks and max-pool switches (Model C) or crossing additions."""
+    from viewer.core.cone_images import ImageUnit, reconstruct_images
+    from viewer.nets import build_model
+    model, size = (build_model("model_c").eval(), 32) if arch == "model_c" else (make_tiny_resnet(), 16)
+    layers = build_graph(model, (3, size, size))
+    fast, slow = Analyzer(model, layers), Analyzer(model, layers, fast=False)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(5, 3, size, size, generator=g)
+    units = [ImageUnit(int(torch.randint(5, (1,), generator=g)), l.name, *(int(torch.randint(n, (1,), generator=g))
+                                                                            for n in l.shape))
+             for l in layers if len(l.shape) == 3 and l.shape[1] > 1 for _ in range(4)]
+    _, done = reconstruct_images(fast, x, units, list(Method))
+    assert {"pool2", "conv5"} <= set(done) if arch == "model_c" else {"layer1.0", "layer1.1"} <= set(done)
+    for layer, per in done.items():
+        for m, imgs in per.items():
+            for k, u in enumerate(v for v in units if v.layer == layer):
+                ref = slow.attribute(slow.forward(x[u.image:u.image + 1]), [UnitTarget(layer, u.channel, u.y, u.x)],
+                                     m).images[0]
+                assert (imgs[k] - ref).abs().max() <= 1e-5 * max(float(ref.abs().max()), 1e-12), (layer, m, u)

@@ -34,7 +34,7 @@ def scan_relevance(analyzer: Analyzer, layers: list[LayerInfo], batches, k: int,
         outs = [fp.output(l.name) for l in layers]
         if activations is not None:
             for l, o in zip(layers, outs):
-                activations[l.name].update(o.detach().float().cpu().numpy(), np.asarray(ids, np.int64))
+                activations[l.name].update_tensor(o, np.asarray(ids, np.int64))
         grads = torch.autograd.grad(logits, outs, seed, allow_unused=True)
         for l, g in zip(layers, grads):
             r = torch.zeros_like(outs[layers.index(l)]) if g is None else g.detach().float()

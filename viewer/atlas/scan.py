@@ -19,11 +19,16 @@ import torch
 
 from ..core import methods as registry
 from ..core.attribution import Analyzer, UnitTarget
+from ..core.cone_images import ImageUnit, reconstruct_images
 from ..core.graph import LayerInfo
 from ..core.methods import AttributionMethod
+from ..core.rules import Method
 from ..render.images import (
     cut_box as cut,  # the box of an (..., H, W) array, padded, and its mask
 )
+
+
+IMAGES_PER_PASS = 128   # the reconstructions' batch: one forward pass and one cone per layer and rule for all
 
 
 class TopK:
@@ -43,6 +48,15 @@ class TopK:
         arg = flat.argmax(-1)                                   # first maximum in row-major order
         peak = np.take_along_axis(flat, arg[..., None], -1)[..., 0]
         self.update_scores(peak, arg // w, arg % w, image_ids)
+
+    def update_tensor(self, acts: torch.Tensor, image_ids: np.ndarray) -> None:
+        """update() from a (B, C, H, W) tensor, the strongest positions found by torch (numpy's argmax over a
+        channels-last map took a tenth of the atlas's scan): the same first maximum in row-major order."""
+        flat = acts.detach().float().flatten(2)
+        arg = flat.argmax(-1)
+        peak = flat.gather(-1, arg[..., None])[..., 0].cpu().numpy()
+        arg = arg.cpu().numpy()
+        self.update_scores(peak, arg // acts.shape[-1], arg % acts.shape[-1], image_ids)
 
     def update_scores(self, scores: np.ndarray, ys: np.ndarray, xs: np.ndarray, image_ids: np.ndarray) -> None:
         """scores, ys, xs: (B, C): each image's score for each channel and the position its patch is cut at."""
@@ -76,7 +90,7 @@ def scan(analyzer: Analyzer, layers: list[LayerInfo], batches, k: int, progress=
     for x, ids in batches:
         fp = analyzer.forward(x, grad=False)
         for l in layers:
-            tops[l.name].update(fp.outputs[l.name].detach().float().cpu().numpy(), np.asarray(ids, np.int64))
+            tops[l.name].update_tensor(fp.outputs[l.name], np.asarray(ids, np.int64))
         if progress is not None:
             progress(len(ids))
     return tops
@@ -105,7 +119,8 @@ class LayerAtlas:
 
 def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, TopK], views: dict[int, np.ndarray],
                 to_input, progress=None, methods: list[AttributionMethod] | None = None) -> list[LayerAtlas]:
-    """Patches and reconstructions of every entry, one forward pass per image that holds entries.
+    """Patches and reconstructions of every entry: the ReLU rules' for IMAGES_PER_PASS images at once (one forward
+    pass, one cone per layer and rule: core/cone_images.py), any other method's one image at a time.
     views: data-set index -> the model's input image (H, W, 3) uint8; to_input: that image -> (1, 3, H, W).
     methods: whose reconstructions are stored (default: every registered one with in_atlas, read now)."""
     methods = [m for m in registry.METHODS if m.in_atlas] if methods is None else list(methods)
@@ -124,19 +139,38 @@ def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, Top
         for ch, slot in zip(*np.nonzero(t.images >= 0)):
             if np.isfinite(t.values[ch, slot]):
                 work.setdefault(int(t.images[ch, slot]), []).append((name, int(ch), int(slot)))
-    for img_id in sorted(work):
-        view = views[img_id]
-        fp = analyzer.forward(to_input(view), grad=False)
-        entries = work[img_id]
-        units = [UnitTarget(n, ch, int(tops[n].ys[ch, s]), int(tops[n].xs[ch, s])) for n, ch, s in entries]
-        chw = np.ascontiguousarray(view.transpose(2, 0, 1))
-        images = {m.value: m.reconstruct(analyzer, fp, units).images.numpy() for m in methods}
-        for i, (n, ch, s) in enumerate(entries):
-            la, box = out[n], rf_box(by_name[n], units[i].y, units[i].x)
-            patch, valid = cut(chw, box)
-            la.patches[ch, s], la.valid[ch, s] = patch.transpose(1, 2, 0), valid
-            for m, imgs in images.items():
-                la.recons[m][ch, s] = cut(imgs[i], box)[0]
-        if progress is not None:
-            progress(len(entries))
+    rules = [m for m in methods if isinstance(getattr(m, "rule", None), Method)]    # the ReLU rules: batched
+    ids = sorted(work)
+    for start in range(0, len(ids), IMAGES_PER_PASS):
+        batch = ids[start:start + IMAGES_PER_PASS]
+        units = [ImageUnit(b, n, ch, int(tops[n].ys[ch, s]), int(tops[n].xs[ch, s]))
+                 for b, img_id in enumerate(batch) for n, ch, s in work[img_id]]
+        done: dict = {}
+        if rules:
+            x = torch.cat([to_input(views[i]) for i in batch]).contiguous(memory_format=torch.channels_last)
+            done = reconstruct_images(analyzer, x, units, [m.rule for m in rules])[1]
+        row: dict[str, int] = {}                                # the next row of each layer's batched answer
+        for b, img_id in enumerate(batch):
+            view, entries = views[img_id], work[img_id]
+            chw = np.ascontiguousarray(view.transpose(2, 0, 1))
+            ready: list[dict] = []                              # per entry: method name -> its image
+            for n, ch, s in entries:
+                k = row[n] = row.get(n, -1) + 1
+                ready.append({m.value: done[n][m.rule][k].numpy() for m in rules if m.rule in done.get(n, {})})
+            missing = [m for m in methods if any(m.value not in r for r in ready)]
+            if missing:                                         # one image at a time: LRP, a path not a chain
+                fp = analyzer.forward(to_input(view), grad=False)
+                targets = [UnitTarget(n, ch, int(tops[n].ys[ch, s]), int(tops[n].xs[ch, s])) for n, ch, s in entries]
+                for m in missing:
+                    imgs = m.reconstruct(analyzer, fp, targets).images.numpy()
+                    for r, img in zip(ready, imgs):
+                        r.setdefault(m.value, img)
+            for (n, ch, s), r in zip(entries, ready):
+                la, box = out[n], rf_box(by_name[n], int(tops[n].ys[ch, s]), int(tops[n].xs[ch, s]))
+                patch, valid = cut(chw, box)
+                la.patches[ch, s], la.valid[ch, s] = patch.transpose(1, 2, 0), valid
+                for m in methods:
+                    la.recons[m.value][ch, s] = cut(r[m.value], box)[0]
+            if progress is not None:
+                progress(len(entries))
     return [out[l.name] for l in layers]

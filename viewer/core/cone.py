@@ -78,11 +78,13 @@ def fold_weight(w: torch.Tensor, bns: list[tuple], cache: dict | None) -> torch.
     return w
 
 
-def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
+def compile_chain(chain: list[Op], weights: dict | None = None, images: bool = False) -> ConePlan:
     """Backward-order steps with each BatchNorm folded into the convolution below it, and each ReLU's
     forward input f (its mask 1[f > 0] is taken where a window needs it) with the margin its windows can
     reach outside the tensor. weights: a cache of folded weights that outlives this forward pass
-    (fold_weight)."""
+    (fold_weight). images: keep every image of a batched forward (cone_backward's imgs then says whose
+    masks and switches each unit's windows read), not only the first."""
+    pick = (lambda t: t) if images else (lambda t: t[0])
     steps: list[Step] = []
     bns: list[tuple] = []
     size = [1, 1]  # window size (h, w) at the current tensor, in backward order
@@ -95,7 +97,7 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
             f, version = op.params
             if f._version != version:  # changed in place after the relu read it: the mask is gone
                 raise NotAChain("relu input modified in place")
-            steps.append(Step("relu", f.detach()[0], max(size)))
+            steps.append(Step("relu", pick(f.detach()), 0 if images else max(size)))
         elif op.kind == "maxpool":   # the switches: each output's relevance goes to its argmax, for every rule
             if bns:
                 raise NotAChain("unsupported order")
@@ -104,7 +106,8 @@ def compile_chain(chain: list[Op], weights: dict | None = None) -> ConePlan:
             if x._version != version:
                 raise NotAChain("pool input modified in place")
             _, idx = F.max_pool2d(x.detach(), k, stride, padding, dil, ceil, return_indices=True)
-            steps.append(Step("maxpool", idx[0], max(size), stride, padding, dil, 1, op.in_shape[1:], kernel=k))
+            steps.append(Step("maxpool", pick(idx), 0 if images else max(size), stride, padding, dil, 1, op.in_shape[1:],
+                              kernel=k))
             for a in range(2):
                 size[a] = (size[a] - 1) * stride[a] + dil[a] * (k[a] - 1) + 1
         elif op.kind == "conv":
@@ -144,21 +147,27 @@ def cone_flops(plan: ConePlan) -> int:
 
 
 def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
-                  input_shape: tuple[int, int, int], method: Method, bf16: bool = False) -> torch.Tensor:
+                  input_shape: tuple[int, int, int], method: Method, bf16: bool = False,
+                  imgs: torch.Tensor | None = None) -> torch.Tensor:
     """Reconstructions (K, C, H, W) of K units (channel, y, x) of the chain's last tensor, on the device of
-    the chain's tensors (the model's: the index tensors may be on the CPU)."""
+    the chain's tensors (the model's: the index tensors may be on the CPU). imgs: each unit's image, where the
+    plan was compiled from a batch of images (compile_chain(images=True))."""
     steps, c_out, cache = plan.steps, plan.channels, plan.masks
     k = len(channels)
     dev = steps[0].tensor.device
-    if k == 1:
+    if k == 1 and imgs is None:
         return _cone_one(steps, c_out, int(channels[0]), int(ys[0]), int(xs[0]), input_shape, method, dev)
     dtype = torch.bfloat16 if bf16 else torch.float32
     channels, ys, xs = channels.to(dev), ys.to(dev), xs.to(dev)
-    # units with the same position share every window's origin: order them so that they are neighbours
+    img = imgs.to(dev).long() if imgs is not None else None
+    # units with the same position (of the same image) share every window's origin: make them neighbours
     key = ys.long() * (int(xs.max()) + 1) + xs.long()
+    if img is not None:
+        key = key + img * (int(key.max()) + 1)
     _, group, counts = torch.unique(key, return_inverse=True, return_counts=True)
     order = torch.argsort(group, stable=True)                           # row i of r is unit order[i]
     channels, ys, xs = channels[order], ys[order], xs[order]
+    img = img[order] if img is not None else None
     ends = counts.cumsum(0).tolist()
     groups = list(zip([0, *ends[:-1]], ends))                           # (first row, end row) per position
     kk = torch.arange(k, device=dev)
@@ -169,7 +178,7 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
     for i, st in enumerate(steps):
         h, w = r.shape[-2:]
         if st.kind == "maxpool":
-            r = pool_t(r, st, oy, ox, cache)
+            r = pool_t(r, st, oy, ox, cache, img)
             oy, ox = oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1]
             onehot = False
             continue
@@ -189,11 +198,12 @@ def cone_backward(plan: ConePlan, channels: torch.Tensor, ys: torch.Tensor, xs: 
                 # large windows shared by several units: gather each position's window once and apply the
                 # rule to its rows in place (writing K gathered windows would cost more than the rule itself)
                 first = torch.tensor([a for a, _ in groups], device=dev)
-                pos = gather_windows(st, cache, dtype, oy[first], ox[first], h, w)
+                at = img[first] if img is not None else None
+                pos = gather_windows(st, cache, dtype, oy[first], ox[first], h, w, at)
                 for g, (a, b) in enumerate(groups):
                     apply_rule(pos[g], r[a:b], method, inplace=True)
             else:
-                r = apply_rule(gather_windows(st, cache, dtype, oy, ox, h, w), r, method, inplace=True)
+                r = apply_rule(gather_windows(st, cache, dtype, oy, ox, h, w, img), r, method, inplace=True)
                 # outside the tensor the mask is False (or r was clipped to 0)
         else:
             r = conv_t(r.contiguous(memory_format=torch.channels_last), st.tensor.to(dtype), st)

@@ -70,10 +70,10 @@ def _margin(win: Window, layer_hw: tuple[int, int]) -> int:
 
 
 def compile_dag(ops: dict[int, Op], input_id: int, target_id: int, target_shape: tuple[int, int, int],
-                weights: dict | None = None) -> DagPlan:
+                weights: dict | None = None, images: bool = False) -> DagPlan:
     """The plan of a layer whose path from the input branches and joins; NotAChain where it cannot run.
     A BatchNorm read from a convolution that nothing else reads is folded into its weight (cone.fold_weight,
-    with its cache of folded weights that outlives the forward pass)."""
+    with its cache of folded weights that outlives the forward pass). images: as cone.compile_chain's."""
     consumers: dict[int, int] = {}
     seen, stack = set(), [target_id]
     while stack:                                    # the ops on the path, and how many of them read each tensor
@@ -126,14 +126,15 @@ def compile_dag(ops: dict[int, Op], input_id: int, target_id: int, target_shape:
         if op.kind == "bn" and op.input_id in folded:
             plan.append(DagStep("identity", index[t], ins, None, at))
             continue
-        st = _step(op, win, _margin(win, layer_hw))
+        st = _step(op, win, 0 if images else _margin(win, layer_hw), images)
         if op.kind == "conv" and t in folded:
             st = replace(st, tensor=fold_weight(op.params[0], [folded[t].params[:3]], weights))
         plan.append(DagStep(op.kind, index[t], ins, st, at))
     return DagPlan(plan, windows, target_shape[0])
 
 
-def _step(op: Op, win: Window, margin: int) -> Step | None:
+def _step(op: Op, win: Window, margin: int, images: bool = False) -> Step | None:
+    pick = (lambda t: t) if images else (lambda t: t[0])
     if op.kind == "conv":
         w, stride, pad, dil, groups = op.params[:5]
         return Step("conv", w.detach(), 0, stride, pad, dil, groups, op.in_shape[1:])
@@ -143,24 +144,26 @@ def _step(op: Op, win: Window, margin: int) -> Step | None:
         f, version = op.params
         if f._version != version:
             raise NotAChain("relu input modified in place")
-        return Step("relu", f.detach()[0], margin)
+        return Step("relu", pick(f.detach()), margin)
     if op.kind == "maxpool":
         k, stride, pad, dil, ceil = op.params
         x, version = op.inp
         if x._version != version:
             raise NotAChain("pool input modified in place")
         _, idx = F.max_pool2d(x.detach(), k, stride, pad, dil, ceil, return_indices=True)
-        return Step("maxpool", idx[0], margin, stride, pad, dil, 1, op.in_shape[1:], kernel=k)
+        return Step("maxpool", pick(idx), margin, stride, pad, dil, 1, op.in_shape[1:], kernel=k)
     return None
 
 
 def dag_backward(plan: DagPlan, channels: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
-                 input_shape: tuple[int, int, int], method: Method, bf16: bool = False) -> torch.Tensor:
-    """Reconstructions (K, C, H, W) of K units (channel, y, x) of the plan's layer."""
+                 input_shape: tuple[int, int, int], method: Method, bf16: bool = False,
+                 imgs: torch.Tensor | None = None) -> torch.Tensor:
+    """Reconstructions (K, C, H, W) of K units (channel, y, x) of the plan's layer (imgs: as cone_backward's)."""
     k = len(channels)
     dev = next(s.step.tensor.device for s in plan.steps if s.step is not None)
     dtype = torch.bfloat16 if bf16 else torch.float32
     channels, ys, xs = channels.to(dev), ys.to(dev).long(), xs.to(dev).long()
+    img = imgs.to(dev).long() if imgs is not None else None
     parts: list[list] = [[] for _ in plan.windows]   # per tensor: what each reader put in (r, dy, dx, shared)
     seed = torch.zeros((k, plan.channels, 1, 1), dtype=dtype, device=dev)
     seed[torch.arange(k, device=dev), channels, 0, 0] = 1.0
@@ -170,7 +173,7 @@ def dag_backward(plan: DagPlan, channels: torch.Tensor, ys: torch.Tensor, xs: to
         r, parts[s.node] = _gather(parts[s.node], win, k, dev), []
         oy, ox = ys * win.scale[0] + win.off[0], xs * win.scale[1] + win.off[1]
         if s.kind == "relu":
-            mask = gather_windows(st, plan.masks, dtype, oy, ox, *r.shape[-2:]) if method.uses_mask else None
+            mask = gather_windows(st, plan.masks, dtype, oy, ox, *r.shape[-2:], img) if method.uses_mask else None
             r = apply_rule(mask, r, method, inplace=True)
         elif s.kind == "bn":
             r = r * st.tensor.to(dtype)
@@ -178,7 +181,7 @@ def dag_backward(plan: DagPlan, channels: torch.Tensor, ys: torch.Tensor, xs: to
             r = conv_t(r.contiguous(memory_format=torch.channels_last), st.tensor.to(dtype), st)
             r = _clip(r, oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1], st, method)
         elif s.kind == "maxpool":
-            r = pool_t(r, st, oy, ox, plan.masks)
+            r = pool_t(r, st, oy, ox, plan.masks, img)
         for j, (i, (dy, dx)) in enumerate(zip(s.inputs, s.at)):   # an addition hands the same r to both
             parts[i].append((r, dy, dx, j < len(s.inputs) - 1))
     r, win = _gather(parts[-1], plan.windows[-1], k, dev), plan.windows[-1]

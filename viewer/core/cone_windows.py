@@ -14,12 +14,34 @@ if TYPE_CHECKING:
 
 def padded_rows(st: Step, cache: dict, dtype: torch.dtype) -> torch.Tensor:
     """The mask 1[f > 0] zero-padded by the margin, channels last ((H + 2m) * (W + 2m), C): a window
-    position is one row, so K windows are one index_select. Built once per plan, only for batches."""
-    key = (id(st), dtype)
+    position is one row, so K windows are one index_select. Built once per plan, only for batches. A plan
+    of several images (f: (N, C, H, W), the atlas's) has their rows one image after the other."""
+    # by the forward tensor itself, kept in the entry (so that its memory is not reused while the cache lives):
+    # plans of several layers of one pass share one cache (cone_images.py)
+    key = ("mask", st.tensor.data_ptr(), tuple(st.tensor.shape), st.margin, dtype)
     if key not in cache:
         m, mask = st.margin, (st.tensor > 0).to(dtype)
-        cache[key] = F.pad(mask, (m, m, m, m)).permute(1, 2, 0).reshape(-1, mask.shape[0])
-    return cache[key]
+        last = (0, 2, 3, 1) if mask.dim() == 4 else (1, 2, 0)
+        cache[key] = (st.tensor, F.pad(mask, (m, m, m, m)).permute(*last).reshape(-1, mask.shape[-3]))
+    return cache[key][1]
+
+
+def _rows(st: Step, oy: torch.Tensor, ox: torch.Tensor, h: int, w: int,
+          img: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The row of every position of K h x w windows (origins oy, ox; in image img of a plan of several) in the
+    tensor laid out as padded_rows, (K, h, w), and which positions lie inside the tensor (None: all, or the
+    margin's zeros stand for the outside). A plan of several images has no margin (padding a batch of masks by
+    a window's size cost more than the windows): positions outside are clamped, and marked."""
+    m, (H, W) = st.margin, st.tensor.shape[-2:]
+    hp, wp = H + 2 * m, W + 2 * m
+    yy = (oy + m)[:, None] + torch.arange(h, device=oy.device)
+    xx = (ox + m)[:, None] + torch.arange(w, device=oy.device)
+    inside = None
+    if m == 0 and (int(yy.min()) < 0 or int(xx.min()) < 0 or int(yy.max()) >= H or int(xx.max()) >= W):
+        inside = ((yy >= 0) & (yy < H))[:, :, None] & ((xx >= 0) & (xx < W))[:, None, :]
+        yy, xx = yy.clamp(0, H - 1), xx.clamp(0, W - 1)
+    lin = yy[:, :, None] * wp + xx[:, None, :]
+    return (lin if img is None else lin + (img.to(lin.device) * (hp * wp))[:, None, None]), inside
 
 
 def window_mask(f: torch.Tensor, y0: int, x0: int, h: int, w: int, dtype: torch.dtype) -> torch.Tensor:
@@ -35,14 +57,15 @@ def window_mask(f: torch.Tensor, y0: int, x0: int, h: int, w: int, dtype: torch.
 
 
 def gather_windows(st: Step, cache: dict, dtype: torch.dtype, oy: torch.Tensor, ox: torch.Tensor,
-                    h: int, w: int) -> torch.Tensor:
-    """1[f > 0] in the h x w windows at origins (oy, ox), zero outside the tensor: (N, C, h, w) in a
-    channels-last layout, one index_select of rows of the padded mask."""
-    m, mask = st.margin, padded_rows(st, cache, dtype)
-    wp = st.tensor.shape[2] + 2 * m
-    ar_h, ar_w = torch.arange(h, device=oy.device), torch.arange(w, device=oy.device)
-    lin = ((oy + m)[:, None, None] + ar_h[None, :, None]) * wp + (ox + m)[:, None, None] + ar_w[None, None, :]
-    return mask.index_select(0, lin.flatten()).view(len(oy), h, w, -1).permute(0, 3, 1, 2)
+                    h: int, w: int, img: torch.Tensor | None = None) -> torch.Tensor:
+    """1[f > 0] in the h x w windows at origins (oy, ox) (of images img where the plan holds several), zero
+    outside the tensor: (N, C, h, w) in a channels-last layout, one index_select of rows of the padded mask."""
+    mask = padded_rows(st, cache, dtype)
+    lin, inside = _rows(st, oy, ox, h, w, img)
+    out = mask.index_select(0, lin.flatten()).view(len(oy), h, w, -1)
+    if inside is not None:
+        out.mul_(inside[..., None])
+    return out.permute(0, 3, 1, 2)
 
 
 def conv_t(r: torch.Tensor, weight: torch.Tensor, st: Step) -> torch.Tensor:
@@ -66,7 +89,8 @@ def conv_t(r: torch.Tensor, weight: torch.Tensor, st: Step) -> torch.Tensor:
     return out.permute(0, 3, 1, 2)  # (K, C, H, W), channels-last in memory
 
 
-def pool_t(r: torch.Tensor, st: Step, oy: torch.Tensor, ox: torch.Tensor, cache: dict) -> torch.Tensor:
+def pool_t(r: torch.Tensor, st: Step, oy: torch.Tensor, ox: torch.Tensor, cache: dict,
+           img: torch.Tensor | None = None) -> torch.Tensor:
     """Max-pooling backward on K windows (origins oy, ox of the pool's output): each output's signal added at its
     argmax (the forward's switches), into the windows of the pool's input. What lies outside the output tensor is
     0 already (the step above cleared it), so its dummy index receives nothing."""
@@ -77,13 +101,12 @@ def pool_t(r: torch.Tensor, st: Step, oy: torch.Tensor, ox: torch.Tensor, cache:
     key = ("pool", id(st))
     if key not in cache:   # the indices zero-padded by the margin, channels last: a window position is one row
         m, idx = st.margin, st.tensor
-        pad = idx.new_zeros((idx.shape[0], idx.shape[1] + 2 * m, idx.shape[2] + 2 * m))
-        pad[:, m:m + idx.shape[1], m:m + idx.shape[2]] = idx
-        cache[key] = pad.permute(1, 2, 0).reshape(-1, idx.shape[0])
-    rows, m = cache[key], st.margin
-    wp = st.tensor.shape[2] + 2 * m
-    ar_h, ar_w = torch.arange(h, device=oy.device), torch.arange(w, device=oy.device)
-    lin = ((oy + m)[:, None, None] + ar_h[None, :, None]) * wp + (ox + m)[:, None, None] + ar_w[None, None, :]
+        pad = idx.new_zeros((*idx.shape[:-2], idx.shape[-2] + 2 * m, idx.shape[-1] + 2 * m))
+        pad[..., m:m + idx.shape[-2], m:m + idx.shape[-1]] = idx
+        # the step kept in the entry: its id is not reused by another step while the cache lives
+        cache[key] = (st, pad.permute(*((0, 2, 3, 1) if idx.dim() == 4 else (1, 2, 0))).reshape(-1, idx.shape[-3]))
+    rows = cache[key][1]
+    lin, _ = _rows(st, oy, ox, h, w, img)   # outside the output r is 0: a clamped row adds 0 somewhere
     idx = rows.index_select(0, lin.flatten().to(rows.device)).view(k, h, w, c).permute(0, 3, 1, 2)
     width = st.in_hw[1]
     local = (idx // width - ny.view(-1, 1, 1, 1).to(idx.device)) * wi + idx % width - nx.view(-1, 1, 1, 1).to(idx.device)
