@@ -223,9 +223,10 @@ class Analyzer:
             sel = [units[k] for k in ks]
             plan = self._plan(fp, layer, out) if self.fast else None
             if plan is not None:
-                images[ks] = (cone_backward if isinstance(plan, ConePlan) else dag_backward)(plan, torch.tensor([u.channel for u in sel]),
-                                           torch.tensor([u.y for u in sel]), torch.tensor([u.x for u in sel]),
-                                           tuple(fp.x.shape[1:]), method, self.bf16).to(images.dtype).cpu()
+                back = cone_backward if isinstance(plan, ConePlan) else dag_backward
+                images[ks] = back(plan, torch.tensor([u.channel for u in sel]), torch.tensor([u.y for u in sel]),
+                                  torch.tensor([u.x for u in sel]), tuple(fp.x.shape[1:]), method,
+                                  self.bf16).to(images.dtype).cpu()
                 continue
             gfp = self._with_graph(fp)
             out = gfp.output(layer)
@@ -248,8 +249,8 @@ class Analyzer:
         if layer not in fp.plans:
             chain = chain_to(fp.ops, id(fp.x), id(out)) if out.dim() == 4 else None
             try:
-                fp.plans[layer] = compile_chain(chain, self._folded) if chain else \
-                    compile_dag(fp.ops, id(fp.x), id(out), tuple(out.shape[1:]), self._folded) if out.dim() == 4 else None
+                fp.plans[layer] = compile_chain(chain, self._folded) if chain else None if out.dim() != 4 else \
+                    compile_dag(fp.ops, id(fp.x), id(out), tuple(out.shape[1:]), self._folded)
             except NotAChain:   # anything else is a bug in the cone, not a reason to fall back quietly
                 fp.plans[layer] = None
         return fp.plans[layer]

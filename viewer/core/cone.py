@@ -106,8 +106,8 @@ def compile_chain(chain: list[Op], weights: dict | None = None, images: bool = F
             if x._version != version:
                 raise NotAChain("pool input modified in place")
             _, idx = F.max_pool2d(x.detach(), k, stride, padding, dil, ceil, return_indices=True)
-            steps.append(Step("maxpool", pick(idx), 0 if images else max(size), stride, padding, dil, 1, op.in_shape[1:],
-                              kernel=k))
+            margin = 0 if images else max(size)
+            steps.append(Step("maxpool", pick(idx), margin, stride, padding, dil, 1, op.in_shape[1:], kernel=k))
             for a in range(2):
                 size[a] = (size[a] - 1) * stride[a] + dil[a] * (k[a] - 1) + 1
         elif op.kind == "conv":

@@ -188,7 +188,8 @@ def dag_backward(plan: DagPlan, channels: torch.Tensor, ys: torch.Tensor, xs: to
     c, H, W = input_shape
     out = torch.zeros((k, c, H, W), device=dev)
     h, w = r.shape[-2:]
-    for u, (y0, x0) in enumerate(zip((ys * win.scale[0] + win.off[0]).tolist(), (xs * win.scale[1] + win.off[1]).tolist())):
+    tops, lefts = (ys * win.scale[0] + win.off[0]).tolist(), (xs * win.scale[1] + win.off[1]).tolist()
+    for u, (y0, x0) in enumerate(zip(tops, lefts)):
         t, l, b, rr = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)   # the window's part inside the input
         if t < b and l < rr:
             out[u, :, t:b, l:rr] = r[u, :, t - y0:b - y0, l - x0:rr - x0].float()
