@@ -331,6 +331,48 @@ def test_cone_through_residual_additions_equals_autograd(method, net):
     assert fast.replay_refused == "" and all(v is not None for v in fast._tapes.values())
 
 
+class ReluSecond(nn.Module):
+    """x0 + relu(c1(x0)): the sum's second summand ends in a ReLU, whose rule runs in place on the signal the sum
+    handed to both summands (found in review: it changed the first summand's copy too)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.c0, self.c1, self.c2 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        x0 = torch.relu(self.c0(x))
+        return self.c2(x0 + torch.relu(self.c1(x0))).mean((2, 3))
+
+
+class AddsItself(nn.Module):
+    """`o += o`: the sum would read its own result; not traced as an addition (autograd runs it)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.c0, self.c2 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        o = torch.relu(self.c0(x))
+        o += o
+        return self.c2(o).mean((2, 3))
+
+
+@pytest.mark.parametrize("net", [ReluSecond, AddsItself])
+def test_sums_whose_summands_share_a_signal_or_a_tensor_equal_autograd(net):
+    model = net().eval()
+    layers = build_graph(model, (3, 10, 10))
+    fast, slow = Analyzer(model, layers), Analyzer(model, layers, fast=False)
+    x = image(25, size=10)
+    for _ in range(2):
+        fpf, fps = fast.forward(x), slow.forward(x)
+        t = [UnitTarget("c2", c, y, xx) for c in range(4) for (y, xx) in ((0, 0), (4, 5), (7, 7))]
+        for m in Method:
+            a, b = fast.attribute(fpf, t, m).images, slow.attribute(fps, t, m).images
+            assert (a - b).abs().max() <= 1e-5 * b.abs().max(), m
+
+
 class ReadsBeforeAdding(nn.Module):
     """`o += side` where side was computed from o's earlier value: not an addition of two recorded values."""
 
@@ -501,6 +543,13 @@ def test_units_of_many_images_at_once_equal_autograd_image_by_image(arch):
                                                                             for n in l.shape))
              for l in layers if len(l.shape) == 3 and l.shape[1] > 1 for _ in range(4)]
     _, done = reconstruct_images(fast, x, units, list(Method))
+    import viewer.core.cone_images as ci
+    ci.BUDGET_BYTES, budget = 1, ci.BUDGET_BYTES          # one unit per cone call: the same images
+    try:
+        _, one_by_one = reconstruct_images(Analyzer(model, layers), x, units, list(Method))
+    finally:
+        ci.BUDGET_BYTES = budget
+    assert all(torch.allclose(one_by_one[n][m], done[n][m], atol=1e-6) for n in done for m in done[n])
     assert {"pool2", "conv5"} <= set(done) if arch == "model_c" else {"layer1.0", "layer1.1"} <= set(done)
     for layer, per in done.items():
         for m, imgs in per.items():

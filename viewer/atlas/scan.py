@@ -141,8 +141,10 @@ def reconstruct(analyzer: Analyzer, layers: list[LayerInfo], tops: dict[str, Top
                 work.setdefault(int(t.images[ch, slot]), []).append((name, int(ch), int(slot)))
     rules = [m for m in methods if isinstance(getattr(m, "rule", None), Method)]    # the ReLU rules: batched
     ids = sorted(work)
-    for start in range(0, len(ids), IMAGES_PER_PASS):
-        batch = ids[start:start + IMAGES_PER_PASS]
+    h, w = views[ids[0]].shape[:2] if ids else (32, 32)
+    per_pass = max(1, IMAGES_PER_PASS * 32 * 32 // (h * w))    # 128 at 32x32, 2 at 224x224: a batch's results
+    for start in range(0, len(ids), per_pass):                 # (every entry, every rule, the whole image) fit
+        batch = ids[start:start + per_pass]
         units = [ImageUnit(b, n, ch, int(tops[n].ys[ch, s]), int(tops[n].xs[ch, s]))
                  for b, img_id in enumerate(batch) for n, ch, s in work[img_id]]
         done: dict = {}

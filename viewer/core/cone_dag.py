@@ -110,8 +110,8 @@ def compile_dag(ops: dict[int, Op], input_id: int, target_id: int, target_shape:
                 windows.append(Window(edge[0], lo, (hi[0] - lo[0], hi[1] - lo[1]), op.in_shape))
                 ready.append(i)
         steps.append((op, t, edge))
-    if index[input_id] != len(windows) - 1:
-        raise NotAChain("the input is not the last tensor reached")   # cannot happen: every tensor leads to it
+    if index.get(input_id) != len(windows) - 1:   # a cycle (an op reading its own output) never reaches it
+        raise NotAChain("the input is not the last tensor reached")
     layer_hw = target_shape[1:]
     readers: dict[int, int] = {}
     for op, _, _ in steps:
@@ -160,7 +160,7 @@ def dag_backward(plan: DagPlan, channels: torch.Tensor, ys: torch.Tensor, xs: to
                  imgs: torch.Tensor | None = None) -> torch.Tensor:
     """Reconstructions (K, C, H, W) of K units (channel, y, x) of the plan's layer (imgs: as cone_backward's)."""
     k = len(channels)
-    dev = next(s.step.tensor.device for s in plan.steps if s.step is not None)
+    dev = next((s.step.tensor.device for s in plan.steps if s.step is not None), channels.device)
     dtype = torch.bfloat16 if bf16 else torch.float32
     channels, ys, xs = channels.to(dev), ys.to(dev).long(), xs.to(dev).long()
     img = imgs.to(dev).long() if imgs is not None else None
@@ -182,8 +182,8 @@ def dag_backward(plan: DagPlan, channels: torch.Tensor, ys: torch.Tensor, xs: to
             r = _clip(r, oy * st.stride[0] - st.padding[0], ox * st.stride[1] - st.padding[1], st, method)
         elif s.kind == "maxpool":
             r = pool_t(r, st, oy, ox, plan.masks, img)
-        for j, (i, (dy, dx)) in enumerate(zip(s.inputs, s.at)):   # an addition hands the same r to both
-            parts[i].append((r, dy, dx, j < len(s.inputs) - 1))
+        for i, (dy, dx) in zip(s.inputs, s.at):   # an addition hands the same r to both summands: neither may
+            parts[i].append((r, dy, dx, len(s.inputs) > 1))   # change it in place (which is gathered first varies)
     r, win = _gather(parts[-1], plan.windows[-1], k, dev), plan.windows[-1]
     c, H, W = input_shape
     out = torch.zeros((k, c, H, W), device=dev)

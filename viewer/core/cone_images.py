@@ -15,6 +15,25 @@ from .rules import Method
 from .trace import chain_to
 
 
+BUDGET_BYTES = 256 << 20    # the largest window of the units of one cone call, all together
+
+
+def window_bytes(plan) -> int:
+    """About what one unit's largest window holds (fp32, a few alive at once): the cone's widest step."""
+    if not isinstance(plan, ConePlan):
+        return max(4 * 3 * w.shape[0] * w.size[0] * w.size[1] for w in plan.windows)
+    h = w = 1
+    big = plan.channels
+    for st in plan.steps:
+        if st.kind in ("conv", "maxpool"):
+            kh, kw = st.tensor.shape[2:] if st.kind == "conv" else st.kernel
+            h = (h - 1) * st.stride[0] + st.dilation[0] * (kh - 1) + 1
+            w = (w - 1) * st.stride[1] + st.dilation[1] * (kw - 1) + 1
+        c = st.tensor.shape[1] * st.groups if st.kind == "conv" else st.tensor.shape[-3]
+        big = max(big, c * h * w)
+    return 4 * 3 * big
+
+
 @dataclass(frozen=True)
 class ImageUnit:
     image: int      # its image's index in the batch
@@ -45,8 +64,14 @@ def reconstruct_images(analyzer: Analyzer, x: torch.Tensor, units: list[ImageUni
         plan = replace(plan, masks=masks)
         relu = any(s.kind == "relu" for s in plan.steps)   # a rule that needs one where there is none: the
         sel = [u for u in units if u.layer == layer]         # caller's one-image path says why (AttributionError)
-        ch, ys, xs, im = (torch.tensor([getattr(u, a) for u in sel]) for a in ("channel", "y", "x", "image"))
         back = cone_backward if isinstance(plan, ConePlan) else dag_backward
-        done[layer] = {r: back(plan, ch, ys, xs, tuple(x.shape[1:]), r, analyzer.bf16, imgs=im).cpu()
-                       for r in rules if relu or not r.changes_gradient}
+        step = max(1, BUDGET_BYTES // window_bytes(plan))   # units per call: a ResNet's deep windows are MBs each
+        done[layer] = {}
+        for r in (r for r in rules if relu or not r.changes_gradient):
+            parts = []
+            for a in range(0, len(sel), step):
+                ch, ys, xs, im = (torch.tensor([getattr(u, f) for u in sel[a:a + step]])
+                                  for f in ("channel", "y", "x", "image"))
+                parts.append(back(plan, ch, ys, xs, tuple(x.shape[1:]), r, analyzer.bf16, imgs=im).cpu())
+            done[layer][r] = torch.cat(parts)
     return fp, done

@@ -18,7 +18,7 @@ def padded_rows(st: Step, cache: dict, dtype: torch.dtype) -> torch.Tensor:
     of several images (f: (N, C, H, W), the atlas's) has their rows one image after the other."""
     # by the forward tensor itself, kept in the entry (so that its memory is not reused while the cache lives):
     # plans of several layers of one pass share one cache (cone_images.py)
-    key = ("mask", st.tensor.data_ptr(), tuple(st.tensor.shape), st.margin, dtype)
+    key = ("mask", st.tensor.data_ptr(), tuple(st.tensor.shape), st.tensor.stride(), st.margin, dtype)
     if key not in cache:
         m, mask = st.margin, (st.tensor > 0).to(dtype)
         last = (0, 2, 3, 1) if mask.dim() == 4 else (1, 2, 0)
@@ -106,7 +106,9 @@ def pool_t(r: torch.Tensor, st: Step, oy: torch.Tensor, ox: torch.Tensor, cache:
         # the step kept in the entry: its id is not reused by another step while the cache lives
         cache[key] = (st, pad.permute(*((0, 2, 3, 1) if idx.dim() == 4 else (1, 2, 0))).reshape(-1, idx.shape[-3]))
     rows = cache[key][1]
-    lin, _ = _rows(st, oy, ox, h, w, img)   # outside the output r is 0: a clamped row adds 0 somewhere
+    lin, inside = _rows(st, oy, ox, h, w, img)
+    if inside is not None:   # clamped rows outside the output: what they carry must add nothing
+        r = r * inside[:, None]
     idx = rows.index_select(0, lin.flatten().to(rows.device)).view(k, h, w, c).permute(0, 3, 1, 2)
     width = st.in_hw[1]
     local = (idx // width - ny.view(-1, 1, 1, 1).to(idx.device)) * wi + idx % width - nx.view(-1, 1, 1, 1).to(idx.device)

@@ -78,10 +78,14 @@ IADD_NAMES = {"__iadd__", "add_"}     # by name: `out += x` arrives as TensorBas
 
 def _summand(func, args, kwargs, out, names=ADD_NAMES) -> torch.Tensor | None:
     """The second activation of an addition of two of the same shape (no alpha, no broadcasting), else None."""
-    if getattr(func, "__name__", "") not in names or len(args) != 2 or kwargs.get("alpha", 1) != 1:
+    if getattr(func, "__name__", "") not in names or len(args) != 2 or kwargs.get("alpha", 1) != 1 or "out" in kwargs:
         return None
     b = args[1]
-    return b if isinstance(b, torch.Tensor) and b.shape == out.shape == args[0].shape else None
+    if not isinstance(b, torch.Tensor) or not b.shape == out.shape == args[0].shape:
+        return None
+    if out is args[0] and b.untyped_storage().data_ptr() == out.untyped_storage().data_ptr():
+        return None     # `o += o` (or a view of o): the sum would read its own result
+    return b
 
 
 def relu_op(x: torch.Tensor, out: torch.Tensor) -> Op:
