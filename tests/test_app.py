@@ -64,7 +64,12 @@ def test_keys_do_what_the_help_says(app):
                                           "lrp-epsilon-gamma-box", "lrp-epsilon-alpha2-beta1", "guided"]
     assert app.result.request.method.value == "guided"
     key(app, "c"); assert isinstance(app.result.request.target, ClassTarget)
+    from viewer.panes.unit import UnitPane
+    lines = UnitPane().target_lines(app.view(0.0), app.result)
+    assert "receptive field: whole input" in lines                  # a class logit sees every pixel
     key(app, "c"); assert isinstance(app.result.request.target, ChannelTarget)
+    assert any(ln.startswith("receptive field ") and " px" in ln for ln in UnitPane().target_lines(app.view(0.0),
+                                                                                                   app.result))
     key(app, "g"); assert app.result.part("class_maps").maps["Grad-CAM"] is not None and app.result.part("class_maps").maps["Grad-CAM"].shape == (32, 32)
     key(app, "l"); assert app.session.scales.act.locked
     key(app, "f"); assert s.part("filters").on

@@ -133,7 +133,8 @@ class UnitPane(Pane):
         lines = [f"target: {where}", f"{s.target_mode.value}, value {r.value:.4g}",
                  f"{s.method.label}, scale {scale:.2g}" + ("" if s.method.relevance else lock),
                  f"receptive field {int(v.layer.rf.size[0])}x{int(v.layer.rf.size[1])} px"
-                 + (" (zoomed to it: V)" if v.zoom else "") if v.layer.rf else "receptive field: whole input"]
+                 + (" (zoomed to it: V)" if v.zoom else "") if v.layer.rf and u.layer != LOGITS
+                 else "receptive field: whole input"]   # a class logit sees every pixel
         if s.method.relevance and r.recon is not None and r.value:
             reached = float(r.recon.sum())
             lines.append(f"relevance in {r.value:.3g}, at the pixels {reached:.3g} ({100 * reached / r.value:.0f}%)")
