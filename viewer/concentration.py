@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", action="version", version=version())
     a = p.parse_args(argv)
     from .core.checkpoint import CheckpointError
-    from .training.data import DataError, load_cifar10
+    from .cifar10 import DataError, load_cifar10
     try:
         data = load_cifar10(a.data or default_data(), train=False)
         views = data.test.images[::max(1, len(data.test.images) // max(1, a.images))][:a.images]
