@@ -59,12 +59,14 @@ def measure(path: Path, layer: str, images: np.ndarray, methods: list[str]) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .paths import default_data, prog, version
+    from .paths import default_data, prog, shipped, version
     p = argparse.ArgumentParser(prog=prog("viewer.concentration"), description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("models", nargs="+", type=Path, help="checkpoints of networks with the named layer")
+    p.add_argument("models", nargs="+", type=lambda t: Path(shipped(t)),
+                   help="checkpoints of networks with the named layer (checkpoints/... also from an installed "
+                        "package)")
     p.add_argument("--layer", default="conv7", help="the layer whose most active unit is explained (default conv7)")
-    p.add_argument("--images", type=int, default=200, help="test images, every Nth of the 10,000 (default 200)")
+    p.add_argument("--images", type=int, default=200, help="how many test images, spread evenly over the 10,000 (default 200)")
     p.add_argument("--methods", nargs="+", default=["deconvnet", "guided", "lrp-epsilon-plus-flat",
                                                     "lrp-epsilon-gamma-box"], help="methods to compare")
     p.add_argument("--data", type=Path, default=None, help="CIFAR-10 (default: as the atlas finds it)")

@@ -32,7 +32,8 @@ def parse_args(argv):
     p.add_argument("--model", default=str(SHIPPED_MODEL), help="a checkpoint (default: the shipped All-CNN-C)")
     p.add_argument("--data", default=str(default_data()), help="the CIFAR-10 npz or folder (test split), a folder "
                    "of images (subfolders searched too) or a video (default: CIFAR-10 from $CNN_VIEWER_DATA, "
-                   "else where `cnn-viewer-data cifar10` puts it: %(default)s)")
+                   "else the download of `cnn-viewer-data cifar10`, else a checkout's ../shared copy; "
+                   "found here: %(default)s)")
     p.add_argument("--n", type=int, default=100, help="images, spread evenly over the data set (default 100)")
     p.add_argument("--methods", nargs="+", choices=names, metavar="METHOD",
                    help=f"which to compare: {', '.join(names)} (default: all of them)")

@@ -82,7 +82,8 @@ def parse_args(argv):
     p.add_argument("--data", default=str(default_data()),
                    help="the CIFAR-10 npz or cifar-10-batches-py folder (its test split unless --split train), "
                         "a folder of images (subfolders searched too) or a video file (default: CIFAR-10 from "
-                        "$CNN_VIEWER_DATA, else where `cnn-viewer-data cifar10` puts it: %(default)s)")
+                        "$CNN_VIEWER_DATA, else the download of `cnn-viewer-data cifar10`, else a checkout's "
+                        "../shared copy; found here: %(default)s)")
     p.add_argument("--split", choices=["test", "train"], default="test", help="CIFAR-10's split (default test)")
     p.add_argument("--layers", nargs="+", help="layers to cover (default: every layer with a spatial map)")
     p.add_argument("--top", type=int, default=9, help="K, the images kept per channel (default 9)")

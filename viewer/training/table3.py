@@ -1,12 +1,12 @@
 """The paper's Table 3 remade (python -m viewer.training.table3 CHECKPOINT...): each checkpoint's test error beside
 Springenberg et al. 2015's for the same network, as a markdown table with the command that trained each row.
 
-    python -m viewer.training.table3 checkpoints/family/*.pt              # errors as their metadata records them
-    python -m viewer.training.table3 checkpoints/family/*.pt --measure    # measured again on the 10,000 test images
+    python -m viewer.training.table3 checkpoints/*_cifar10.pt             # errors as their metadata records them
+    python -m viewer.training.table3 checkpoints/*_cifar10.pt --measure   # measured again on the 10,000 test images
 
 The paper's errors (Table 3, CIFAR-10 without data augmentation, 350 epochs): All-CNN-C 9.08%, ConvPool-CNN-C 9.31%,
-Model C 9.74%, Strided-CNN-C 10.19%. Rows come in the paper's order; the recipe (epochs, augmentation, seed) is
-read from each checkpoint, so rows trained differently say so.
+Model C 9.74%, Strided-CNN-C 10.19%. Rows come in the paper's order, each with its epochs, seed and the command
+that trained it (read from the checkpoint), so rows trained differently show it.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..core.checkpoint import CheckpointError, load_checkpoint
-from ..paths import default_data, prog, version
+from ..paths import default_data, prog, shipped, version
 from .data import DataError
 
 PAPER = {"allcnn_c": ("All-CNN-C", 9.08), "convpool_cnn_c": ("ConvPool-CNN-C", 9.31), "model_c": ("Model C", 9.74),
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog("viewer.training.table3"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-    p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoints of the paper's networks")
+    p.add_argument("checkpoints", nargs="+", type=lambda t: Path(shipped(t)),
+                   help="checkpoints of the paper's networks (checkpoints/... also from an installed package)")
     p.add_argument("--measure", action="store_true", help="measure each on the test images again (else: the "
                    "accuracy its metadata records)")
     p.add_argument("--data", default=str(default_data()), help="CIFAR-10 for --measure (default: %(default)s)")
