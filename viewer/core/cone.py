@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .rules import Method, apply_rule
-from .cone_windows import conv_t, gather_windows, window_mask, pool_t
+from .cone_windows import conv_t, gather_windows, pool_t, switches, window_mask
 from .trace import Op
 
 
@@ -78,12 +78,14 @@ def fold_weight(w: torch.Tensor, bns: list[tuple], cache: dict | None) -> torch.
     return w
 
 
-def compile_chain(chain: list[Op], weights: dict | None = None, images: bool = False) -> ConePlan:
+def compile_chain(chain: list[Op], weights: dict | None = None, images: bool = False,
+                  pooled: dict | None = None) -> ConePlan:
     """Backward-order steps with each BatchNorm folded into the convolution below it, and each ReLU's
     forward input f (its mask 1[f > 0] is taken where a window needs it) with the margin its windows can
     reach outside the tensor. weights: a cache of folded weights that outlives this forward pass
     (fold_weight). images: keep every image of a batched forward (cone_backward's imgs then says whose
-    masks and switches each unit's windows read), not only the first."""
+    masks and switches each unit's windows read), not only the first. pooled: max-pool switches shared by
+    several plans of one pass (cone_windows.switches)."""
     pick = (lambda t: t) if images else (lambda t: t[0])
     steps: list[Step] = []
     bns: list[tuple] = []
@@ -105,7 +107,7 @@ def compile_chain(chain: list[Op], weights: dict | None = None, images: bool = F
             x, version = op.inp
             if x._version != version:
                 raise NotAChain("pool input modified in place")
-            _, idx = F.max_pool2d(x.detach(), k, stride, padding, dil, ceil, return_indices=True)
+            idx = switches(x, (k, stride, padding, dil, ceil), pooled)
             margin = 0 if images else max(size)
             steps.append(Step("maxpool", pick(idx), margin, stride, padding, dil, 1, op.in_shape[1:], kernel=k))
             for a in range(2):

@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import torch
-import torch.nn.functional as F
 
 from .cone import NotAChain, Step, _bn_scale, _clip, fold_weight
-from .cone_windows import conv_t, gather_windows, pool_t
+from .cone_windows import conv_t, gather_windows, pool_t, switches
 from .rules import Method, apply_rule
 from .trace import Op
 
@@ -70,7 +69,7 @@ def _margin(win: Window, layer_hw: tuple[int, int]) -> int:
 
 
 def compile_dag(ops: dict[int, Op], input_id: int, target_id: int, target_shape: tuple[int, int, int],
-                weights: dict | None = None, images: bool = False) -> DagPlan:
+                weights: dict | None = None, images: bool = False, pooled: dict | None = None) -> DagPlan:
     """The plan of a layer whose path from the input branches and joins; NotAChain where it cannot run.
     A BatchNorm read from a convolution that nothing else reads is folded into its weight (cone.fold_weight,
     with its cache of folded weights that outlives the forward pass). images: as cone.compile_chain's."""
@@ -126,14 +125,14 @@ def compile_dag(ops: dict[int, Op], input_id: int, target_id: int, target_shape:
         if op.kind == "bn" and op.input_id in folded:
             plan.append(DagStep("identity", index[t], ins, None, at))
             continue
-        st = _step(op, win, 0 if images else _margin(win, layer_hw), images)
+        st = _step(op, win, 0 if images else _margin(win, layer_hw), images, pooled)
         if op.kind == "conv" and t in folded:
             st = replace(st, tensor=fold_weight(op.params[0], [folded[t].params[:3]], weights))
         plan.append(DagStep(op.kind, index[t], ins, st, at))
     return DagPlan(plan, windows, target_shape[0])
 
 
-def _step(op: Op, win: Window, margin: int, images: bool = False) -> Step | None:
+def _step(op: Op, win: Window, margin: int, images: bool = False, pooled: dict | None = None) -> Step | None:
     pick = (lambda t: t) if images else (lambda t: t[0])
     if op.kind == "conv":
         w, stride, pad, dil, groups = op.params[:5]
@@ -150,7 +149,7 @@ def _step(op: Op, win: Window, margin: int, images: bool = False) -> Step | None
         x, version = op.inp
         if x._version != version:
             raise NotAChain("pool input modified in place")
-        _, idx = F.max_pool2d(x.detach(), k, stride, pad, dil, ceil, return_indices=True)
+        idx = switches(x, (k, stride, pad, dil, ceil), pooled)
         return Step("maxpool", pick(idx), margin, stride, pad, dil, 1, op.in_shape[1:], kernel=k)
     return None
 

@@ -57,8 +57,9 @@ def reconstruct_images(analyzer: Analyzer, x: torch.Tensor, units: list[ImageUni
             continue
         chain = chain_to(fp.ops, id(fp.x), id(out))
         try:
-            plan = compile_chain(chain, analyzer._folded, images=True) if chain else \
-                compile_dag(fp.ops, id(fp.x), id(out), tuple(out.shape[1:]), analyzer._folded, images=True)
+            plan = compile_chain(chain, analyzer._folded, images=True, pooled=masks) if chain else \
+                compile_dag(fp.ops, id(fp.x), id(out), tuple(out.shape[1:]), analyzer._folded, images=True,
+                            pooled=masks)
         except NotAChain:
             continue
         plan = replace(plan, masks=masks)

@@ -44,6 +44,19 @@ def _rows(st: Step, oy: torch.Tensor, ox: torch.Tensor, h: int, w: int,
     return (lin if img is None else lin + (img.to(lin.device) * (hp * wp))[:, None, None]), inside
 
 
+def switches(x: torch.Tensor, params: tuple, cache: dict | None) -> torch.Tensor:
+    """The argmax of each max-pool output (flat in its input's H x W): the forward's switches, computed once per
+    pool input where the caller keeps a cache for several plans of one pass (the atlas's layers; the input is
+    pinned in the entry so that its address is not reused while the cache lives)."""
+    key = ("switches", x.data_ptr(), tuple(x.shape), x.stride(), params)
+    if cache is not None and key in cache:
+        return cache[key][1]
+    _, idx = F.max_pool2d(x.detach(), *params, return_indices=True)
+    if cache is not None:
+        cache[key] = (x, idx)
+    return idx
+
+
 def window_mask(f: torch.Tensor, y0: int, x0: int, h: int, w: int, dtype: torch.dtype) -> torch.Tensor:
     """1[f > 0] of f[:, y0:y0+h, x0:x0+w], zeros where the window leaves the tensor: (1, C, h, w)."""
     c, H, W = f.shape
@@ -98,13 +111,13 @@ def pool_t(r: torch.Tensor, st: Step, oy: torch.Tensor, ox: torch.Tensor, cache:
     (kh, kw), (sy, sx), (dy, dx) = st.kernel, st.stride, st.dilation
     hi, wi = (h - 1) * sy + dy * (kh - 1) + 1, (w - 1) * sx + dx * (kw - 1) + 1
     ny, nx = oy * sy - st.padding[0], ox * sx - st.padding[1]
-    key = ("pool", id(st))
+    key = ("pool", st.tensor.data_ptr(), tuple(st.tensor.shape), st.tensor.stride(), st.margin)
     if key not in cache:   # the indices zero-padded by the margin, channels last: a window position is one row
         m, idx = st.margin, st.tensor
         pad = idx.new_zeros((*idx.shape[:-2], idx.shape[-2] + 2 * m, idx.shape[-1] + 2 * m))
         pad[..., m:m + idx.shape[-2], m:m + idx.shape[-1]] = idx
-        # the step kept in the entry: its id is not reused by another step while the cache lives
-        cache[key] = (st, pad.permute(*((0, 2, 3, 1) if idx.dim() == 4 else (1, 2, 0))).reshape(-1, idx.shape[-3]))
+        # the switches kept in the entry: their address is not reused while the cache lives
+        cache[key] = (st.tensor, pad.permute(*((0, 2, 3, 1) if idx.dim() == 4 else (1, 2, 0))).reshape(-1, idx.shape[-3]))
     rows = cache[key][1]
     lin, inside = _rows(st, oy, ox, h, w, img)
     if inside is not None:   # clamped rows outside the output: what they carry must add nothing
