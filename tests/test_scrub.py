@@ -94,3 +94,51 @@ def test_readme_paths_under_checkpoints_resolve_to_the_installed_package_from_an
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "model_c_cifar10.pt").write_bytes(b"")
     assert shipped("checkpoints/model_c_cifar10.pt") == "checkpoints/model_c_cifar10.pt"   # the user's own first
+
+
+def test_two_runs_step_together_under_compare_each_a_plain_forward_of_its_own_snapshot(pygame_display, tmp_path):
+    """--model RUN_A --compare RUN_B: [ and ] move both; B at the same epoch, or its latest before it; each
+    model's predictions equal a plain forward of its own snapshot (Tab swapped too); a folder beside a file is
+    refused in one sentence."""
+    from viewer.app import App
+    from viewer.cli import UsageError, build, build_compare, parse_args
+    from viewer.core.preprocess import to_tensor
+    from viewer.session import Side
+    from viewer.sources import DemoSource
+    from viewer.worker import PairPipeline, Pipeline, Worker
+    run_a = write_run(tmp_path / "a", "allcnn_c", epochs=(0, 1, 2))
+    run_b = write_run(tmp_path / "b", "model_c", epochs=(0, 2), seed=10)
+    args = parse_args(["--model", str(run_a), "--compare", str(run_b)])
+    a = build(args)
+    b = build_compare(args, a)
+    with pytest.raises(UsageError, match="two run folders"):
+        build_compare(parse_args(["--model", str(run_a), "--compare", str(run_b / "epoch_000.pt")]), a)
+    worker = Worker(PairPipeline(Pipeline(a.model, a.layers, a.spec), Pipeline(b.model, b.layers, b.spec)))
+    app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=32), worker, a.layers, a.classes, "a",
+              sync=True, compare=Side(b.layers, b.classes, "b", "B", None), series=a.meta["series"],
+              series_b=b.meta["series"])
+
+    def plain(arch, run, epoch, image):
+        m = build_model(arch).eval()
+        m.load_state_dict(torch.load(run / f"epoch_{epoch:03d}.pt", weights_only=True)["state_dict"])
+        with torch.no_grad():
+            return m(to_tensor(image, a.spec)).softmax(1)[0].numpy()
+    try:
+        app.update()
+        key(app, "space")
+        assert "epoch 2 of 2, 50.0% on test; B epoch 2, 50.0%: [ ]" in app.session.modes()
+        for epoch_a, epoch_b, k in ((1, 0, "["), (0, 0, "["), (1, 0, "]"), (2, 2, "]")):
+            key(app, k)
+            r, o = app.result, app.result.part("compare")
+            assert r.request.part("scrub").epoch == epoch_a
+            assert [sd.accuracy for sd in app.session.sides] == [pytest.approx(0.1 + 0.2 * epoch_a),
+                                                                 pytest.approx(0.1 + 0.2 * epoch_b)]
+            assert np.allclose(r.probs, plain("allcnn_c", run_a, epoch_a, r.model_image), atol=1e-5)
+            assert np.allclose(o.probs, plain("model_c", run_b, epoch_b, o.model_image), atol=1e-5)
+        key(app, "[")
+        key(app, "tab")                                     # B in front: still each its own snapshot
+        r, o = app.result, app.result.part("compare")
+        assert r.request.model == 1 and np.allclose(r.probs, plain("model_c", run_b, 0, r.model_image), atol=1e-5)
+        assert np.allclose(o.probs, plain("allcnn_c", run_a, 1, o.model_image), atol=1e-5)
+    finally:
+        worker.shutdown(1.0)

@@ -37,7 +37,7 @@ class App:
         is this one); pick_unit: select each layer's most active channel on its first result (Session);
         accuracy: the model's test accuracy; options: what the features start with (atlas=: an --atlas file,
         live_atlas=False, record=: an MP4 to record to, recipes=: how two compared models' training differed,
-        series=: a training run's epoch snapshots)."""
+        series=: a training run's epoch snapshots, series_b=: the --compare run's)."""
         self.screen, self.source, self.worker, self.device, self.save_dir, self.sync = \
             screen, source, worker, device, save_dir, sync
         draw.forget_fonts()  # fonts from an earlier pygame session are dead

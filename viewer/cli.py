@@ -152,9 +152,9 @@ def build_compare(args: argparse.Namespace, first: Built) -> Built | None:
     """The --compare model, built like --model (same --input-size, --leaves and precision), or None."""
     if not args.compare:
         return None
-    if first.meta.get("series"):
-        raise UsageError("--model RUN_FOLDER steps through one run's epochs ([ and ]); --compare needs two "
-                         "checkpoint files")
+    if bool(first.meta.get("series")) != Path(args.compare).is_dir():
+        raise UsageError("--model RUN_FOLDER and --compare RUN_FOLDER step through two runs' epochs together "
+                         "([ and ]); give two run folders or two checkpoint files")
     second = argparse.Namespace(**{**vars(args), "model": args.compare, "weights": args.compare_weights,
                                    "layer": None})
     built = build(second, precision=first.precision)

@@ -62,7 +62,8 @@ def launch(args) -> int:
                   method=method_named(args.method),
                   compare=Side(second.layers, second.classes, second.name, "B", second.accuracy)
                   if second is not None else None, atlas=atlas, record=args.record, accuracy=built.accuracy,
-                  recipes=why, series=built.meta.get("series"))
+                  recipes=why, series=built.meta.get("series"),
+                  series_b=second.meta.get("series") if second is not None else None)
         app.run(max_frames=args.max_frames, fps=args.fps)
     finally:
         worker.shutdown()

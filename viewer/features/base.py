@@ -72,6 +72,7 @@ class Job:
 class Feature:
     name = ""          # the key of its parts in the session, the request and the result
     title = ""         # its name in the help overlay
+    both_models = False   # --compare: its part goes with the second model's request too (prepare sees req.model)
 
     def keys(self) -> tuple[Key, ...]:
         return ()

@@ -61,7 +61,10 @@ class Compare(Feature):
         if pipe.partner is None:
             return None
         r = job.req
-        req = Request(r.frame, r.frame_index, part.layer, part.target, r.method, seq=r.seq, model=part.model)
+        from . import active
+        shared = {f.name: r.parts[f.name] for f in active() if f.both_models and r.parts.get(f.name) is not None}
+        req = Request(r.frame, r.frame_index, part.layer, part.target, r.method, seq=r.seq, model=part.model,
+                      parts=shared)
         try:
             return pipe.partner.compute(req)
         except Exception as e:   # the other model's failure is shown in its panes; the front result holds
