@@ -24,8 +24,7 @@ Press H in the window for every key.
 
 examples:
   python run_viewer.py                                   # shipped All-CNN-C, webcam (else the demo)
-  python run_viewer.py --source demo --layer conv6
-  python run_viewer.py --source photos/ --method deconvnet
+  python run_viewer.py --source photos/ --method deconvnet --layer conv6
   python run_viewer.py --model my.pt                     # a checkpoint in this tool's format
   python run_viewer.py --model torchvision:resnet18 --weights DEFAULT --layer layer3   # needs torchvision
   python run_viewer.py --model timm:convnext_tiny --device cuda          # needs timm and a CUDA GPU
