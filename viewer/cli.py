@@ -24,12 +24,12 @@ Press H in the window for every key.
 
 examples:
   python run_viewer.py                                   # shipped All-CNN-C, webcam (else the demo)
-  python run_viewer.py --source photos/ --method deconvnet --layer conv6
+  python run_viewer.py --source demo --layer conv6
+  python run_viewer.py --source photos/ --method deconvnet
   python run_viewer.py --model my.pt                     # a checkpoint in this tool's format
   python run_viewer.py --model torchvision:resnet18 --weights DEFAULT --layer layer3   # needs torchvision
   python run_viewer.py --model timm:convnext_tiny --device cuda          # needs timm and a CUDA GPU
   python run_viewer.py --model checkpoints/allcnn_c_e15_cifar10.pt --compare checkpoints/convpool_cnn_c_cifar10.pt
-                       --method deconvnet   # two models trained alike side by side
   python run_viewer.py --model mypkg.nets:make_net --weights w.pt --input-size 64
   python run_viewer.py --export out/ --source cat.png --layer conv6 --units 3 17@2,5 class
 """
