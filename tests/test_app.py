@@ -11,6 +11,7 @@ from viewer.core.attribution import ChannelTarget, ClassTarget, UnitTarget
 from viewer.core.rules import Method
 from viewer.keys import BINDINGS, Action, help_lines
 from viewer.render import images
+from viewer.render import images
 from viewer.render.layout import MIN_WINDOW
 from viewer.features.zoom import zoomed
 from viewer.sources import DemoSource, Source
@@ -191,6 +192,14 @@ def test_whole_layer_view_reconstructs_every_unit_on_the_page(app):
         else:
             assert np.abs(r.part("whole_layer").recons[c]).max() == 0
     assert app.pane("GridPane").note() == "guided backprop of each channel's strongest unit; dark: inactive"
+    # the tiles the worker cut and scaled: each reconstruction's receptive-field box (cut_box, the definition)
+    # and its 99.5th percentile of |g| (numpy's)
+    part, rf = r.part("whole_layer"), app.session.info.rf
+    for c in (0, 17, geom.count - 1):
+        y, x = part.positions[c]
+        want = images.cut_box(part.recons[c], rf.box(int(y), int(x)))[0]
+        assert np.array_equal(part.tiles[c], want)
+        assert part.scales[c] == pytest.approx(np.percentile(np.abs(want), 99.5), rel=1e-5, abs=1e-12)
     key(app, "w")
     assert not app.session.part("whole_layer").on
 
@@ -594,3 +603,34 @@ def test_no_caption_or_unit_line_is_cut_with_the_modes_stacked(app, monkeypatch,
         app.update()
         app.draw()
     assert sorted(set(cut)) == [], sorted(set(cut))
+
+
+def test_a_new_frame_alone_redraws_only_the_source_image_as_a_full_draw_would(app, monkeypatch):
+    """The camera's 30 frames a second redraw the source image on its own rectangle (App.draw_frame), not the
+    whole window: the pixels there equal a full draw's, and nothing else on the window changes."""
+    monkeypatch.setattr(app, "_submit", lambda: None)       # the result stays: only the frame is new
+    app.draw()
+    before = pygame.surfarray.array3d(app.screen).copy()
+    frame_before = app.frame
+    pygame.event.clear()                                   # an event (the window's own) redraws it all
+    assert app.step(fps=60)                                # it drew: the demo source gave a new frame
+    assert app.frame is not frame_before and not app.dirty and not app.frame_dirty
+    partial = pygame.surfarray.array3d(app.screen).copy()
+    x, y, w, h = app.layout.source
+    outside = np.ones(partial.shape[:2], bool)
+    outside[x:x + w, y:y + h] = False                      # surfarray is (x, y)
+    diff = np.argwhere((partial != before).any(-1) & outside)
+    assert not len(diff), (diff.min(0), diff.max(0), app.layout.source)
+    assert not np.array_equal(partial[x:x + w, y:y + h], before[x:x + w, y:y + h])    # the new frame is shown
+    app.draw()
+    full = pygame.surfarray.array3d(app.screen)
+    assert np.array_equal(partial[x:x + w, y:y + h], full[x:x + w, y:y + h])
+    # a tooltip over the window: the next new frame redraws it all (the tooltip is not cut by the frame)
+    app.mouse = (app.layout.source[0] + 20, app.layout.source[1] - 8)     # on its title line: a sentence
+    app.draw()
+    assert app._overlay
+    full = []
+    monkeypatch.setattr(app, "draw", lambda *a, **k: full.append(1))
+    pygame.event.clear()
+    app.step(fps=60)
+    assert full == [1]

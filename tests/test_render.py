@@ -66,6 +66,25 @@ def test_mosaic_scales_and_places_tiles():
     assert out[4, 0].tolist() == [7, 7, 7]           # the gap row
 
 
+def test_maps_shrunk_before_colouring_give_the_mosaic_the_same_pixels():
+    """The grid colours maps cut to their tile size (images.shrink): the same mosaic as colouring them whole."""
+    rng = np.random.default_rng(0)
+    for h, w, size in ((56, 56, 33), (8, 8, 33), (56, 40, 33), (33, 33, 33), (100, 7, 20)):
+        maps = rng.random((5, h, w)).astype(np.float32)
+        whole = images.mosaic(images.colormap(maps, 0.9), 3, size, 2, (1, 2, 3))
+        cut = images.mosaic(images.colormap(images.shrink(maps, size), 0.9), 3, size, 2, (1, 2, 3))
+        assert images.shrink(maps, size).shape[1:] == (min(h, size), min(w, size))
+        assert np.array_equal(whole, cut)
+
+
+def test_a_large_layers_scale_is_its_percentile_read_off_a_sample_within_3_percent():
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        act = (np.maximum(rng.standard_normal((192, 56, 56)), 0) * rng.gamma(2, 1, (192, 1, 1))).astype(np.float32)
+        exact = np.percentile(act[act > 0], 99)
+        assert images.layer_scale(act) == pytest.approx(exact, rel=0.03)
+
+
 def test_a_100_layer_strip_wraps_into_rows_with_every_block_hit_and_no_overlap():
     from viewer.render.layout import compute_layout, inside
     shapes = [(64 * (1 + i // 30), 56 // (1 + i // 40), 56 // (1 + i // 40)) for i in range(120)]
@@ -153,3 +172,16 @@ def test_a_page_of_tiles_in_one_go_equals_each_tile_by_itself():
     assert np.abs(images.signed_rgb_each(grey).astype(int) -
                   np.stack([images.signed_rgb(x, images.robust_scale(x)) for x in grey])).max() <= 1
     assert images.cut_boxes(g[:2], [(0, 0, 19, 19), (0, 0, 20, 19)]) is None      # sizes differ: tile by tile
+
+
+def test_the_workers_tile_scales_are_numpys_percentiles():
+    """features/whole_layer.robust_scales (torch's top-k, on the worker) against np.percentile, zeros included."""
+    from viewer.features.whole_layer import robust_scales
+    rng = np.random.default_rng(2)
+    for shape in ((40, 3, 19, 19), (5, 1, 7, 3), (3, 3, 1, 1), (4, 2)):
+        g = rng.normal(size=shape).astype(np.float32)
+        g[0] = 0
+        want = np.percentile(np.abs(g.reshape(len(g), -1)), 99.5, axis=1)
+        assert np.allclose(robust_scales(g), want, rtol=1e-6, atol=1e-12)
+        assert np.abs(images.signed_rgb_each(g.reshape(len(g), 1, 1, -1), scales=robust_scales(g)).astype(int)
+                      - images.signed_rgb_each(g.reshape(len(g), 1, 1, -1)).astype(int)).max() <= 1

@@ -192,3 +192,15 @@ def test_a_new_kind_of_source_is_one_class_and_one_registration(monkeypatch):
     src = sources.open_source("noise:24")
     assert isinstance(src, Noise) and src.read().shape == (24, 24, 3)
     assert isinstance(sources.open_source("demo"), sources.DemoSource)   # the others still open first
+
+
+def test_the_realtime_demo_gives_30_frames_a_second_to_a_window_reading_it_60_times(monkeypatch):
+    """Read every 1/60 s (the window's loop), the demo's frames come at its 30/s, not every third read (20/s)."""
+    from viewer.sources import demo
+    clock = [100.0]
+    monkeypatch.setattr(demo.time, "perf_counter", lambda: clock[0])
+    src = demo.DemoSource(size=16, realtime=True)
+    for _ in range(600):                     # 10 s of reads at 60/s
+        src.read()
+        clock[0] += 1 / 60
+    assert 295 <= src.seq <= 301

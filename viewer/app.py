@@ -57,6 +57,7 @@ class App:
         self._seen = (None, -1)                  # (result, session version) the panes' caches were made for
         self.meters, self.saved, self.frames_drawn = Meters(), [], 0
         self.save_requested, self.dirty, self._last_draw = False, True, 0.0
+        self.frame_dirty, self._overlay = False, False   # a new frame alone; a tooltip or help drawn last time
         self.relayout(screen.get_size())
 
     # --- what is selected (the Session holds it) ----------------------------------------------------------
@@ -135,7 +136,7 @@ class App:
     # --- update -------------------------------------------------------------------------------------------
     def update(self) -> None:
         s = self.session
-        self.dirty = self.feed.poll(s) or self.dirty
+        self.frame_dirty = self.feed.poll(s) or self.frame_dirty
         if self.frame is not None:
             self._submit()
         res = self.worker.latest()
@@ -185,15 +186,31 @@ class App:
         tip = next((t for p in self.panes if (t := p.tooltip(self.mouse, view))), "") if self.mouse else ""
         if tip and not self.session.help:
             draw.tooltip(surface, self.mouse, tip)
+        self._overlay = bool(tip) or self.session.help
         if self.session.help:
             draw.overlay_panel(surface, help_lines(), "Keys and mouse  (H or F1 closes)")
         for f in active():
             f.drawn(self.session, surface, now)
         self.frames_drawn += 1
-        self.dirty, self._last_draw = False, now
+        self.dirty, self.frame_dirty, self._last_draw = False, False, now
         if self.save_requested:
             self.save_requested = False
             self.save_screenshot(surface)
+
+    def draw_frame(self, surface: pygame.Surface | None = None) -> list:
+        """Only the frame changed (a camera's 30 a second, while the result and the view stay): redraw the panes'
+        parts that show it and return their rectangles. A whole window per camera frame took the UI thread ~6 ms
+        each, time the worker's two threads lost on 2 cores (issue 36)."""
+        surface = surface or self.screen
+        now = time.perf_counter()
+        self.meters.tick(self.meters.draw_times, now)
+        view = self.view(now)
+        rects = [r for p in self.panes for r in p.frame_rects(surface, view)]
+        for f in active():
+            f.drawn(self.session, surface, now)
+        self.frames_drawn += 1
+        self.frame_dirty = False
+        return rects
 
     def save_screenshot(self, surface: pygame.Surface) -> Path | None:
         png, error = save_screenshot(surface, self.save_dir, self.session, self.feed.name, self.feed.index)
@@ -225,9 +242,14 @@ class App:
         for ev in pygame.event.get():
             self.handle_event(ev)
         self.update()
+        if self.frame_dirty and self._overlay:     # a tooltip or the help lies over the window: draw it all
+            self.dirty = True
         if self.due(time.perf_counter()):
             self.draw()
             pygame.display.flip()
+            return True
+        if self.frame_dirty:
+            pygame.display.update(self.draw_frame())
             return True
         if not fps:
             time.sleep(0.001)   # uncapped, and nothing new: do not spin a core the worker could use

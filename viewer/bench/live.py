@@ -131,7 +131,10 @@ def bench_live(checkpoint: Path | None, repeat: int, frames: int) -> tuple[list[
         pipe = Pipeline(model, layers, spec, bf16=choice.bf16)
 
         def app_with(pipeline, sync: bool, lay=layers, live: bool = True):
-            return App(screen, DemoSource(), Worker(pipeline), lay, classes, label, sync=sync, live_atlas=live)
+            # the threaded app reads the demo in real time (30 new frames a second), as the window does; the sync
+            # loop takes a new frame every turn
+            return App(screen, DemoSource(realtime=not sync), Worker(pipeline), lay, classes, label, sync=sync,
+                       live_atlas=live)
         app = app_with(pipe, True)
         profile = frame_profile(app, pipe, DemoSource(), max(30, repeat))
         rows += run_app(app, frames, f"All-CNN-C 32x32, {choice.label}, sync: every frame recomputed")

@@ -67,6 +67,11 @@ class Pane:
     def click(self, pos: tuple[int, int], session, v: PaneView) -> bool:
         return False
 
+    def frame_rects(self, surface, v: PaneView) -> list:
+        """Only the frame on screen changed: redraw what shows the frame itself and return its rectangles (the
+        window updates those alone); [] for a pane that does not show the frame."""
+        return []
+
     def about(self, v: PaneView) -> list[tuple[tuple[int, int, int, int], str]]:
         """(rectangle, one sentence on what it shows and how to read it) for each of the pane's images: the
         sentence is shown while the mouse is on the image's title line (CNN Explainer's habit)."""

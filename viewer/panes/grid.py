@@ -30,7 +30,7 @@ def grid_tiles(v: PaneView, geom: GridGeometry) -> tuple[str, np.ndarray | None,
     if s.per_tile:
         return f"feature maps: {shape}", images.colormap_each(maps, s.colormap), \
             "each tile on its own scale (M): bright = its own maximum; tiles are not comparable"
-    tiles = images.colormap(maps, scale.value, s.colormap)
+    tiles = images.colormap(images.shrink(maps, geom.tile), scale.value, s.colormap)
     locked = v.session.scales.locked_on
     if scale.locked and not locked.startswith(v.layer.name + " "):    # a scale made for another layer
         on = locked.split()[0]

@@ -23,24 +23,37 @@ class InputPane(Pane):
                 (L.predictions, "The model's five most likely classes for this frame (softmax of its outputs). A "
                  "model knows only the classes it was trained on: anything else gets the nearest of them.")]
 
+    def frame_rects(self, surface, v: PaneView) -> list:
+        """Only the frame changed (not the result, not the view): the source image alone is redrawn, on its own
+        rectangle; the rest of the window stays as it was drawn."""
+        surface.fill(draw.BG, v.layout.source)
+        self.draw_source(surface, v)
+        return [v.layout.source]
+
+    def draw_source(self, surface, v: PaneView) -> None:
+        """The source frame scaled into its rectangle, with the crop the model used."""
+        L = v.layout
+        if v.frame is None:
+            return
+        h, w = v.frame.shape[:2]
+        s = min(L.source[2] / w, L.source[3] / h)
+        fw, fh = max(1, int(w * s)), max(1, int(h * s))
+        rect = (L.source[0] + (L.source[2] - fw) // 2, L.source[1] + (L.source[3] - fh) // 2, fw, fh)
+        key = ("source", id(v.frame), rect)
+        if self.cache.get("source_key") != key:
+            self.cache["source_key"] = key
+            self.cache["source"] = pygame.transform.smoothscale(draw.array_surface(v.frame), rect[2:])
+        surface.blit(self.cache["source"], rect[:2])
+        r = v.result
+        if r is not None and not r.failed and r.request.frame.shape == v.frame.shape:  # the crop the model used
+            top, left, ch, cw = r.crop
+            draw.box(surface, (rect[0] + int(left * s), rect[1] + int(top * s), int(cw * s), int(ch * s)),
+                     draw.DIM, 1)
+
     def draw(self, surface, v: PaneView) -> None:
         L = v.layout
         draw.caption(surface, L.source, f"source: {v.source_name}")
-        if v.frame is not None:
-            h, w = v.frame.shape[:2]
-            s = min(L.source[2] / w, L.source[3] / h)
-            fw, fh = max(1, int(w * s)), max(1, int(h * s))
-            rect = (L.source[0] + (L.source[2] - fw) // 2, L.source[1] + (L.source[3] - fh) // 2, fw, fh)
-            key = ("source", id(v.frame), rect)
-            if self.cache.get("source_key") != key:
-                self.cache["source_key"] = key
-                self.cache["source"] = pygame.transform.smoothscale(draw.array_surface(v.frame), rect[2:])
-            surface.blit(self.cache["source"], rect[:2])
-            r = v.result
-            if r is not None and not r.failed and r.request.frame.shape == v.frame.shape:  # the crop the model used
-                top, left, ch, cw = r.crop
-                draw.box(surface, (rect[0] + int(left * s), rect[1] + int(top * s), int(cw * s), int(ch * s)),
-                         draw.DIM, 1)
+        self.draw_source(surface, v)
         r = v.result
         draw.caption(surface, L.model_input, "what the model sees")
         if r is None or r.failed:

@@ -48,7 +48,9 @@ class DemoSource(Source):
             now = time.perf_counter()
             if self._frame is not None and now - self._t < 1.0 / self.FPS:
                 return self._frame
-            self._t = now
+            # on the 30/s schedule, not 1/30 s after the read that found it due: a window drawing at 60/s reads
+            # every 16.7 ms, and restarting the clock at each read gave a frame every 50 ms (20/s)
+            self._t = max(self._t + 1.0 / self.FPS, now - 1.0 / self.FPS)
             self._frame = self._next()
             return self._frame
         return self._next()
