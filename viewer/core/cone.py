@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .rules import Method, apply_rule
-from .cone_windows import conv_t, gather_windows, pool_t, switches, window_mask
+from .cone_windows import conv_t, gather_windows, grow, grown, pool_t, switches, window_mask
 from .trace import Op
 
 
@@ -111,14 +111,14 @@ def compile_chain(chain: list[Op], weights: dict | None = None, images: bool = F
             margin = 0 if images else max(size)
             steps.append(Step("maxpool", pick(idx), margin, stride, padding, dil, 1, op.in_shape[1:], kernel=k))
             for a in range(2):
-                size[a] = (size[a] - 1) * stride[a] + dil[a] * (k[a] - 1) + 1
+                size[a] = grown(size[a], stride[a], dil[a], k[a])
         elif op.kind == "conv":
             w, stride, padding, dil, groups = op.params[:5]
             w = fold_weight(w, bns, weights)
             bns = []
             steps.append(Step("conv", w, 0, stride, padding, dil, groups, op.in_shape[1:]))
             for a in range(2):
-                size[a] = (size[a] - 1) * stride[a] + dil[a] * (w.shape[2 + a] - 1) + 1
+                size[a] = grown(size[a], stride[a], dil[a], w.shape[2 + a])
     if bns:
         raise NotAChain("unsupported order")
     # a convolution followed (below) by a ReLU needs no clipping of its padding positions: the ReLU's
@@ -141,10 +141,7 @@ def cone_flops(plan: ConePlan) -> int:
         if st.kind == "conv":
             cout, cin_g, kh, kw = st.tensor.shape
             total += 2 * cout * cin_g * kh * kw * h * w
-        if st.kind in ("conv", "maxpool"):
-            kh, kw = st.tensor.shape[2:] if st.kind == "conv" else st.kernel
-            h = (h - 1) * st.stride[0] + st.dilation[0] * (kh - 1) + 1
-            w = (w - 1) * st.stride[1] + st.dilation[1] * (kw - 1) + 1
+        h, w = grow(st, h, w)
     return total
 
 

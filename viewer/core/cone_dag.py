@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .cone import NotAChain, Step, _bn_scale, _clip, fold_weight
-from .cone_windows import conv_t, gather_windows, pool_t, switches
+from .cone_windows import conv_t, gather_windows, grown, pool_t, switches
 from .rules import Method, apply_rule
 from .trace import Op
 
@@ -59,7 +59,7 @@ def _reach(op: Op, scale, off, size):
     else:
         kernel, stride, pad, dil = op.params[:4]
     return (tuple(scale[a] * stride[a] for a in range(2)), tuple(off[a] * stride[a] - pad[a] for a in range(2)),
-            tuple((size[a] - 1) * stride[a] + dil[a] * (kernel[a] - 1) + 1 for a in range(2)))
+            tuple(grown(size[a], stride[a], dil[a], kernel[a]) for a in range(2)))
 
 
 def _margin(win: Window, layer_hw: tuple[int, int]) -> int:

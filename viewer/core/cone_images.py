@@ -11,6 +11,7 @@ import torch
 from .attribution import Analyzer, ForwardPass
 from .cone import ConePlan, NotAChain, compile_chain, cone_backward
 from .cone_dag import compile_dag, dag_backward
+from .cone_windows import grow
 from .rules import Method
 from .trace import chain_to
 
@@ -25,10 +26,7 @@ def window_bytes(plan) -> int:
     h = w = 1
     big = plan.channels
     for st in plan.steps:
-        if st.kind in ("conv", "maxpool"):
-            kh, kw = st.tensor.shape[2:] if st.kind == "conv" else st.kernel
-            h = (h - 1) * st.stride[0] + st.dilation[0] * (kh - 1) + 1
-            w = (w - 1) * st.stride[1] + st.dilation[1] * (kw - 1) + 1
+        h, w = grow(st, h, w)
         c = st.tensor.shape[1] * st.groups if st.kind == "conv" else st.tensor.shape[-3]
         big = max(big, c * h * w)
     return 4 * 3 * big

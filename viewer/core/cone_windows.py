@@ -12,6 +12,20 @@ if TYPE_CHECKING:
     from .cone import Step
 
 
+def grown(size: int, stride: int, dilation: int, kernel: int) -> int:
+    """The extent of input a window of `size` positions reads through a convolution or pooling along one axis:
+    (size - 1) stride + dilation (kernel - 1) + 1 (the one formula of every cone's window growth)."""
+    return (size - 1) * stride + dilation * (kernel - 1) + 1
+
+
+def grow(st: Step, h: int, w: int) -> tuple[int, int]:
+    """(h, w) of the window a Step reads for an (h, w) window of its output (a ReLU's: the same)."""
+    if st.kind not in ("conv", "maxpool"):
+        return h, w
+    kh, kw = st.tensor.shape[2:] if st.kind == "conv" else st.kernel
+    return grown(h, st.stride[0], st.dilation[0], kh), grown(w, st.stride[1], st.dilation[1], kw)
+
+
 def padded_rows(st: Step, cache: dict, dtype: torch.dtype) -> torch.Tensor:
     """The mask 1[f > 0] zero-padded by the margin, channels last ((H + 2m) * (W + 2m), C): a window
     position is one row, so K windows are one index_select. Built once per plan, only for batches. A plan
@@ -95,7 +109,7 @@ def conv_t(r: torch.Tensor, weight: torch.Tensor, st: Step) -> torch.Tensor:
     (sy, sx), (dy, dx) = st.stride, st.dilation
     cols = r.permute(0, 2, 3, 1).reshape(k * h * w, cout) @ weight.reshape(cout, cin * kh * kw)
     cols = cols.view(k, h, w, cin, kh, kw)
-    out = r.new_zeros((k, (h - 1) * sy + dy * (kh - 1) + 1, (w - 1) * sx + dx * (kw - 1) + 1, cin))
+    out = r.new_zeros((k, grown(h, sy, dy, kh), grown(w, sx, dx, kw), cin))
     for i in range(kh):          # col2im in the channels-last layout: one strided add per kernel tap
         for j in range(kw):
             out[:, i * dy:i * dy + (h - 1) * sy + 1:sy, j * dx:j * dx + (w - 1) * sx + 1:sx] += cols[..., i, j]
@@ -109,7 +123,7 @@ def pool_t(r: torch.Tensor, st: Step, oy: torch.Tensor, ox: torch.Tensor, cache:
     0 already (the step above cleared it), so its dummy index receives nothing."""
     k, c, h, w = r.shape
     (kh, kw), (sy, sx), (dy, dx) = st.kernel, st.stride, st.dilation
-    hi, wi = (h - 1) * sy + dy * (kh - 1) + 1, (w - 1) * sx + dx * (kw - 1) + 1
+    hi, wi = grown(h, sy, dy, kh), grown(w, sx, dx, kw)
     ny, nx = oy * sy - st.padding[0], ox * sx - st.padding[1]
     key = ("pool", st.tensor.data_ptr(), tuple(st.tensor.shape), st.tensor.stride(), st.margin)
     if key not in cache:   # the indices zero-padded by the margin, channels last: a window position is one row

@@ -50,7 +50,8 @@ class DemoSource(Source):
                 return self._frame
             # on the 30/s schedule, not 1/30 s after the read that found it due: a window drawing at 60/s reads
             # every 16.7 ms, and restarting the clock at each read gave a frame every 50 ms (20/s)
-            self._t = max(self._t + 1.0 / self.FPS, now - 1.0 / self.FPS)
+            late = self._frame is None or now - self._t >= 2.0 / self.FPS
+            self._t = now if late else self._t + 1.0 / self.FPS
             self._frame = self._next()
             return self._frame
         return self._next()
