@@ -11,6 +11,7 @@ lrp    relevance beside guided backprop: one unit, a class, W, K, the live pipel
 soak   a long session's memory in the real app loop (--frames 30000; minutes; not in "all").
 atlas  the unit atlas of every convolution layer over the CIFAR-10 test set (minutes; not in "all").
 resnet ResNet-18 at 224x224 from torchvision (needs torchvision; not in "all").
+process the model in its own process against the worker thread, in the real app loop (issue 36's probe; not in "all").
 Medians over repeated runs after a warm-up, on this machine's CPU, torch's default thread count. The header
 names the CPU, its vector ISA and the precision --precision auto picks here, with the reason. Timings on
 shared machines vary by 10-30% between runs: compare the rows of one run (the notes give the ratios).

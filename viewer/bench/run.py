@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("what", nargs="?", default="all", choices=["core", "live", "family", "atlas", "resnet", "soak", "lrp", "featvis",
-                                                            "all"],
+                                                            "process", "all"],
                    help="which benchmark")
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--model-c", type=Path, default=MODEL_C, help="Model C checkpoint for the family table "
@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.what == "resnet":  # needs torchvision: not part of "all"
         from .resnet import bench_resnet
         print_table("ImageNet scale: ResNet-18 at 224x224 (random weights)", bench_resnet(a.repeat, a.device, min(a.frames, 150)))
+    if a.what == "process":     # a probe of issue 36: not part of "all"
+        from .process import bench_process
+        print_table("the model in its own process against the worker thread (the real app loop)",
+                    bench_process(a.checkpoint, max(60, a.frames // 2)))
     if a.what == "atlas":   # minutes: not part of "all"
         from .atlas import bench_atlas
         print_table("the unit atlas (python -m viewer.atlas): all convolution layers, K = 9",
