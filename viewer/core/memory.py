@@ -5,11 +5,7 @@ All-CNN-C's conv6 makes ~47 MB of them per result). glibc serves such sizes with
 returns them on free, so every result pays for the kernel zero-filling ~12,000 new pages: measured on a
 2-core AMD EPYC (AVX2), 194 ms for the 192 conv6 units, 164 ms with the memory kept. PyTorch's CPU
 allocator does not cache, so we ask glibc to: large blocks come from the heap, and up to 128 MiB of free heap
-is kept. The resident size then stays at the peak of one frame's working set. One arena for every thread
-(M_ARENA_MAX 1): a thread's own arena (glibc gives the worker thread one) grows in 64 MiB sub-heaps that it
-trims and unmaps on its own terms, and the same 224x224 step ran 10-25% slower on the worker thread than on the
-main thread (AMD EPYC Zen 4, issue 36); with the one arena both ran alike. It must be set before the worker
-thread's first allocation: the Pipeline calls this before its Worker starts.
+is kept. The resident size then stays at the peak of one frame's working set.
 
 What one kind of analysis kept is handed back when the user moves to another (hand_back_freed, called by the
 worker when a request asks for another layer or another set of views): a long session that visits every mode
@@ -22,7 +18,7 @@ import ctypes.util
 import functools
 import sys
 
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -2, -3, -8   # glibc's mallopt parameters
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3   # glibc's mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 32 << 20     # blocks up to 32 MiB from the heap (glibc's largest allowed value)
 TRIM_THRESHOLD = 128 << 20    # return heap memory to the OS above 128 MiB of free space at the top
 
@@ -44,7 +40,7 @@ def keep_freed_memory() -> bool:
             libc = _libc()
             ok = all(libc.mallopt(p, v) == 1 for p, v in ((M_MMAP_THRESHOLD, MMAP_THRESHOLD),
                                                           (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-                                                          (M_TOP_PAD, 16 << 20), (M_ARENA_MAX, 1)))
+                                                          (M_TOP_PAD, 16 << 20)))
         except (OSError, AttributeError):  # not glibc (musl has no mallopt)
             ok = False
     _done.append(ok)
