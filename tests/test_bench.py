@@ -65,33 +65,3 @@ def test_lrp_table_runs_and_names_its_rows(capsys, random_checkpoint):
                 "one live result (pipeline), EpsilonPlusFlat", "zennit"):
         assert row in out
 
-
-def test_the_process_probe_gives_the_in_process_result_for_the_newest_request(random_checkpoint):
-    """bench/process.ProcessWorker (the model in a child process): the result it sends back equals the pipeline's
-    own in this process, and of three requests sent at once the last answer is the newest's."""
-    import dataclasses
-
-    import numpy as np
-
-    from viewer.bench.process import ProcessWorker
-    from viewer.core.attribution import ChannelTarget
-    from viewer.core.graph import build_graph
-    from viewer.core.rules import Method
-    from viewer.pipeline import Pipeline
-    from viewer.requests import Request
-    from viewer.sources import DemoSource
-    model, label, spec, classes = common.load_allcnn(random_checkpoint)
-    src = DemoSource()
-    reqs = [Request(src.read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED, seq=s) for s in (1, 2, 3)]
-    w = ProcessWorker(model, 32, spec, bf16=False)
-    try:
-        for r in reqs:
-            w.submit(r)
-        assert w.wait_idle(60)
-        got = w.latest()
-    finally:
-        assert w.shutdown()
-    assert got.request.seq == 3 and not got.failed
-    want = Pipeline(model, build_graph(model), spec).compute(dataclasses.replace(reqs[2]))
-    assert np.allclose(got.recon, want.recon, rtol=1e-5, atol=1e-7)
-    assert np.allclose(got.activation, want.activation, rtol=1e-5, atol=1e-7)

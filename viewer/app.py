@@ -160,7 +160,9 @@ class App:
         r = self.session.result
         return panes.PaneView(
             layout=self.layout, session=self.session, grid=self.grid_geom(), result=r,
-            result_is_current=r is not None and r.request.frame is self.frame, frame=self.frame,
+            result_is_current=r is not None and (r.request.frame is self.frame or  # a process's: a copy
+                                                 (r.request.seq == self._seq and self._last_frame is self.frame)),
+            frame=self.frame,
             source_name=self.feed.name, source_message=self.source.message, device=self.device,
             save_dir=self.save_dir, draw_fps=Meters.rate(self.meters.draw_times, now),
             model_fps=Meters.rate(self.meters.model_times, now), now=now, zoom=zoomed(self.session))

@@ -42,8 +42,7 @@ class UsageError(Exception):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     called = Path(sys.argv[0]).name
     p = argparse.ArgumentParser(prog=called if called in ("run_viewer.py", "cnn-viewer") else "cnn-viewer",
-                                description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("--model", default=str(DEFAULT_MODEL),
                    help="checkpoint file (this tool's format; an ONNX graph FILE.onnx with onnx2torch installed; "
@@ -94,9 +93,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--save-dir", default="screenshots", help="where S saves screenshots (default ./screenshots)")
     p.add_argument("--record", metavar="OUT.mp4", help="record the window to this MP4 from the start, with "
                    "OUT.jsonl beside it (a line per window drawn: its clip frame, layer, unit, method, modes, top "
-                   "class); Shift+S stops "
-                   "(and starts a new clip in --save-dir); an existing file is refused")
+                   "class); Shift+S stops (and starts a new clip in --save-dir); an existing file is refused")
     p.add_argument("--fps", type=int, default=60, help="drawing rate cap (default 60; 0: no cap)")
+    p.add_argument("--worker", choices=["thread", "process"], default="thread", help="where the model runs: a thread "
+                   "beside the window (default), or a process of its own (measured faster on 2 cores; docs/speed.md)")
     p.add_argument("--max-frames", type=int, help="quit after drawing N frames (scripted runs)")
     p.add_argument("--export", metavar="OUTDIR", help="headless: write feature maps, reconstructions (PNG, and "
                    "their raw values as .npy) and a JSON for the --source image or folder, then exit")

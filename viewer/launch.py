@@ -42,7 +42,13 @@ def launch(args) -> int:
     if second is not None:
         pipeline = PairPipeline(pipeline, Pipeline(second.model, second.layers, second.spec, bf16=built.precision.bf16,
                                                    output=second.output))
-    worker = Worker(pipeline)
+    if getattr(args, "worker", "thread") == "process":     # the model in a process of its own (process_worker.py)
+        from .process_worker import ProcessWorker, Recipe
+        from .process_worker import Side as Part
+        parts = [Part(b.model, b.layers, b.spec, b.output) for b in (built, second) if b is not None]
+        worker = ProcessWorker(Recipe(tuple(parts), bf16=built.precision.bf16))
+    else:
+        worker = Worker(pipeline)
     try:
         if w < MIN_WINDOW[0] or h < MIN_WINDOW[1]:
             print(f"note: --window {args.window} is below the smallest window ({MIN_WINDOW[0]}x{MIN_WINDOW[1]}, "

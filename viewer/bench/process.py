@@ -1,86 +1,13 @@
-"""The model in its own process against the worker thread (python -m viewer.bench process): issue 36's candidate
-for the window's share of the engine. A probe, not the app's design: ProcessWorker has the Worker's interface
-(submit, latest, idle, completed, shutdown) with the model in a child process; requests and results travel
-pickled through two pipes (a 224x224 result is about 2.5 MB); the child takes the newest request waiting
-(latest wins) and sends each result back. The table runs the real App on each in alternating rounds against
-the same worker step alone."""
+"""The model in its own process against the worker thread (python -m viewer.bench process): the window's share
+of the engine with `--worker process` (viewer/process_worker.py) and with the default thread, the real App on
+each in alternating rounds against the same worker step alone."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import statistics
-import threading
 import time
 
 from .common import Row, load_allcnn
-
-
-def _serve(requests, results, model, size: int, spec, bf16: bool) -> None:
-    import torch
-
-    from ..core.graph import build_graph
-    from ..core.memory import keep_freed_memory
-    from ..pipeline import Pipeline
-    keep_freed_memory()
-    torch.set_num_threads(2)
-    pipe = Pipeline(model, build_graph(model, (3, size, size)), spec, bf16=bf16)
-    while True:
-        req = requests.recv()
-        while req is not None and requests.poll():        # latest wins
-            req = requests.recv()
-        if req is None:
-            return
-        results.send(pipe.compute(req))
-
-
-class ProcessWorker:
-    """The Worker's interface with the pipeline in a child process (spawned: a fresh interpreter)."""
-
-    def __init__(self, model, size: int, spec, bf16: bool):
-        ctx = mp.get_context("spawn")
-        self._req_r, self._req_w = ctx.Pipe(duplex=False)
-        self._res_r, self._res_w = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_serve, args=(self._req_r, self._res_w, model, size, spec, bf16), daemon=True)
-        self._proc.start()
-        self._result, self._sent, self._got, self.completed = None, 0, 0, 0
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while True:
-            try:
-                res = self._res_r.recv()
-            except (EOFError, OSError):
-                return
-            with self._lock:
-                self._result, self._got, self.completed = res, res.request.seq, self.completed + 1
-
-    def submit(self, req) -> None:
-        with self._lock:
-            self._sent = req.seq
-        self._req_w.send(req)
-
-    def latest(self):
-        with self._lock:
-            return self._result
-
-    def idle(self) -> bool:
-        with self._lock:
-            return self._got >= self._sent
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        t0 = time.perf_counter()
-        while not self.idle():
-            if time.perf_counter() - t0 > timeout:
-                return False
-            time.sleep(0.002)
-        return True
-
-    def shutdown(self, timeout: float = 5.0) -> bool:
-        self._req_w.send(None)
-        self._proc.join(timeout)
-        return not self._proc.is_alive()
 
 
 def bench_process(checkpoint, frames: int, rounds: int = 3) -> list[Row]:
@@ -97,6 +24,7 @@ def bench_process(checkpoint, frames: int, rounds: int = 3) -> list[Row]:
     from ..core.precision import Precision, choose_precision
     from ..core.preprocess import InputSpec
     from ..pipeline import Pipeline
+    from ..process_worker import ProcessWorker, Recipe, Side
     from ..sources import DemoSource
     from ..worker import Worker
     from .live import run_app
@@ -113,8 +41,8 @@ def bench_process(checkpoint, frames: int, rounds: int = 3) -> list[Row]:
             pipe = Pipeline(model, layers, sp, bf16=bf16)
             title = "All-CNN-C 32x32, whole-layer view (W)" if whole else "All-CNN-C 224x224, one conv6 unit"
             apps = {"thread": App(screen, DemoSource(realtime=True), Worker(pipe), layers, classes, label),
-                    "process": App(screen, DemoSource(realtime=True), ProcessWorker(model, size, sp, bf16), layers,
-                                   classes, label)}
+                    "process": App(screen, DemoSource(realtime=True),
+                                   ProcessWorker(Recipe((Side(model, layers, sp),), bf16)), layers, classes, label)}
             rates: dict[str, list[float]] = {"alone": [], "thread": [], "process": []}
             src = DemoSource()
             for _ in range(rounds):

@@ -1,0 +1,93 @@
+"""--worker process (viewer/process_worker.py): the model in a spawned child gives the results the pipeline gives
+in this process, the newest request is the last answered, a failure comes back as a failed Result, a dead child
+is said in one sentence, and shutdown ends the child."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from viewer.bench import common
+from viewer.core.attribution import ChannelTarget
+from viewer.core.graph import build_graph
+from viewer.core.rules import Method
+from viewer.features.whole_layer import Units
+from viewer.pipeline import Pipeline
+from viewer.process_worker import ProcessWorker, Recipe, Side
+from viewer.requests import Request
+from viewer.sources import DemoSource
+
+
+@pytest.fixture(scope="module")
+def spawned(random_checkpoint):
+    model, label, spec, classes = common.load_allcnn(random_checkpoint)
+    layers = build_graph(model)
+    w = ProcessWorker(Recipe((Side(model, layers, spec),)))
+    yield w, Pipeline(model, layers, spec)
+    assert w.shutdown()
+    assert not w._proc.is_alive()
+
+
+def test_the_child_gives_this_process_result_for_the_newest_request(spawned):
+    w, pipe = spawned
+    src = DemoSource()
+    reqs = [Request(src.read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED, seq=s,
+                    parts={"whole_layer": Units(0, 16)} if s == 3 else {}) for s in (1, 2, 3)]
+    for r in reqs:
+        w.submit(r)
+    assert w.wait_idle(60)
+    got, want = w.latest(), pipe.compute(dataclasses.replace(reqs[2]))
+    assert got.request.seq == 3 and not got.failed
+    assert np.allclose(got.recon, want.recon, rtol=1e-5, atol=1e-7)
+    assert np.allclose(got.activation, want.activation, rtol=1e-5, atol=1e-7)
+    a, b = got.part("whole_layer"), want.part("whole_layer")
+    assert np.allclose(a.recons, b.recons, rtol=1e-5, atol=1e-7) and np.array_equal(a.positions, b.positions)
+
+
+def test_a_failure_in_the_child_comes_back_as_a_failed_result(spawned):
+    w, _ = spawned
+    w.submit(Request(DemoSource().read(), 0, "no_such_layer", ChannelTarget("no_such_layer", 0), Method.GUIDED,
+                     seq=10))
+    assert w.wait_idle(60)
+    res = w.latest()
+    assert res.request.seq == 10 and res.failed
+
+
+def test_a_child_that_dies_is_said_in_one_sentence(random_checkpoint):
+    model, label, spec, classes = common.load_allcnn(random_checkpoint)
+    w = ProcessWorker(Recipe((Side(model, build_graph(model), spec),)))
+    req = Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED, seq=1)
+    w.submit(req)
+    assert w.wait_idle(60)
+    w._proc.kill()
+    w.submit(dataclasses.replace(req, seq=2))
+    assert w.wait_idle(10)
+    res = w.latest()
+    assert res.failed and "the model's process ended" in res.error
+    w.shutdown()
+
+
+def test_the_window_on_a_process_shows_its_results_as_up_to_date(pygame_display, random_checkpoint):
+    """The App on a ProcessWorker: results arrive, the panes draw them, and the status bar calls the result of the
+    frame on screen current (the child's copy of the frame is matched by the request's number)."""
+    import time
+
+    from viewer.app import App
+    from viewer.panes.base import PaneView
+    model, label, spec, classes = common.load_allcnn(random_checkpoint)
+    layers = build_graph(model)
+    w = ProcessWorker(Recipe((Side(model, layers, spec),)))
+    try:
+        app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), w, layers, classes, label)
+        app.session.paused = True          # one frame: its result becomes current
+        t0 = time.perf_counter()
+        while app.result is None and time.perf_counter() - t0 < 60:
+            app.step(fps=0)
+        assert app.result is not None and not app.result.failed
+        for _ in range(5):                 # the first result picks the layer's most active unit: a new request
+            assert w.wait_idle(60)
+            app.step(fps=0)
+        view = app.view(time.perf_counter())
+        assert isinstance(view, PaneView) and view.result_is_current
+        app.draw()
+    finally:
+        assert w.shutdown()

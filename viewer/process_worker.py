@@ -1,0 +1,183 @@
+"""The model in a process of its own (`--worker process`): the Worker's contract (submit never blocks, the latest
+request wins, interim results, a newer request of another kind stops a long step, a failure comes back as a failed
+Result) with the pipeline rebuilt in a spawned child from picklable parts. Requests and results travel pickled
+through two pipes. In the child the model runs on the main thread and a thread only receives requests; in the
+window's process a thread only receives results. If the child dies, the window says so in one sentence.
+
+Why (issue 36): on 2 cores the window's drawing slowed the worker thread by more than the drawing's own CPU time;
+with the model in its own process the app kept 91-124% of the same step's rate alone, against the thread's 62-93%
+in the same runs (`python -m viewer.bench process`, docs/speed.md)."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from dataclasses import dataclass
+
+from .requests import Request, Result, failed_result
+
+
+@dataclass(frozen=True)
+class Side:
+    """What one pipeline is made of: the model (moved to its device), its layers, input spec and output."""
+    model: object
+    layers: list
+    spec: object
+    output: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The pipeline to build in the child: one Side, or two for --compare (a PairPipeline)."""
+    sides: tuple[Side, ...]
+    bf16: bool = False
+    threads: int = 0          # torch's threads in the child (0: torch's default)
+
+    def build(self):
+        from .pipeline import PairPipeline, Pipeline
+        pipes = [Pipeline(s.model, s.layers, s.spec, bf16=self.bf16, output=s.output) for s in self.sides]
+        return pipes[0] if len(pipes) == 1 else PairPipeline(*pipes)
+
+
+class _Mailbox:
+    """One slot, latest wins (the child's side of Worker.submit)."""
+
+    def __init__(self):
+        self.cv, self.pending, self.stop = threading.Condition(), None, False
+
+    def put(self, req: Request | None) -> None:
+        with self.cv:
+            if req is None:
+                self.stop = True
+            self.pending = req
+            self.cv.notify()
+
+    def take(self) -> Request | None:
+        with self.cv:
+            while self.pending is None and not self.stop:
+                self.cv.wait()
+            req, self.pending = self.pending, None
+            return None if self.stop else req
+
+    def newer_of_another_kind(self, req: Request) -> bool:
+        with self.cv:
+            return self.stop or (self.pending is not None and self.pending.key() != req.key())
+
+
+def _serve(requests, results, recipe: Recipe) -> None:
+    """The child: build the pipeline, then compute the newest request until told to stop (None)."""
+    import torch
+
+    from .worker import Worker
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    box = _Mailbox()
+
+    def receive():
+        while True:
+            try:
+                req = requests.recv()
+            except (EOFError, OSError):
+                req = None
+            box.put(req)
+            if req is None:
+                return
+    threading.Thread(target=receive, name="requests", daemon=True).start()
+    work = Worker.__new__(Worker)           # Worker's compute (failures as Results, memory handed back), no thread
+    work.pipeline, work._shape = recipe.build(), None
+
+    def send(res: Result) -> None:
+        try:
+            results.send(res)
+        except (EOFError, OSError, BrokenPipeError):
+            box.put(None)
+        except Exception as e:             # a part that does not pickle: said in the window, not fatal
+            results.send(failed_result(res.request, e))
+    while (req := box.take()) is not None:
+        send(work._compute(req, send, lambda r=req: box.newer_of_another_kind(r)))
+
+
+class ProcessWorker:
+    """The Worker's interface (submit, latest, idle, wait_idle, run_sync, shutdown, completed) with the pipeline
+    in a child process."""
+
+    def __init__(self, recipe: Recipe):
+        ctx = mp.get_context("spawn")          # a fresh interpreter: no forked torch or OpenMP state
+        self.recipe = recipe
+        req_r, self._requests = ctx.Pipe(duplex=False)
+        self._results, res_w = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_serve, args=(req_r, res_w, recipe), name="cnn-viewer model", daemon=True)
+        self._proc.start()
+        req_r.close()
+        res_w.close()
+        self._lock = threading.Lock()
+        self._result: Result | None = None
+        self._sent, self._got, self.completed, self._last = 0, 0, 0, None
+        self._local = None                     # run_sync's own pipeline, made when first asked
+        self._thread = threading.Thread(target=self._receive, name="results", daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                res = self._results.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                self._result = res
+                if not res.interim:
+                    self._got, self.completed = max(self._got, res.request.seq), self.completed + 1
+        self._proc.join(1.0)
+        with self._lock:
+            if self._last is not None and not getattr(self, "_stopping", False):
+                code = self._proc.exitcode
+                self._result = failed_result(self._last, RuntimeError(
+                    f"the model's process ended (exit code {code}); restart the viewer"))
+                self._got = self._sent
+
+    def submit(self, req: Request) -> None:
+        with self._lock:
+            self._sent, self._last = req.seq, req
+        try:
+            self._requests.send(req)
+        except (EOFError, OSError):
+            pass                               # the receiver says that the process ended
+
+    def latest(self) -> Result | None:
+        with self._lock:
+            return self._result
+
+    def idle(self) -> bool:
+        with self._lock:
+            return self._got >= self._sent
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        t0 = time.perf_counter()
+        while not self.idle():
+            if time.perf_counter() - t0 > timeout:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def run_sync(self, req: Request) -> Result:
+        """On the caller's thread, with a pipeline of its own (tests, the sync loop)."""
+        from .worker import Worker
+        if self._local is None:
+            self._local = Worker.__new__(Worker)
+            self._local.pipeline, self._local._shape = self.recipe.build(), None
+        res = self._local._compute(req, None, lambda: False)
+        with self._lock:
+            self._result = res
+        return res
+
+    def shutdown(self, timeout: float = 2.0) -> bool:
+        self._stopping = True
+        try:
+            self._requests.send(None)
+        except (EOFError, OSError):
+            pass
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(1.0)
+        return not self._proc.is_alive()
