@@ -91,3 +91,16 @@ def test_the_window_on_a_process_shows_its_results_as_up_to_date(pygame_display,
         app.draw()
     finally:
         assert w.shutdown()
+
+
+def test_a_child_that_cannot_build_its_pipeline_is_said_at_the_first_request(random_checkpoint):
+    import time
+    model, label, spec, classes = common.load_allcnn(random_checkpoint)
+    w = ProcessWorker(Recipe((Side(None, build_graph(model), spec),)))    # no model: the child cannot start
+    t0 = time.perf_counter()
+    while w._dead is None and time.perf_counter() - t0 < 60:
+        time.sleep(0.01)
+    w.submit(Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED, seq=1))
+    assert w.wait_idle(1)
+    assert w.latest().failed and "the model's process ended" in w.latest().error
+    w.shutdown()

@@ -113,6 +113,8 @@ class ProcessWorker:
         self._lock = threading.Lock()
         self._result: Result | None = None
         self._sent, self._got, self.completed, self._last = 0, 0, 0, None
+        self._dead: Exception | None = None    # why the child ended, once it has
+        self._stopping = False
         self._local = None                     # run_sync's own pipeline, made when first asked
         self._thread = threading.Thread(target=self._receive, name="results", daemon=True)
         self._thread.start()
@@ -129,15 +131,17 @@ class ProcessWorker:
                     self._got, self.completed = max(self._got, res.request.seq), self.completed + 1
         self._proc.join(1.0)
         with self._lock:
-            if self._last is not None and not getattr(self, "_stopping", False):
-                code = self._proc.exitcode
-                self._result = failed_result(self._last, RuntimeError(
-                    f"the model's process ended (exit code {code}); restart the viewer"))
-                self._got = self._sent
+            self._dead = RuntimeError(f"the model's process ended (exit code {self._proc.exitcode}; its message is "
+                                      "in the terminal); restart the viewer")
+            if self._last is not None and not self._stopping:
+                self._result, self._got = failed_result(self._last, self._dead), self._sent
 
     def submit(self, req: Request) -> None:
         with self._lock:
             self._sent, self._last = req.seq, req
+            if self._dead is not None:         # said at once, not waited for
+                self._result, self._got = failed_result(req, self._dead), req.seq
+                return
         try:
             self._requests.send(req)
         except (EOFError, OSError):
