@@ -171,3 +171,23 @@ def test_compare_shows_relevance_for_both_models(compare_app):
     r, o = app.result, app.result.part("compare")
     assert isinstance(r.request.method, Lrp) and r.recon is not None and np.abs(r.recon).sum() > 0
     assert o.recon is not None and np.abs(o.recon).sum() > 0 and o.request.method is r.request.method
+
+
+def test_with_v_the_other_models_reconstruction_is_its_receptive_field_enlarged(compare_app):
+    """V zooms both models' reconstructions to the unit's receptive field: B's pane shows images.cut_box of its
+    reconstruction at B's unit (the definition), scaled to the pane, not the whole 32x32 input."""
+    from viewer.render import draw, images
+    app = compare_app
+    app.session.select_layer(next(i for i, l in enumerate(app.session.layers) if l.name == "conv3"))
+    app.session.part("zoom").choice = True
+    app.session.changed()
+    app.update()
+    app.draw()
+    o, info = app.result.part("compare"), app.session.other.layers
+    layer = next(l for l in info if l.name == o.request.layer)
+    want = images.cut_box(o.recon, layer.rf.box(o.unit.y, o.unit.x))[0]
+    assert want.shape[1] < 32 and want.shape[2] < 32
+    x, y, w, h = app.layout.other_recon
+    scale = app.session.scales.other_recon.value
+    expect = pygame.surfarray.array3d(draw.scaled_surface(images.signed_rgb(want, scale), (w, h)))
+    assert np.array_equal(pygame.surfarray.array3d(app.screen)[x:x + w, y:y + h], expect)

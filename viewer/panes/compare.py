@@ -113,18 +113,21 @@ def _unit(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
     if r.error:
         draw.placeholder(surface, L.other_recon, r.error[:60], draw.WARN)
     elif r.recon is not None:
+        recon, zoom = r.recon, v.zoom and u.layer == c.layer.name and c.layer.rf is not None
+        if zoom:                # V: its receptive field enlarged, as the unit panel shows the front model's
+            recon = images.cut_box(recon, c.layer.rf.box(u.y, u.x))[0]
         if method.relevance:    # LRP: summed over colours, red for, blue against, at its own scale
             reached = 100 * float(r.recon.sum()) / r.value if r.value else 0.0
             draw.caption(surface, L.other_recon, (f"{c.tag}: {method.label}, {reached:.0f}% reach the pixels",
                                                   f"{c.tag}: {method.label}"))
-            image = lambda: images.relevance_image(r.recon)[0]  # noqa: E731
+            image = lambda: images.relevance_image(recon)[0]  # noqa: E731
         else:
             draw.caption(surface, L.other_recon, (f"{c.tag}: {method.label}, grey = 0", f"{c.tag}: {method.label}"))
-            image = lambda: images.signed_rgb(r.recon, c.recon_scale.value)  # noqa: E731
+            image = lambda: images.signed_rgb(recon, c.recon_scale.value)  # noqa: E731
         if r.inactive and method.zero_when_inactive:
             draw.placeholder(surface, L.other_recon, "unit inactive (activation 0)", draw.WARN)
         else:
-            surface.blit(made(("recon", method.value, c.recon_scale.value, L.other_recon), lambda: draw.scaled_surface(
+            surface.blit(made(("recon", method.value, c.recon_scale.value, L.other_recon, zoom), lambda: draw.scaled_surface(
                 image(), L.other_recon[2:])), L.other_recon[:2])
 
 
