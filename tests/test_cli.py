@@ -31,6 +31,14 @@ def test_smoke_demo_source_threaded(random_checkpoint, capsys):
     assert threading.active_count() == before  # worker joined
 
 
+def test_smoke_demo_source_with_the_model_in_its_own_process(random_checkpoint, capsys):
+    import multiprocessing
+    rc, _, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "60", "--fps", "0",
+                      "--worker", "process"], capsys)
+    assert rc == 0, err
+    assert not multiprocessing.active_children()   # the model's process ended with the window
+
+
 def test_smoke_video_source(random_checkpoint, tmp_path, capsys):
     video = write_video(tmp_path / "clip.avi", n=20)
     rc, _, err = run(["--model", str(random_checkpoint), "--source", str(video), "--max-frames", "100",

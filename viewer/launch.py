@@ -64,7 +64,8 @@ def launch(args) -> int:
         from .cli import recipes_differ
         why = recipes_differ(built.meta, second.meta) if second is not None else ""
         app = App(screen, source, worker, built.layers, built.classes, built.name,
-                  f"{built.device}, {built.precision.short}", Path(args.save_dir), start_layer=args.layer,
+                  f"{built.device}, {built.precision.short}" + (", own process" if args.worker == "process" else ""),
+                  Path(args.save_dir), start_layer=args.layer,
                   method=method_named(args.method),
                   compare=Side(second.layers, second.classes, second.name, "B", second.accuracy)
                   if second is not None else None, atlas=atlas, record=args.record, accuracy=built.accuracy,
