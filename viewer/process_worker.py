@@ -129,7 +129,7 @@ class ProcessWorker:
                 self._result = res
                 if not res.interim:
                     self._got, self.completed = max(self._got, res.request.seq), self.completed + 1
-        self._proc.join(1.0)
+        self._proc.join(5.0)                   # the only thread that waits for the process
         with self._lock:
             self._dead = RuntimeError(f"the model's process ended (exit code {self._proc.exitcode}; its message is "
                                       "in the terminal); restart the viewer")
@@ -174,14 +174,16 @@ class ProcessWorker:
             self._result = res
         return res
 
-    def shutdown(self, timeout: float = 2.0) -> bool:
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Ask the child to stop, and wait for the results thread, which reaps it (one thread only waits for the
+        process: two waiting at once made one of them see it alive after it had ended)."""
         self._stopping = True
         try:
             self._requests.send(None)
         except (EOFError, OSError):
             pass
-        self._proc.join(timeout)
-        if self._proc.is_alive():
+        self._thread.join(timeout)
+        if self._thread.is_alive():            # stuck in a step: stop it
             self._proc.terminate()
-            self._proc.join(1.0)
-        return not self._proc.is_alive()
+            self._thread.join(timeout)
+        return not self._thread.is_alive() and self._proc.exitcode is not None
