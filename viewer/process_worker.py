@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import threading
-import time
 from dataclasses import dataclass
 
 from .requests import Request, Result, failed_result
+from .worker import Worker
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,6 @@ def _serve(requests, results, recipe: Recipe) -> None:
     """The child: build the pipeline, then compute the newest request until told to stop (None)."""
     import torch
 
-    from .worker import Worker
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     box = _Mailbox()
@@ -155,17 +154,10 @@ class ProcessWorker:
         with self._lock:
             return self._got >= self._sent
 
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        t0 = time.perf_counter()
-        while not self.idle():
-            if time.perf_counter() - t0 > timeout:
-                return False
-            time.sleep(0.002)
-        return True
+    wait_idle = Worker.wait_idle               # polls idle() until it holds or the timeout passes
 
     def run_sync(self, req: Request) -> Result:
         """On the caller's thread, with a pipeline of its own (tests, the sync loop)."""
-        from .worker import Worker
         if self._local is None:
             self._local = Worker.__new__(Worker)
             self._local.pipeline, self._local._shape = self.recipe.build(), None
