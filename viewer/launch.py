@@ -38,16 +38,16 @@ def launch(args) -> int:
     pygame.display.init()  # display and fonts only: no audio device is needed
     pygame.font.init()
     print(f"device: {built.device}; precision: {built.precision.reason}", flush=True)
-    pipeline = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16, output=built.output)
-    if second is not None:
-        pipeline = PairPipeline(pipeline, Pipeline(second.model, second.layers, second.spec, bf16=built.precision.bf16,
-                                                   output=second.output))
-    if getattr(args, "worker", "thread") == "process":     # the model in a process of its own (process_worker.py)
+    if args.worker == "process":     # the model in a process of its own (process_worker.py)
         from .process_worker import ProcessWorker, Recipe
         from .process_worker import Side as Part
         parts = [Part(b.model, b.layers, b.spec, b.output) for b in (built, second) if b is not None]
         worker = ProcessWorker(Recipe(tuple(parts), bf16=built.precision.bf16))
     else:
+        pipeline = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16, output=built.output)
+        if second is not None:
+            pipeline = PairPipeline(pipeline, Pipeline(second.model, second.layers, second.spec,
+                                                       bf16=built.precision.bf16, output=second.output))
         worker = Worker(pipeline)
     try:
         if w < MIN_WINDOW[0] or h < MIN_WINDOW[1]:

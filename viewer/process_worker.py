@@ -31,7 +31,6 @@ class Recipe:
     """The pipeline to build in the child: one Side, or two for --compare (a PairPipeline)."""
     sides: tuple[Side, ...]
     bf16: bool = False
-    threads: int = 0          # torch's threads in the child (0: torch's default)
 
     def build(self):
         from .pipeline import PairPipeline, Pipeline
@@ -66,10 +65,6 @@ class _Mailbox:
 
 def _serve(requests, results, recipe: Recipe) -> None:
     """The child: build the pipeline, then compute the newest request until told to stop (None)."""
-    import torch
-
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
     box = _Mailbox()
 
     def receive():
