@@ -1,11 +1,11 @@
 """The model in a process of its own (`--worker process`): the Worker's contract (submit never blocks, the latest
 request wins, interim results, a newer request of another kind stops a long step, a failure comes back as a failed
 Result) with the pipeline rebuilt in a spawned child from picklable parts. Requests and results travel pickled
-through two pipes. In the child the model runs on the main thread and a thread only receives requests; in the
-window's process a thread only receives results. If the child dies, the window says so in one sentence.
+through two pipes. The child has one thread: it reads the requests waiting between steps (and between a long
+step's chunks); in the window's process a thread only receives results. If the child dies, the window says so.
 
 Why (issue 36): on 2 cores the window's drawing slowed the worker thread by more than the drawing's own CPU time;
-with the model in its own process the app kept 91-124% of the same step's rate alone, against the thread's 62-93%
+with the model in its own process the app kept 81-121% of the same step's rate alone, against the thread's 59-95%
 in the same runs (`python -m viewer.bench process`, docs/speed.md)."""
 from __future__ import annotations
 
@@ -38,57 +38,43 @@ class Recipe:
         return pipes[0] if len(pipes) == 1 else PairPipeline(*pipes)
 
 
-class _Mailbox:
-    """One slot, latest wins (the child's side of Worker.submit)."""
-
-    def __init__(self):
-        self.cv, self.pending, self.stop = threading.Condition(), None, False
-
-    def put(self, req: Request | None) -> None:
-        with self.cv:
-            if req is None:
-                self.stop = True
-            self.pending = req
-            self.cv.notify()
-
-    def take(self) -> Request | None:
-        with self.cv:
-            while self.pending is None and not self.stop:
-                self.cv.wait()
-            req, self.pending = self.pending, None
-            return None if self.stop else req
-
-    def newer_of_another_kind(self, req: Request) -> bool:
-        with self.cv:
-            return self.stop or (self.pending is not None and self.pending.key() != req.key())
+_STOP = object()
 
 
 def _serve(requests, results, recipe: Recipe) -> None:
-    """The child: build the pipeline, then compute the newest request until told to stop (None)."""
-    box = _Mailbox()
+    """The child: build the pipeline, then compute the newest request until told to stop (None). One thread: the
+    requests waiting are read between steps and between a long step's chunks (a thread receiving them beside the
+    model cost the model its turns at the interpreter, as the window's thread does in the window's process)."""
+    work = Worker.__new__(Worker)           # Worker's compute (failures as Results, memory handed back), no thread
+    work.pipeline, work._shape = recipe.build(), None
+    waiting: list = [None]                  # the newest request not yet started, or _STOP
 
-    def receive():
-        while True:
+    def drain(block: bool = False) -> None:
+        while waiting[0] is not _STOP and (block or requests.poll()):
+            block = False
             try:
                 req = requests.recv()
             except (EOFError, OSError):
                 req = None
-            box.put(req)
-            if req is None:
-                return
-    threading.Thread(target=receive, name="requests", daemon=True).start()
-    work = Worker.__new__(Worker)           # Worker's compute (failures as Results, memory handed back), no thread
-    work.pipeline, work._shape = recipe.build(), None
+            waiting[0] = _STOP if req is None else req        # latest wins
+
+    def superseded(req: Request) -> bool:
+        drain()
+        return waiting[0] is _STOP or (waiting[0] is not None and waiting[0].key() != req.key())
 
     def send(res: Result) -> None:
         try:
             results.send(res)
         except (EOFError, OSError, BrokenPipeError):
-            box.put(None)
+            waiting[0] = _STOP
         except Exception as e:             # a part that does not pickle: said in the window, not fatal
             results.send(failed_result(res.request, e))
-    while (req := box.take()) is not None:
-        send(work._compute(req, send, lambda r=req: box.newer_of_another_kind(r)))
+    while True:
+        drain(block=waiting[0] is None)
+        req, waiting[0] = waiting[0], (_STOP if waiting[0] is _STOP else None)
+        if req is _STOP:
+            return
+        send(work._compute(req, send, lambda r=req: superseded(r)))
 
 
 class ProcessWorker:
