@@ -104,3 +104,11 @@ def test_a_child_that_cannot_build_its_pipeline_is_said_at_the_first_request(ran
     assert w.wait_idle(1)
     assert w.latest().failed and "the model's process ended" in w.latest().error
     w.shutdown()
+
+
+def test_the_sync_mode_computes_on_the_callers_thread_as_the_pipeline_does(spawned):
+    w, pipe = spawned
+    req = Request(DemoSource().read(), 0, "conv4", ChannelTarget("conv4", 3), Method.DECONVNET, seq=20)
+    got, want = w.run_sync(req), pipe.compute(req)
+    assert w.latest() is got and got.request.seq == 20
+    assert np.allclose(got.recon, want.recon, rtol=1e-5, atol=1e-7)
