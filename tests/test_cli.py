@@ -238,3 +238,17 @@ def test_a_torchscript_model_needs_the_trust_flag(tmp_path, capsys):
     rc, _, err = run(["--model", str(p), "--export", str(out), "--source", str(img), "--trust-model-code",
                       "--input-size", "16", "--method", "gradient"], capsys)
     assert rc == 0, err
+
+
+def test_a_model_that_cannot_go_to_a_process_runs_in_the_thread_and_says_so(tmp_path, capsys):
+    import multiprocessing
+
+    import torch
+    from nets import PlainReLU
+    p = tmp_path / "scripted.pt"
+    torch.jit.trace(PlainReLU().eval(), torch.randn(1, 3, 16, 16)).save(str(p))
+    rc, out, err = run(["--model", str(p), "--trust-model-code", "--input-size", "16", "--source", "demo",
+                        "--max-frames", "20", "--fps", "0", "--worker", "process"], capsys)
+    assert rc == 0, err
+    assert "cannot be sent to another process" in out and "runs in a thread instead" in out
+    assert not multiprocessing.active_children()

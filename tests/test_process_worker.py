@@ -112,3 +112,19 @@ def test_the_sync_mode_computes_on_the_callers_thread_as_the_pipeline_does(spawn
     got, want = w.run_sync(req), pipe.compute(req)
     assert w.latest() is got and got.request.seq == 20
     assert np.allclose(got.recon, want.recon, rtol=1e-5, atol=1e-7)
+
+
+def test_a_model_that_cannot_travel_to_a_child_is_named_before_one_is_started(random_checkpoint):
+    """unpicklable(): a TorchScript module (and a module holding a lambda) cannot be pickled to a child; the launcher
+    then keeps the model in a thread and says so. The plain model can."""
+    import torch
+
+    from viewer.process_worker import unpicklable
+    model, label, spec, classes = common.load_allcnn(random_checkpoint)
+    layers = build_graph(model)
+    assert unpicklable(Recipe((Side(model, layers, spec),))) == ""
+    scripted = torch.jit.script(torch.nn.Linear(2, 2))
+    assert unpicklable(Recipe((Side(scripted, layers, spec),)))
+    holder = torch.nn.Linear(2, 2)
+    holder.hook = lambda x: x
+    assert "lambda" in unpicklable(Recipe((Side(holder, layers, spec),)))

@@ -38,12 +38,20 @@ def launch(args) -> int:
     pygame.display.init()  # display and fonts only: no audio device is needed
     pygame.font.init()
     print(f"device: {built.device}; precision: {built.precision.reason}", flush=True)
+    worker = None
     if args.worker == "process":     # the model in a process of its own (process_worker.py)
-        from .process_worker import ProcessWorker, Recipe
+        from .process_worker import ProcessWorker, Recipe, unpicklable
         from .process_worker import Side as Part
-        parts = [Part(b.model, b.layers, b.spec, b.output) for b in (built, second) if b is not None]
-        worker = ProcessWorker(Recipe(tuple(parts), bf16=built.precision.bf16))
-    else:
+        recipe = Recipe(tuple(Part(b.model, b.layers, b.spec, b.output) for b in (built, second) if b is not None),
+                        bf16=built.precision.bf16)
+        why = unpicklable(recipe)
+        if why:
+            print(f"note: --worker process: this model cannot be sent to another process ({why[:120]}); it runs "
+                  "in a thread instead", flush=True)
+            args.worker = "thread"
+        else:
+            worker = ProcessWorker(recipe)
+    if worker is None:
         pipeline = Pipeline(built.model, built.layers, built.spec, bf16=built.precision.bf16, output=built.output)
         if second is not None:
             pipeline = PairPipeline(pipeline, Pipeline(second.model, second.layers, second.spec,

@@ -77,6 +77,17 @@ def _serve(requests, results, recipe: Recipe) -> None:
         send(work._compute(req, send, lambda r=req: superseded(r)))
 
 
+def unpicklable(recipe: Recipe) -> str:
+    """Why the recipe cannot travel to a child ("" where it can): a TorchScript module, a model holding a lambda or
+    an open file does not pickle; the window then keeps the model in a thread."""
+    import pickle
+    try:
+        pickle.dumps(recipe, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:                     # pickling raises TypeError, PicklingError, RuntimeError, ...
+        return f"{type(e).__name__}: {e}"
+    return ""
+
+
 class ProcessWorker:
     """The Worker's interface (submit, latest, idle, wait_idle, run_sync, shutdown, completed) with the pipeline
     in a child process."""
