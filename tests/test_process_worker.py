@@ -12,7 +12,7 @@ from viewer.core.graph import build_graph
 from viewer.core.rules import Method
 from viewer.features.whole_layer import Units
 from viewer.pipeline import Pipeline
-from viewer.process_worker import ProcessWorker, Recipe, Side
+from viewer.process_worker import Part, ProcessWorker, Recipe
 from viewer.requests import Request
 from viewer.sources import DemoSource
 
@@ -21,7 +21,7 @@ from viewer.sources import DemoSource
 def spawned(random_checkpoint):
     model, label, spec, classes = common.load_allcnn(random_checkpoint)
     layers = build_graph(model)
-    w = ProcessWorker(Recipe((Side(model, layers, spec),)))
+    w = ProcessWorker(Recipe((Part(model, layers, spec),)))
     yield w, Pipeline(model, layers, spec)
     assert w.shutdown()
     assert not w._proc.is_alive()
@@ -54,7 +54,7 @@ def test_a_failure_in_the_child_comes_back_as_a_failed_result(spawned):
 
 def test_a_child_that_dies_is_said_in_one_sentence(random_checkpoint):
     model, label, spec, classes = common.load_allcnn(random_checkpoint)
-    w = ProcessWorker(Recipe((Side(model, build_graph(model), spec),)))
+    w = ProcessWorker(Recipe((Part(model, build_graph(model), spec),)))
     req = Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED, seq=1)
     w.submit(req)
     assert w.wait_idle(60)
@@ -75,7 +75,7 @@ def test_the_window_on_a_process_shows_its_results_as_up_to_date(pygame_display,
     from viewer.panes.base import PaneView
     model, label, spec, classes = common.load_allcnn(random_checkpoint)
     layers = build_graph(model)
-    w = ProcessWorker(Recipe((Side(model, layers, spec),)))
+    w = ProcessWorker(Recipe((Part(model, layers, spec),)))
     try:
         app = App(pygame_display.display.set_mode((1280, 800)), DemoSource(size=64), w, layers, classes, label)
         app.session.paused = True          # one frame: its result becomes current
@@ -96,7 +96,7 @@ def test_the_window_on_a_process_shows_its_results_as_up_to_date(pygame_display,
 def test_a_child_that_cannot_build_its_pipeline_is_said_at_the_first_request(random_checkpoint):
     import time
     model, label, spec, classes = common.load_allcnn(random_checkpoint)
-    w = ProcessWorker(Recipe((Side(None, build_graph(model), spec),)))    # no model: the child cannot start
+    w = ProcessWorker(Recipe((Part(None, build_graph(model), spec),)))    # no model: the child cannot start
     t0 = time.perf_counter()
     while w._dead is None and time.perf_counter() - t0 < 60:
         time.sleep(0.01)
@@ -122,9 +122,9 @@ def test_a_model_that_cannot_travel_to_a_child_is_named_before_one_is_started(ra
     from viewer.process_worker import unpicklable
     model, label, spec, classes = common.load_allcnn(random_checkpoint)
     layers = build_graph(model)
-    assert unpicklable(Recipe((Side(model, layers, spec),))) == ""
+    assert unpicklable(Recipe((Part(model, layers, spec),))) == ""
     scripted = torch.jit.script(torch.nn.Linear(2, 2))
-    assert unpicklable(Recipe((Side(scripted, layers, spec),)))
+    assert unpicklable(Recipe((Part(scripted, layers, spec),)))
     holder = torch.nn.Linear(2, 2)
     holder.hook = lambda x: x
-    assert "lambda" in unpicklable(Recipe((Side(holder, layers, spec),)))
+    assert "lambda" in unpicklable(Recipe((Part(holder, layers, spec),)))

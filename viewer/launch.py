@@ -40,8 +40,7 @@ def launch(args) -> int:
     print(f"device: {built.device}; precision: {built.precision.reason}", flush=True)
     worker = None
     if args.worker == "process":     # the model in a process of its own (process_worker.py)
-        from .process_worker import ProcessWorker, Recipe, unpicklable
-        from .process_worker import Side as Part
+        from .process_worker import Part, ProcessWorker, Recipe, unpicklable
         recipe = Recipe(tuple(Part(b.model, b.layers, b.spec, b.output) for b in (built, second) if b is not None),
                         bf16=built.precision.bf16)
         why = unpicklable(recipe)

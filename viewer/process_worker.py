@@ -18,7 +18,7 @@ from .worker import Worker
 
 
 @dataclass(frozen=True)
-class Side:
+class Part:
     """What one pipeline is made of: the model (moved to its device), its layers, input spec and output."""
     model: object
     layers: list
@@ -28,8 +28,8 @@ class Side:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The pipeline to build in the child: one Side, or two for --compare (a PairPipeline)."""
-    sides: tuple[Side, ...]
+    """The pipeline to build in the child: one Part, or two for --compare (a PairPipeline)."""
+    sides: tuple[Part, ...]
     bf16: bool = False
 
     def build(self):

@@ -24,7 +24,7 @@ def bench_process(checkpoint, frames: int, rounds: int = 3) -> list[Row]:
     from ..core.precision import Precision, choose_precision
     from ..core.preprocess import InputSpec
     from ..pipeline import Pipeline
-    from ..process_worker import ProcessWorker, Recipe, Side
+    from ..process_worker import Part, ProcessWorker, Recipe
     from ..sources import DemoSource
     from ..worker import Worker
     from .live import run_app
@@ -42,7 +42,7 @@ def bench_process(checkpoint, frames: int, rounds: int = 3) -> list[Row]:
             title = "All-CNN-C 32x32, whole-layer view (W)" if whole else "All-CNN-C 224x224, one conv6 unit"
             apps = {"thread": App(screen, DemoSource(realtime=True), Worker(pipe), layers, classes, label),
                     "process": App(screen, DemoSource(realtime=True),
-                                   ProcessWorker(Recipe((Side(model, layers, sp),), bf16)), layers, classes, label)}
+                                   ProcessWorker(Recipe((Part(model, layers, sp),), bf16)), layers, classes, label)}
             rates: dict[str, list[float]] = {"alone": [], "thread": [], "process": []}
             src = DemoSource()
             for _ in range(rounds):

@@ -83,7 +83,8 @@ def _grid(surface, v: PaneView, c: CompareView, r: Result, made) -> None:
         return
     maps = r.activation[geom.first:geom.first + geom.count]
     mosaic = made(("grid", geom, c.act_scale.value, v.session.colormap), lambda: draw.array_surface(images.mosaic(
-        images.colormap(maps, c.act_scale.value, v.session.colormap), geom.cols, geom.tile, geom.gap, draw.BG)))
+        images.colormap(images.shrink(maps, geom.tile), c.act_scale.value, v.session.colormap), geom.cols, geom.tile,
+        geom.gap, draw.BG)))
     surface.blit(mosaic, geom.tile_rect(geom.first)[:2])
     if r.unit is not None and r.unit.layer == c.layer.name and geom.first <= r.unit.channel < geom.first + geom.count:
         draw.frame(surface, geom.tile_rect(r.unit.channel), draw.ACCENT, 2)
