@@ -49,6 +49,20 @@ def test_top_k_equals_a_brute_force_scan_whatever_the_batching(batch):
         assert got == want[ch]
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_top_k_of_tensors_equals_a_brute_force_scan_with_ties(channels_last):
+    acts = np.random.default_rng(2).integers(0, 4, (12, 5, 4, 3)).astype(np.float32)   # ties within and across maps
+    t = TopK(5, 4)
+    for s in range(0, 12, 5):
+        x = torch.from_numpy(acts[s:s + 5])
+        t.update_tensor(x.contiguous(memory_format=torch.channels_last) if channels_last else x,
+                        np.arange(s, min(s + 5, 12)))
+    want = brute_top(acts, 4)
+    for ch in range(5):
+        got = [(-float(v), int(i), int(y), int(x)) for v, i, y, x in zip(t.values[ch], t.images[ch], t.ys[ch], t.xs[ch])]
+        assert got == want[ch]
+
+
 def test_cut_pads_past_the_border_and_marks_the_padding():
     img = np.arange(2 * 5 * 5).reshape(2, 5, 5)
     patch, valid = cut(img, (-1, 3, 2, 6))                   # rows -1..1, columns 3..5 of a 5x5 image
