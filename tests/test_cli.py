@@ -25,8 +25,8 @@ def run(argv, capsys):
 
 def test_smoke_demo_source_threaded(random_checkpoint, capsys):
     before = threading.active_count()
-    rc, _, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "60", "--fps", "0"],
-                     capsys)
+    rc, _, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "60", "--fps", "0",
+                      "--worker", "thread"], capsys)
     assert rc == 0, err
     assert threading.active_count() == before  # worker joined
 
@@ -39,10 +39,20 @@ def test_smoke_demo_source_with_the_model_in_its_own_process(random_checkpoint, 
     assert not multiprocessing.active_children()   # the model's process ended with the window
 
 
+def test_by_default_the_model_runs_in_its_own_process_on_the_cpu(random_checkpoint, capsys, monkeypatch):
+    import viewer.process_worker as pw
+    made, real = [], pw.ProcessWorker.__init__
+    monkeypatch.setattr(pw.ProcessWorker, "__init__", lambda self, recipe: (made.append(recipe), real(self, recipe))[1])
+    rc, _, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "20", "--fps", "0"],
+                     capsys)
+    assert rc == 0, err
+    assert len(made) == 1
+
+
 def test_smoke_video_source(random_checkpoint, tmp_path, capsys):
     video = write_video(tmp_path / "clip.avi", n=20)
     rc, _, err = run(["--model", str(random_checkpoint), "--source", str(video), "--max-frames", "100",
-                      "--fps", "0", "--layer", "conv2", "--method", "deconvnet"], capsys)
+                      "--fps", "0", "--layer", "conv2", "--method", "deconvnet", "--worker", "thread"], capsys)
     assert rc == 0, err
 
 
@@ -157,7 +167,8 @@ def test_help_explains_itself():
         assert word in out.stdout
 
 
-def test_closing_the_window_while_the_model_is_mid_step_ends_the_process_cleanly():
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_closing_the_window_while_the_model_is_mid_step_ends_the_process_cleanly(worker):
     """A model step still running in C++ when the window closes (a ResNet-50 step at 224 takes seconds): the
     process must end with 0, not abort in PyTorch's teardown ("terminate called without an active
     exception", exit 134). nets:slow_later turns slow after its first frames."""
@@ -168,7 +179,8 @@ def test_closing_the_window_while_the_model_is_mid_step_ends_the_process_cleanly
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(root / "tests")}
     p = subprocess.run([sys.executable, str(root / "run_viewer.py"), "--model", "nets:slow_later", "--source", "demo",
-                        "--max-frames", "12", "--input-size", "16"], env=env, capture_output=True, text=True,
+                        "--max-frames", "12", "--input-size", "16", "--worker", worker], env=env, capture_output=True,
+                       text=True,
                        timeout=120)
     assert p.returncode == 0 and "terminate" not in p.stderr, (p.returncode, p.stderr[-500:])
 
@@ -220,7 +232,7 @@ def test_a_window_below_the_smallest_is_held_at_it(random_checkpoint, capsys, mo
     real = pygame.display.set_mode
     monkeypatch.setattr(pygame.display, "set_mode", lambda size, *a, **k: (sizes.append(tuple(size)), real(size, *a, **k))[1])
     rc, out, err = run(["--model", str(random_checkpoint), "--source", "demo", "--max-frames", "3", "--fps", "0",
-                        "--window", "800x500"], capsys)
+                        "--window", "800x500", "--worker", "thread"], capsys)
     assert rc == 0, err
     assert sizes == [MIN_WINDOW] == [(1024, 640)]
     assert "below the smallest window (1024x640" in out
@@ -250,5 +262,5 @@ def test_a_model_that_cannot_go_to_a_process_runs_in_the_thread_and_says_so(tmp_
     rc, out, err = run(["--model", str(p), "--trust-model-code", "--input-size", "16", "--source", "demo",
                         "--max-frames", "20", "--fps", "0", "--worker", "process"], capsys)
     assert rc == 0, err
-    assert "cannot be sent to another process" in out and "runs in a thread instead" in out
+    assert "cannot be sent to a process of its own" in out and "runs in a thread instead" in out
     assert not multiprocessing.active_children()

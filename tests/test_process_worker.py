@@ -106,6 +106,35 @@ def test_a_child_that_cannot_build_its_pipeline_is_said_at_the_first_request(ran
     w.shutdown()
 
 
+def test_a_model_that_pickles_here_but_does_not_load_in_the_child_runs_in_a_thread(random_checkpoint, capsys):
+    """A model whose class lives in a module that only this process has (made at run time): pickle.dumps works here,
+    the child cannot import it and ends before its pipeline is built; the worker then runs it in a thread."""
+    import sys
+    import types
+
+    from viewer.nets import AllCNNC
+    ghost = types.ModuleType("ghost_models")
+    ghost.Ghost = type("Ghost", (AllCNNC,), {"__module__": "ghost_models"})
+    sys.modules["ghost_models"] = ghost
+    try:
+        inner, label, spec, classes = common.load_allcnn(random_checkpoint)
+        model = ghost.Ghost()
+        model.load_state_dict(inner.state_dict())
+        model.eval()
+        layers = build_graph(model)
+        w = ProcessWorker(Recipe((Part(model, layers, spec),)))
+        req = Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", 5), Method.GUIDED, seq=1)
+        w.submit(req)
+        assert w.wait_idle(90)
+        got, want = w.latest(), Pipeline(model, layers, spec).compute(req)
+        assert not got.failed and got.request.seq == 1 and w.completed == 1
+        assert np.allclose(got.recon, want.recon, rtol=1e-5, atol=1e-7)
+        assert w.where.startswith("thread") and "runs in a thread" in capsys.readouterr().out
+        assert w.shutdown() and not w._proc.is_alive()
+    finally:
+        del sys.modules["ghost_models"]
+
+
 def test_the_sync_mode_computes_on_the_callers_thread_as_the_pipeline_does(spawned):
     w, pipe = spawned
     req = Request(DemoSource().read(), 0, "conv4", ChannelTarget("conv4", 3), Method.DECONVNET, seq=20)

@@ -163,7 +163,8 @@ class App:
             result_is_current=r is not None and (r.request.frame is self.frame or  # a process's: a copy
                                                  (r.request.seq == self._seq and self._last_frame is self.frame)),
             frame=self.frame,
-            source_name=self.feed.name, source_message=self.source.message, device=self.device,
+            source_name=self.feed.name, source_message=self.source.message,
+            device=", ".join(filter(None, (self.device, getattr(self.worker, "where", "")))),  # own process, or not
             save_dir=self.save_dir, draw_fps=Meters.rate(self.meters.draw_times, now),
             model_fps=Meters.rate(self.meters.model_times, now), now=now, zoom=zoomed(self.session))
 

@@ -95,8 +95,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "OUT.jsonl beside it (a line per window drawn: its clip frame, layer, unit, method, modes, top "
                    "class); Shift+S stops (and starts a new clip in --save-dir); an existing file is refused")
     p.add_argument("--fps", type=int, default=60, help="drawing rate cap (default 60; 0: no cap)")
-    p.add_argument("--worker", choices=["thread", "process"], default="thread", help="where the model runs: a thread "
-                   "beside the window (default), or a process of its own (measured faster on 2 cores; docs/speed.md)")
+    p.add_argument("--worker", choices=["auto", "thread", "process"], default="auto", help="where the model runs "
+                   "(auto: a process of its own on the CPU, measured faster there, docs/speed.md; a thread on a GPU)")
     p.add_argument("--max-frames", type=int, help="quit after drawing N frames (scripted runs)")
     p.add_argument("--export", metavar="OUTDIR", help="headless: write feature maps, reconstructions (PNG, and "
                    "their raw values as .npy) and a JSON for the --source image or folder, then exit")

@@ -39,13 +39,15 @@ def launch(args) -> int:
     pygame.font.init()
     print(f"device: {built.device}; precision: {built.precision.reason}", flush=True)
     worker = None
+    if args.worker == "auto":       # the process measured faster on the CPU; on a GPU it is not measured
+        args.worker = "process" if str(built.device).startswith("cpu") else "thread"
     if args.worker == "process":     # the model in a process of its own (process_worker.py)
         from .process_worker import Part, ProcessWorker, Recipe, unpicklable
         recipe = Recipe(tuple(Part(b.model, b.layers, b.spec, b.output) for b in (built, second) if b is not None),
                         bf16=built.precision.bf16)
         why = unpicklable(recipe)
         if why:
-            print(f"note: --worker process: this model cannot be sent to another process ({why[:120]}); it runs "
+            print(f"note: this model cannot be sent to a process of its own ({why[:120]}); it runs "
                   "in a thread instead", flush=True)
             args.worker = "thread"
         else:
@@ -71,7 +73,7 @@ def launch(args) -> int:
         from .cli import recipes_differ
         why = recipes_differ(built.meta, second.meta) if second is not None else ""
         app = App(screen, source, worker, built.layers, built.classes, built.name,
-                  f"{built.device}, {built.precision.short}" + (", own process" if args.worker == "process" else ""),
+                  f"{built.device}, {built.precision.short}",
                   Path(args.save_dir), start_layer=args.layer,
                   method=method_named(args.method),
                   compare=Side(second.layers, second.classes, second.name, "B", second.accuracy)

@@ -1,8 +1,9 @@
-"""The model in a process of its own (`--worker process`): the Worker's contract (submit never blocks, the latest
-request wins, interim results, a newer request of another kind stops a long step, a failure comes back as a failed
-Result) with the pipeline rebuilt in a spawned child from picklable parts. Requests and results travel pickled
-through two pipes. The child has one thread: it reads the requests waiting between steps (and between a long
-step's chunks); in the window's process a thread only receives results. If the child dies, the window says so.
+"""The model in a process of its own (the default on the CPU: `--worker auto`, or `--worker process`): the Worker's
+contract (submit never blocks, the latest request wins, interim results, a newer request of another kind stops a
+long step, a failure comes back as a failed Result) with the pipeline rebuilt in a spawned child from picklable
+parts. Requests and results travel pickled through two pipes. The child has one thread: it reads the requests
+waiting between steps (and between a long step's chunks); in the window's process a thread only receives results.
+If the child dies, the window says so; if it dies before its model is ready, the model runs in a thread here.
 
 Why (issue 36): on 2 cores the window's drawing slowed the worker thread by more than the drawing's own CPU time;
 with the model in its own process the app kept 81-121% of the same step's rate alone, against the thread's 59-95%
@@ -39,6 +40,7 @@ class Recipe:
 
 
 _STOP = object()
+READY = "ready"     # the child's first message: its pipeline is built
 
 
 def _serve(requests, results, recipe: Recipe) -> None:
@@ -47,6 +49,7 @@ def _serve(requests, results, recipe: Recipe) -> None:
     model cost the model its turns at the interpreter, as the window's thread does in the window's process)."""
     work = Worker.__new__(Worker)           # Worker's compute (failures as Results, memory handed back), no thread
     work.pipeline, work._shape = recipe.build(), None
+    results.send(READY)                     # built: from here on a failure is a Result, not a fallback
     waiting: list = [None]                  # the newest request not yet started, or _STOP
 
     def drain(block: bool = False) -> None:
@@ -90,7 +93,9 @@ def unpicklable(recipe: Recipe) -> str:
 
 class ProcessWorker:
     """The Worker's interface (submit, latest, idle, wait_idle, run_sync, shutdown, completed) with the pipeline
-    in a child process."""
+    in a child process. A child that ends before its pipeline is built (a model that pickles here but does not
+    load there, a child that cannot start) is replaced by a Worker thread in this process, said in the terminal
+    and by `where`; a child that ends later is said in the window (its results fail)."""
 
     def __init__(self, recipe: Recipe):
         ctx = mp.get_context("spawn")          # a fresh interpreter: no forked torch or OpenMP state
@@ -103,10 +108,13 @@ class ProcessWorker:
         res_w.close()
         self._lock = threading.Lock()
         self._result: Result | None = None
-        self._sent, self._got, self.completed, self._last = 0, 0, 0, None
+        self._sent, self._got, self._last = 0, 0, None
         self._dead: Exception | None = None    # why the child ended, once it has
         self._stopping = False
         self._local = None                     # run_sync's own pipeline, made when first asked
+        self._ready = False                    # the child said its pipeline is built
+        self._thread_worker: Worker | None = None   # the fallback where the child never got that far
+        self._completed = 0
         self._thread = threading.Thread(target=self._receive, name="results", daemon=True)
         self._thread.start()
 
@@ -116,18 +124,49 @@ class ProcessWorker:
                 res = self._results.recv()
             except (EOFError, OSError):
                 break
+            if isinstance(res, str) and res == READY:
+                self._ready = True
+                continue
             with self._lock:
                 self._result = res
                 if not res.interim:
-                    self._got, self.completed = max(self._got, res.request.seq), self.completed + 1
+                    self._got, self._completed = max(self._got, res.request.seq), self._completed + 1
         self._proc.join(5.0)                   # the only thread that waits for the process
+        if not self._ready and not self._stopping and self._fall_back():
+            return
         with self._lock:
             self._dead = RuntimeError(f"the model's process ended (exit code {self._proc.exitcode}; its message is "
                                       "in the terminal); restart the viewer")
             if self._last is not None and not self._stopping:
                 self._result, self._got = failed_result(self._last, self._dead), self._sent
 
+    def _fall_back(self) -> bool:
+        """The pipeline in a thread of this process, where the child ended before building it; False where it
+        cannot be built here either (then the window says that the process ended)."""
+        try:
+            worker = Worker(self.recipe.build())
+        except Exception:                      # noqa: BLE001  said as the process's end, as before
+            return False
+        print(f"note: the model's process ended before its model was ready (exit code {self._proc.exitcode}; its "
+              "message is above); the model runs in a thread beside the window instead", flush=True)
+        with self._lock:
+            self._thread_worker, last = worker, self._last
+        if last is not None:
+            worker.submit(last)
+        return True
+
+    @property
+    def where(self) -> str:
+        """Where the model runs, for the status bar."""
+        return "thread (its process did not start)" if self._thread_worker is not None else "own process"
+
+    @property
+    def completed(self) -> int:
+        return self._completed + (self._thread_worker.completed if self._thread_worker is not None else 0)
+
     def submit(self, req: Request) -> None:
+        if self._thread_worker is not None:
+            return self._thread_worker.submit(req)
         with self._lock:
             self._sent, self._last = req.seq, req
             if self._dead is not None:         # said at once, not waited for
@@ -139,10 +178,14 @@ class ProcessWorker:
             pass                               # the receiver says that the process ended
 
     def latest(self) -> Result | None:
+        if self._thread_worker is not None:
+            return self._thread_worker.latest() or self._result
         with self._lock:
             return self._result
 
     def idle(self) -> bool:
+        if self._thread_worker is not None:
+            return self._thread_worker.idle()
         with self._lock:
             return self._got >= self._sent
 
@@ -170,4 +213,5 @@ class ProcessWorker:
         if self._thread.is_alive():            # stuck in a step: stop it
             self._proc.terminate()
             self._thread.join(timeout)
-        return not self._thread.is_alive() and self._proc.exitcode is not None
+        fallback = self._thread_worker.shutdown(timeout) if self._thread_worker is not None else True
+        return fallback and not self._thread.is_alive() and self._proc.exitcode is not None
