@@ -41,6 +41,7 @@ class Recipe:
 
 _STOP = object()
 READY = "ready"     # the child's first message: its pipeline is built
+STOP_WAIT_S = 0.5   # how long shutdown waits for a child to end by itself (an idle one ends at once)
 
 
 def _serve(requests, results, recipe: Recipe) -> None:
@@ -203,14 +204,15 @@ class ProcessWorker:
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Ask the child to stop, and wait for the results thread, which reaps it (one thread only waits for the
-        process: two waiting at once made one of them see it alive after it had ended)."""
+        process: two waiting at once made one of them see it alive after it had ended). A child still in a step
+        after STOP_WAIT_S is terminated: it keeps nothing, and the window would otherwise wait for the step."""
         self._stopping = True
         try:
             self._requests.send(None)
         except (EOFError, OSError):
             pass
-        self._thread.join(timeout)
-        if self._thread.is_alive():            # stuck in a step: stop it
+        self._thread.join(min(timeout, STOP_WAIT_S))
+        if self._thread.is_alive():            # in a step: stop it
             self._proc.terminate()
             self._thread.join(timeout)
         fallback = self._thread_worker.shutdown(timeout) if self._thread_worker is not None else True
