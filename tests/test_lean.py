@@ -102,6 +102,46 @@ def test_tensors_read_twice_are_neither_folded_away_nor_changed_in_place():
     assert torch.allclose(again["r2"], want["r2"], rtol=1e-5, atol=1e-6)
 
 
+class InputWeight(nn.Module):
+    """A convolution whose weight is computed from the input: folding it would keep the first batch's weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(6, 3, 3, 3) * 0.3)
+        self.bn, self.r = nn.BatchNorm2d(6), nn.ReLU()
+
+    def forward(self, x):
+        return self.r(self.bn(torch.nn.functional.conv2d(x, self.w * x.mean(), padding=1))).mean((2, 3))
+
+
+class ClipBetween(nn.Module):
+    """The convolution's input clipped in place after the convolution and before its BatchNorm: a fold moves the
+    convolution after the clip."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0, self.c = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 6, 3, padding=1)
+        self.bn, self.r = nn.BatchNorm2d(6), nn.ReLU()
+
+    def forward(self, x):
+        a = self.c0(x) + 0
+        y = self.c(a)
+        a.clamp_(max=0.5)
+        return self.r(self.bn(y) + a).mean((2, 3))
+
+
+@pytest.mark.parametrize("net", [InputWeight, ClipBetween])
+def test_what_depends_on_the_input_or_changes_in_place_is_not_folded_across(net):
+    """The first batch is small (the weight's scale, the clip, change nothing there): the check on it cannot tell."""
+    torch.manual_seed(0)
+    model = with_statistics(net())
+    x = torch.randn(2, 3, 8, 8) * 0.1
+    layers, lean, _, _ = run(model, x, {"r"})
+    x2 = torch.randn(2, 3, 8, 8) * 30
+    got, want = lean(x2)["r"], hooked(model, layers, x2)["r"]
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+
+
 def test_layers_past_the_last_wanted_one_are_not_computed():
     torch.manual_seed(0)
     model = with_statistics(AllCNNC())

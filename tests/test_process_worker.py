@@ -135,6 +135,36 @@ def test_a_model_that_pickles_here_but_does_not_load_in_the_child_runs_in_a_thre
         del sys.modules["ghost_models"]
 
 
+def test_submit_never_waits_for_the_pipe_and_the_newest_request_is_sent(random_checkpoint):
+    """A frame fills the pipe, whose send waits until the child reads it, between its steps: the window's thread must
+    not wait there. A send held back by hand: submit returns at once, and of the requests posted meanwhile only the
+    newest is sent."""
+    import threading
+    import time
+    model, label, spec, classes = common.load_allcnn(random_checkpoint)
+    w = ProcessWorker(Recipe((Part(model, build_graph(model), spec),)))
+    gate, sent, real = threading.Event(), [], w._requests.send
+
+    def held(req):
+        gate.wait(30)
+        sent.append(None if req is None else req.seq)
+        real(req)
+    w._requests.send = held
+    reqs = [Request(DemoSource().read(), 0, "conv6", ChannelTarget("conv6", c), Method.GUIDED, seq=c + 1)
+            for c in range(3)]
+    w.submit(reqs[0])
+    t0 = time.perf_counter()
+    while w._outbox and time.perf_counter() - t0 < 10:     # the sender has taken it and waits in its send
+        time.sleep(0.005)
+    w.submit(reqs[1])
+    w.submit(reqs[2])            # returned although the send of the first is held
+    assert sent == []
+    gate.set()
+    assert w.wait_idle(60)
+    assert sent == [1, 3] and w.latest().request.seq == 3 and not w.latest().failed
+    assert w.shutdown() and sent[-1] is None
+
+
 def test_the_sync_mode_computes_on_the_callers_thread_as_the_pipeline_does(spawned):
     w, pipe = spawned
     req = Request(DemoSource().read(), 0, "conv4", ChannelTarget("conv4", 3), Method.DECONVNET, seq=20)

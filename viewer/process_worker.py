@@ -116,8 +116,33 @@ class ProcessWorker:
         self._ready = False                    # the child said its pipeline is built
         self._thread_worker: Worker | None = None   # the fallback where the child never got that far
         self._completed = 0
+        # the newest request not yet sent: a thread sends it, as a frame (hundreds of KB) fills the pipe and its send
+        # waits until the child reads, which it does between steps: submit() on the window's thread never waits
+        self._outbox: list = []
+        self._out_cv = threading.Condition()
+        self._sender = threading.Thread(target=self._send, name="requests", daemon=True)
+        self._sender.start()
         self._thread = threading.Thread(target=self._receive, name="results", daemon=True)
         self._thread.start()
+
+    def _send(self) -> None:
+        while True:
+            with self._out_cv:
+                while not self._outbox:
+                    self._out_cv.wait()
+                req = self._outbox.pop()               # the newest; an older one not yet sent is dropped
+                self._outbox.clear()
+            try:
+                self._requests.send(req)
+            except (EOFError, OSError):
+                return                                 # the child ended: the results thread says so
+            if req is None:
+                return
+
+    def _post(self, req: Request | None) -> None:
+        with self._out_cv:
+            self._outbox.append(req)
+            self._out_cv.notify()
 
     def _receive(self) -> None:
         while True:
@@ -148,10 +173,14 @@ class ProcessWorker:
             worker = Worker(self.recipe.build())
         except Exception:                      # noqa: BLE001  said as the process's end, as before
             return False
+        with self._lock:
+            if not self._stopping:             # the window may have closed while the pipeline was built
+                self._thread_worker, last = worker, self._last
+        if self._thread_worker is not worker:
+            worker.shutdown()
+            return True
         print(f"note: the model's process ended before its model was ready (exit code {self._proc.exitcode}; its "
               "message is above); the model runs in a thread beside the window instead", flush=True)
-        with self._lock:
-            self._thread_worker, last = worker, self._last
         if last is not None:
             worker.submit(last)
         return True
@@ -159,36 +188,36 @@ class ProcessWorker:
     @property
     def where(self) -> str:
         """Where the model runs, for the status bar."""
-        return "thread (its process did not start)" if self._thread_worker is not None else "own process"
+        if self._thread_worker is not None:
+            return "thread (its process did not start)"
+        return "own process (ended)" if self._dead is not None else "own process"
 
     @property
     def completed(self) -> int:
         return self._completed + (self._thread_worker.completed if self._thread_worker is not None else 0)
 
     def submit(self, req: Request) -> None:
-        if self._thread_worker is not None:
-            return self._thread_worker.submit(req)
+        """Never waits: the request is posted to the sending thread (or to the fallback thread's worker)."""
         with self._lock:
-            self._sent, self._last = req.seq, req
-            if self._dead is not None:         # said at once, not waited for
-                self._result, self._got = failed_result(req, self._dead), req.seq
-                return
-        try:
-            self._requests.send(req)
-        except (EOFError, OSError):
-            pass                               # the receiver says that the process ended
+            fallback = self._thread_worker
+            if fallback is None:
+                self._sent, self._last = req.seq, req
+                if self._dead is not None:     # said at once, not waited for
+                    self._result, self._got = failed_result(req, self._dead), req.seq
+                    return
+        if fallback is not None:
+            return fallback.submit(req)
+        self._post(req)
 
     def latest(self) -> Result | None:
-        if self._thread_worker is not None:
-            return self._thread_worker.latest() or self._result
         with self._lock:
-            return self._result
+            fallback, res = self._thread_worker, self._result
+        return (fallback.latest() or res) if fallback is not None else res
 
     def idle(self) -> bool:
-        if self._thread_worker is not None:
-            return self._thread_worker.idle()
         with self._lock:
-            return self._got >= self._sent
+            fallback, idle = self._thread_worker, self._got >= self._sent
+        return fallback.idle() if fallback is not None else idle
 
     wait_idle = Worker.wait_idle               # polls idle() until it holds or the timeout passes
 
@@ -206,14 +235,14 @@ class ProcessWorker:
         """Ask the child to stop, and wait for the results thread, which reaps it (one thread only waits for the
         process: two waiting at once made one of them see it alive after it had ended). A child still in a step
         after STOP_WAIT_S is terminated: it keeps nothing, and the window would otherwise wait for the step."""
-        self._stopping = True
-        try:
-            self._requests.send(None)
-        except (EOFError, OSError):
-            pass
+        with self._lock:
+            self._stopping = True
+        self._post(None)
         self._thread.join(min(timeout, STOP_WAIT_S))
         if self._thread.is_alive():            # in a step: stop it
             self._proc.terminate()
             self._thread.join(timeout)
+        self._sender.join(timeout)             # its send fails once the child has ended
         fallback = self._thread_worker.shutdown(timeout) if self._thread_worker is not None else True
-        return fallback and not self._thread.is_alive() and self._proc.exitcode is not None
+        return fallback and not self._thread.is_alive() and not self._sender.is_alive() and \
+            self._proc.exitcode is not None

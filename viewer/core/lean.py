@@ -20,7 +20,8 @@ from dataclasses import replace
 
 import torch
 
-from .replay import Tape, _Call, _Slot
+from .replay import Tape, Unreplayable, _Call, _Slot
+from .trace import SAME_OBJECT_IDENTITY
 
 TOLERANCE = 1e-4     # a lean pass's outputs against the exact replay's, relative to each layer's largest value
 
@@ -38,42 +39,54 @@ def _folded(conv: tuple, bn: tuple) -> tuple[torch.Tensor, torch.Tensor]:
     return fw, fb.contiguous()
 
 
+def _slots(c: _Call) -> list[int]:
+    return [v.index for v in c.leaves if type(v) is _Slot]
+
+
 def lean_tape(tape: Tape, wanted: list[str]) -> Tape:
     """A tape that computes the wanted layers' outputs (its logits slot is the last of them) as described above.
-    Its ops are not the chain ops of the model: its replay's ops are for no cone."""
+    Its ops are not the chain ops of the model: its replay's ops are for no cone. Unreplayable where the model
+    changes in place a tensor that may be a view (only fresh convolution and BatchNorm outputs may be changed)."""
     calls = list(tape.calls)
     producer = {s: i for i, c in enumerate(calls) for s in c.outs}
-    readers: Counter = Counter(v.index for c in calls for v in c.leaves if type(v) is _Slot)
+    readers: Counter = Counter(v for c in calls for v in _slots(c))
     readers.update(tape.layer_slots.values())
     readers[tape.logits_slot] += 1
-    fresh: set[int] = set()                          # slots holding a tensor that nothing else aliases
+    fresh = {s for c in calls if not c.alias and c.op is not None and c.op[0] in ("conv", "bn") for s in c.outs}
+    in_place = [i for i, c in enumerate(calls) if not c.alias and set(c.outs) & set(_slots(c)) and
+                c.func not in SAME_OBJECT_IDENTITY]       # eval dropout hands back its input unchanged
+    if any(not set(calls[i].outs) <= fresh for i in in_place):
+        raise Unreplayable("the model changes in place a tensor that may be a view")
     for i, c in enumerate(calls):
-        if c.alias or c.op is None or c.op[0] not in ("conv", "bn"):
+        if c.alias or c.op is None or c.op[0] != "bn":
             continue
-        kind, src, params, in_shape = c.op
+        _, src, params, _ = c.op
         conv_i = producer.get(src)
-        if kind == "bn" and src in fresh and readers[src] == 1 and calls[conv_i] is not None and \
-                calls[conv_i].op[0] == "conv" and \
-                params[1] is not None and params[3] is not None:
-            conv = calls[conv_i]
-            _, stride, padding, dilation, groups, _ = conv.op[2]
-            fw, fb = _folded(conv.op[2], params)
-            calls[conv_i] = None                     # the convolution now writes the BatchNorm's slot
-            calls[i] = _Call(torch.conv2d, [_Slot(conv.op[1]), fw, fb, stride, padding, dilation, groups], None, 7,
-                             (), list(c.outs), c.out_spec, ("conv", conv.op[1], (fw, stride, padding, dilation,
-                                                                                groups, fb), conv.op[3]))
-        fresh.update(c.outs)
+        conv = calls[conv_i] if conv_i is not None else None
+        # the BatchNorm reads only the convolution's output, which nothing else reads; the convolution reads only
+        # its input (its weight is no activation); nothing changes a tensor in place between the two calls
+        if conv is None or conv.op is None or conv.op[0] != "conv" or readers[src] != 1 or _slots(c) != [src] or \
+                _slots(conv) != [conv.op[1]] or params[1] is None or params[3] is None or \
+                any(conv_i < j < i for j in in_place):
+            continue
+        _, stride, padding, dilation, groups, _ = conv.op[2]
+        fw, fb = _folded(conv.op[2], params)
+        calls[conv_i] = None                         # the convolution now writes the BatchNorm's slot
+        calls[i] = _Call(torch.conv2d, [_Slot(conv.op[1]), fw, fb, stride, padding, dilation, groups], None, 7,
+                         (), list(c.outs), c.out_spec, ("conv", conv.op[1], (fw, stride, padding, dilation, groups,
+                                                                            fb), conv.op[3]))
     for i, c in enumerate(calls):
         if c is not None and not c.alias and c.op is not None and c.op[0] == "relu" and c.op[1] in fresh and \
                 readers[c.op[1]] == 1 and c.op[1] != 0:
             calls[i] = _Call(torch.Tensor.clamp_min_, [_Slot(c.op[1]), 0], None, 2, (), list(c.outs), c.out_spec)
+    changes = {id(c) for i, c in enumerate(calls) if i in in_place and c is not None}
     calls = [c for c in calls if c is not None]
     needed = {tape.layer_slots[n] for n in wanted}
     kept: list[_Call] = []
-    for c in reversed(calls):                        # calls no wanted slot depends on are left out
-        if needed.intersection(c.outs):
+    for c in reversed(calls):    # calls no wanted slot depends on are left out; one that changes a tensor in place
+        if needed.intersection(c.outs) or (kept and id(c) in changes):   # before a kept call is kept
             kept.append(c)
-            needed.update(v.index for v in c.leaves if type(v) is _Slot)
+            needed.update(_slots(c))
     kept.reverse()
     slots = {n: tape.layer_slots[n] for n in wanted}
     return Tape([replace(c, op=None) for c in kept], tape.n_slots, slots, slots[wanted[-1]])
