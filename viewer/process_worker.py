@@ -6,8 +6,8 @@ waiting between steps (and between a long step's chunks); in the window's proces
 If the child dies, the window says so; if it dies before its model is ready, the model runs in a thread here.
 
 Why (issue 36): on 2 cores the window's drawing slowed the worker thread by more than the drawing's own CPU time;
-with the model in its own process the app kept 81-121% of the same step's rate alone, against the thread's 59-95%
-in the same runs (`python -m viewer.bench process`, docs/speed.md)."""
+with the model in its own process the app kept 91-107% (W) and 77-95% (224x224) of the same step's rate alone,
+against the thread's 82-88% and 73-82% in the same runs (`python -m viewer.bench process`, docs/speed.md)."""
 from __future__ import annotations
 
 import multiprocessing as mp
