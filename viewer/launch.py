@@ -106,7 +106,8 @@ def run(argv: list[str] | None = None) -> int:
     take seconds), the process ends without the interpreter's teardown: tearing PyTorch down under a thread
     that is running it aborts the process ("terminate called without an active exception", exit 134)."""
     rc = main(argv)
-    if any(t.name == "inference" and t.is_alive() for t in threading.enumerate()):
+    # "results": a process worker's thread, which may still be building its fallback pipeline when the window closed
+    if any(t.name in ("inference", "results") and t.is_alive() for t in threading.enumerate()):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(rc)
