@@ -62,10 +62,10 @@ class TopK:
         kth = torch.from_numpy(self.values[:, -1] if self.values.shape[1] == self.k else
                                np.full(len(self.values), -np.inf, np.float32)).to(peak.device)
         bs, cs = torch.nonzero((peak >= kth) | peak.isnan(), as_tuple=True)
-        arg = torch.zeros(peak.shape, dtype=torch.long, device=peak.device)
         if len(bs) * 4 > peak.numel():
             arg = flat.argmax(1)
-        elif len(bs):
+        else:                                   # the others' positions are never read: they cannot enter
+            arg = torch.zeros(peak.shape, dtype=torch.long, device=peak.device)
             arg[bs, cs] = flat[bs, :, cs].argmax(1)
         peak, arg = peak.cpu().numpy(), arg.cpu().numpy()
         self.update_scores(peak, arg // acts.shape[-1], arg % acts.shape[-1], image_ids)

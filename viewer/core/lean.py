@@ -31,9 +31,7 @@ def _folded(conv: tuple, bn: tuple) -> tuple[torch.Tensor, torch.Tensor]:
     w, *_, b = conv
     gamma, var, eps, mean, beta = bn
     s = (gamma.detach() if gamma is not None else torch.ones_like(var)) / torch.sqrt(var.detach() + eps)
-    fw = (w.detach() * s.view(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last if w.dim() == 4 and
-                                                       w.is_contiguous(memory_format=torch.channels_last) and
-                                                       not w.is_contiguous() else torch.contiguous_format)
+    fw = w.detach() * s.view(-1, 1, 1, 1)          # in w's memory layout (channels last where the model's is)
     shift = (b.detach() if b is not None else torch.zeros_like(var)) - mean.detach()
     fb = shift * s + (beta.detach() if beta is not None else 0)
     return fw, fb.contiguous()
