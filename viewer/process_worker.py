@@ -130,8 +130,7 @@ class ProcessWorker:
             with self._out_cv:
                 while not self._outbox:
                     self._out_cv.wait()
-                req = self._outbox.pop()               # the newest; an older one not yet sent is dropped
-                self._outbox.clear()
+                req = self._outbox.pop()               # the newest: _post replaced any older one not yet sent
             try:
                 self._requests.send(req)
             except (EOFError, OSError):
@@ -141,7 +140,7 @@ class ProcessWorker:
 
     def _post(self, req: Request | None) -> None:
         with self._out_cv:
-            self._outbox.append(req)
+            self._outbox[:] = [req]
             self._out_cv.notify()
 
     def _receive(self) -> None:
