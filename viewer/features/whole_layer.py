@@ -106,7 +106,6 @@ class WholeLayer(Toggle):
         return LayerRecons(part.first, part.count, r, np.array(inactive), pos, tiles=tiles, scales=scales, done=done,
                            seconds_left=left)
 
-
     def grid_tiles(self, v, geom):
         if not self.on(v.session):
             return None
